@@ -1,0 +1,36 @@
+# Front door: `make up` runs the demo home, `make test` runs the suite.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install up test lint bench chaos guests clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+up: install
+	$(BIN)/jobico up --home .
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/python perf/bench.py
+
+chaos: install
+	$(BIN)/pytest -q tests/chaos -m slow
+
+guests:
+	$(MAKE) -C examples/guests
+
+clean:
+	rm -rf $(VENV) .jobico
