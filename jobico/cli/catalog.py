@@ -1,0 +1,130 @@
+"""packages, deploy, upload, import: what a tenant's folder holds and how files get in."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jobico.cli.app import (
+    HomeOption,
+    JsonOption,
+    NotRunning,
+    TenantOption,
+    app,
+    home_of,
+    print_json,
+    print_table,
+    rpc,
+)
+from jobico.errors import UserError
+from jobico.home import Home
+from jobico.repo import files
+
+FileArgument = Annotated[Path, typer.Argument(help="Local file to install.", exists=True,
+                                              dir_okay=False, readable=True)]
+AsOption = Annotated[str | None, typer.Option("--as", help="Name inside the tenant folder.")]
+PICKUP_S = 5.0
+
+
+@app.command()
+def packages(
+    home: HomeOption = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Loaded packages with their version, files and last load error."""
+    where = home_of(home)
+    docs = rpc(where, "ctl", "packages", {"tenant": tenant} if tenant else {})
+    if json:
+        print_json(docs)
+        return
+    rows = []
+    for doc in docs:
+        errors = "; ".join(f"{e['file']}:{e.get('line') or ''} {e['message']}" for e in doc["errors"])
+        events = ", ".join(str(e["event"] if isinstance(e, dict) else e) for e in doc["events"])
+        rows.append((doc["tenant"], doc["package"], doc.get("version"), events, errors or "ok"))
+    print_table(["tenant", "package", "version", "events", "status"], rows)
+
+
+def _install(home: Home, tenant: str, name: str, data: bytes) -> str:
+    """Through repo when the platform runs (it hashes and publishes at once), else on disk."""
+    try:
+        return rpc(home, "repo", "upload", {"tenant": tenant, "path": name, "data": data})["sha256"]
+    except NotRunning:
+        return files.write_file(home.tenants, tenant, name, data)
+
+
+def _report_load(home: Home, tenant: str, name: str, sha: str) -> list[dict[str, Any]]:
+    """Wait briefly for ctl to load the file and return its errors (none when not running)."""
+    deadline = time.monotonic() + PICKUP_S
+    while time.monotonic() < deadline:
+        try:
+            docs = rpc(home, "ctl", "packages", {"tenant": tenant})
+        except NotRunning:
+            return []
+        for doc in docs:
+            mine = [e for e in doc["errors"] if e["file"] == name]
+            hashes = {f["path"]: f["sha256"] for f in doc.get("files", [])}
+            if mine or hashes.get(name) == sha:
+                return mine
+        time.sleep(0.1)
+    return []
+
+
+@app.command()
+def deploy(
+    file: FileArgument, tenant: TenantOption, home: HomeOption = None, name: AsOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Install a package (TOML) into the tenant folder, atomically."""
+    where = home_of(home)
+    data = file.read_bytes()
+    target = name or file.name
+    if not target.endswith(".toml"):
+        raise UserError(f"{file}: a package must be a .toml file (use `jobico upload` for others)")
+    try:
+        tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{file}: not valid TOML: {exc}") from None
+    _finish(where, tenant, target, _install(where, files.check_id(tenant), target, data), json)
+
+
+@app.command()
+def upload(
+    file: FileArgument, tenant: TenantOption, home: HomeOption = None, name: AsOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Install a schema, wasm or any other file into the tenant folder, atomically."""
+    where = home_of(home)
+    target = name or file.name
+    _finish(where, tenant, target, _install(where, files.check_id(tenant), target,
+                                            file.read_bytes()), json)
+
+
+def _finish(home: Home, tenant: str, name: str, sha: str, json: bool) -> None:
+    errors = _report_load(home, tenant, name, sha)
+    if json:
+        print_json({"tenant": tenant, "path": name, "sha256": sha, "errors": errors})
+    else:
+        typer.echo(f"installed tenants/{tenant}/{name} (sha256 {sha[:12]})")
+        for e in errors:
+            typer.echo(f"load error: {e['file']}:{e.get('line') or ''} {e['message']}", err=True)
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_yaml(
+    file: FileArgument, tenant: TenantOption, home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Convert an original Jobico package YAML into tenants/T/<id>.toml."""
+    from jobico.ctl.importer import convert
+
+    where = home_of(home)
+    package_id, text = convert(file.read_text(encoding="utf-8"), source=str(file))
+    name = f"{package_id}.toml"
+    _finish(where, tenant, name, _install(where, files.check_id(tenant), name, text.encode()), json)

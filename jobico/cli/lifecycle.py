@@ -1,0 +1,209 @@
+"""init, up, down, status, config, tui: starting, stopping and looking at a home."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jobico.cli.app import (
+    HomeOption,
+    JsonOption,
+    NotRunning,
+    app,
+    fail,
+    home_of,
+    print_json,
+    print_table,
+    rpc,
+)
+from jobico.config import load_config
+from jobico.errors import UserError
+from jobico.home import CONFIG_NAME, Home
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "home"
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting: SECTION.KEY=VALUE (repeatable)."),
+]
+PortOption = Annotated[int | None, typer.Option("--port", help="Webhook port (listener.port).")]
+
+
+def _flags(port: int | None, settings: list[str] | None) -> dict[str, Any]:
+    flags: dict[str, Any] = {}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. listener.port=9000")
+        flags[key.strip()] = value
+    if port is not None:
+        flags["listener.port"] = port
+    return flags
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the home in.")] = Path("."),
+) -> None:
+    """Create a home with jobico.toml and a ready tenant."""
+    target = directory.resolve()
+    if (target / CONFIG_NAME).exists():
+        fail(f"{target} is already a Jobico home ({CONFIG_NAME} exists)")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(TEMPLATE, target, dirs_exist_ok=True)
+    typer.echo(f"created a Jobico home in {target}")
+    typer.echo(f"next: cd {directory} && jobico up")
+
+
+@app.command()
+def up(
+    home: HomeOption = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
+    port: PortOption = None,
+    settings: SetOption = None,
+) -> None:
+    """Run the supervisor and every component (foreground unless --detach)."""
+    from supervisor.runner import run_supervisor
+
+    where = home_of(home)
+    flags = _flags(port, settings)
+    config = load_config(where.root, flags)
+    if detach:
+        _detach(where, flags)
+        return
+    run_supervisor(where, config, flags)
+
+
+def _detach(home: Home, flags: dict[str, Any]) -> None:
+    """Start ``jobico up`` in its own session and return once every component serves."""
+    home.ensure()
+    log = home.logs / "supervisor.log"
+    argv = [sys.executable, "-m", "jobico.cli.main", "up", "--home", str(home.root)]
+    for key, value in flags.items():
+        argv += ["--set", f"{key}={value}"]
+    with open(log, "ab") as out:
+        child = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            tail = log.read_text(errors="replace").splitlines()[-5:]
+            fail("jobico up exited at once:\n  " + "\n  ".join(tail))
+        try:
+            status = rpc(home, "supervisor", "status", timeout=2)
+        except NotRunning:
+            status = None
+        if status and status["state"] == "running":
+            running = sum(c["state"] == "running" for c in status["components"])
+            typer.echo(f"jobico is running on {home.root} (supervisor pid {child.pid}, "
+                       f"{running}/{len(status['components'])} components; log: {log})")
+            return
+        time.sleep(0.1)
+    fail(f"jobico did not become ready within 60 s; see {log}")
+
+
+@app.command()
+def down(home: HomeOption = None) -> None:
+    """Stop gracefully: finish in-flight runs, flush, exit."""
+    where = home_of(home)
+    try:
+        status = rpc(where, "supervisor", "status", timeout=5)
+        rpc(where, "supervisor", "down", timeout=5)
+    except NotRunning:
+        typer.echo(f"jobico is not running on {where.root}", err=True)
+        return
+    pid = status["pid"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        fail(f"supervisor (pid {pid}) is still stopping after 120 s")
+    typer.echo(f"jobico stopped on {where.root}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+@app.command()
+def status(home: HomeOption = None, json: JsonOption = False) -> None:
+    """Components (state, pid, restarts, uptime), tenants and queue depths."""
+    where = home_of(home)
+    try:
+        doc = rpc(where, "supervisor", "status", timeout=5)
+    except NotRunning:
+        doc = {"home": str(where.root), "state": "stopped", "components": []}
+    if doc["state"] != "stopped":
+        try:
+            doc["tenants"] = rpc(where, "queue", "stats", timeout=5).get("tenants", {})
+        except Exception as exc:  # the queue may be restarting: say so, do not fail the whole status
+            doc["tenants_error"] = str(exc)
+    if json:
+        print_json(doc)
+    else:
+        _print_status(doc)
+    if doc["state"] == "stopped":
+        raise typer.Exit(3)
+
+
+def _print_status(doc: dict[str, Any]) -> None:
+    typer.echo(f"home: {doc['home']}  state: {doc['state']}")
+    if not doc["components"]:
+        typer.echo("not running; start it with `jobico up`")
+        return
+    print_table(
+        ["component", "state", "pid", "restarts", "uptime"],
+        [(c["name"], c["state"], c["pid"], c["restarts"], f"{c['uptime_s']:.0f}s")
+         for c in doc["components"]],
+    )
+    tenants = doc.get("tenants") or {}
+    if tenants:
+        print_table(
+            ["tenant", "ready", "in flight", "dead", "paused"],
+            [(t, s.get("depth"), s.get("inflight"), s.get("dead"), s.get("paused"))
+             for t, s in sorted(tenants.items())],
+        )
+
+
+@app.command("config")
+def show_config(
+    home: HomeOption = None, json: JsonOption = False, port: PortOption = None,
+    settings: SetOption = None,
+) -> None:
+    """Print the effective configuration and where each value came from."""
+    where = home_of(home)
+    config = load_config(where.root, _flags(port, settings))
+    if json:
+        print_json({**config.to_dict(), "sources": dict(config.sources)})
+        return
+    data = config.to_dict()
+    rows = []
+    for key, source in config.sources.items():
+        section, _, name = key.partition(".")
+        rows.append((key, repr(data[section][name]), source))
+    for tenant, quota in data["tenants"].items():
+        rows += [(f"tenants.{tenant}.{k}", repr(v), "jobico.toml") for k, v in quota.items()]
+    print_table(["key", "value", "source"], rows)
+
+
+@app.command()
+def tui(home: HomeOption = None) -> None:
+    """Open the dashboard and admin console."""
+    from tui.app import run_tui
+
+    run_tui(home_of(home).root)

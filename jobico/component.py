@@ -1,0 +1,132 @@
+"""The common main of every component process (``python -m jobico.<component>``).
+
+Each component is a service object plus this shell: it reads the home from
+``JOBICO_HOME``, loads the layered config, logs to ``.jobico/logs/<name>.log``
+with rotation (warnings also to stderr, which the supervisor echoes), serves RPC
+on ``.jobico/run/<name>.sock`` and turns SIGTERM/SIGINT into an orderly
+``shutdown()``. The service only knows its own job.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import trio
+
+from jobico.config import Config, load_config
+from jobico.home import Home
+from jobico.rpc import trio_shell
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+SHUTDOWN_GRACE_S = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    home: Home
+    config: Config
+    name: str
+    log: logging.Logger
+
+    async def connect(self, component: str, timeout: float = 5.0) -> trio_shell.Client:
+        """An RPC client to another component of the same home.
+
+        Errors: ``ConnectFailed`` when that component is not serving (yet).
+        """
+        return await trio_shell.connect(self.home.socket(component), timeout=timeout)
+
+
+class Service(Protocol):
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None: ...
+
+
+class _Handler:
+    """Adds the ``status`` call every component answers, then defers to the service."""
+
+    def __init__(self, ctx: Context, service: Any) -> None:
+        self._ctx = ctx
+        self._service = service
+        self._started = time.time()
+
+    async def rpc_status(self, params: Any) -> dict[str, Any]:
+        extra = getattr(self._service, "status", None)
+        info = dict(await extra()) if extra else {}
+        info.update(name=self._ctx.name, pid=os.getpid(), started_at=self._started)
+        return info
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith(("rpc_", "stream_")):
+            return getattr(self._service, name)
+        raise AttributeError(name)
+
+
+def setup_logging(home: Home, name: str, level: str) -> logging.Logger:
+    home.logs.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(level.upper())
+    to_file = logging.handlers.RotatingFileHandler(
+        home.log_file(name), maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8"
+    )
+    to_file.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(to_file)
+    to_console = logging.StreamHandler(sys.stderr)
+    to_console.setLevel(logging.WARNING)
+    to_console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root.addHandler(to_console)
+    return logging.getLogger(f"jobico.{name}")
+
+
+async def serve_component(ctx: Context, service: Any) -> None:
+    """Run ``service`` and its RPC socket until SIGTERM/SIGINT, then shut it down.
+
+    Cancellation: on a signal, the socket stops accepting first, then ``shutdown()``
+    gets up to ``SHUTDOWN_GRACE_S`` to flush before everything is cancelled.
+    """
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            serving = trio.CancelScope()
+
+            async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+                with serving:
+                    await trio_shell.serve(
+                        ctx.home.socket(ctx.name), _Handler(ctx, service), task_status=task_status
+                    )
+
+            await nursery.start(serve)
+            ctx.log.info("%s ready (pid %d)", ctx.name, os.getpid())
+            async for signum in signals:
+                ctx.log.info("%s stopping on %s", ctx.name, signal.Signals(signum).name)
+                break
+            shutdown = getattr(service, "shutdown", None)
+            if shutdown is not None:
+                with trio.move_on_after(SHUTDOWN_GRACE_S):
+                    await shutdown()
+            serving.cancel()
+            nursery.cancel_scope.cancel()
+    ctx.home.socket(ctx.name).unlink(missing_ok=True)
+
+
+def main(default_name: str, factory: Callable[[Context], Any]) -> None:
+    """Entry point of ``python -m jobico.<component> [instance-name]``."""
+    name = sys.argv[1] if len(sys.argv) > 1 else default_name
+    home = Home(Path(os.environ.get("JOBICO_HOME", ".")).resolve())
+    home.ensure()
+    config = load_config(home.root)
+    log = setup_logging(home, name, config.log.level)
+    ctx = Context(home=home, config=config, name=name, log=log)
+    try:
+        trio.run(serve_component, ctx, factory(ctx))
+    except Exception:
+        log.exception("%s crashed", name)
+        raise SystemExit(1) from None

@@ -1,0 +1,196 @@
+"""One supervised component: spawn, wait until it serves, echo its stderr, restart it.
+
+The child gets ``PR_SET_PDEATHSIG`` = SIGTERM, so a supervisor killed with ``kill -9``
+never leaves components running on their own: they shut down in order, as on
+``jobico down``, and the next ``jobico up`` starts clean.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from jobico.home import Home
+from jobico.rpc import trio_shell
+from supervisor.policy import next_failure_count, restart_delay
+from supervisor.spec import ComponentSpec
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 25.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass(slots=True)
+class ComponentState:
+    spec: ComponentSpec
+    state: str = "starting"  # starting | running | restarting | stopping | stopped
+    pid: int | None = None
+    restarts: int = 0
+    started_at: float | None = None
+    last_exit: int | None = None
+    failures: int = 0
+    process: trio.Process | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        uptime = time.time() - self.started_at if self.started_at and self.state == "running" else 0.0
+        return {
+            "name": self.spec.name,
+            "state": self.state,
+            "pid": self.pid,
+            "restarts": self.restarts,
+            "uptime_s": round(uptime, 3),
+            "last_exit": self.last_exit,
+        }
+
+
+class Supervised:
+    """Keeps one component running until told to stop."""
+
+    def __init__(
+        self, home: Home, spec: ComponentSpec, env: dict[str, str], say: Callable[[str, str], None]
+    ) -> None:
+        self.home = home
+        self.state = ComponentState(spec)
+        self._env = env
+        self._say = say
+        self._stopping = False
+
+    @property
+    def name(self) -> str:
+        return self.state.spec.name
+
+    async def keep_running(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Start, restart on every unplanned exit, return once ``stop()`` has been called.
+
+        ``task_status.started()`` fires when the first instance serves RPC (or dies
+        trying, so one broken component cannot hang ``jobico up``).
+        """
+        reported = False
+        while not self._stopping:
+            ran_from = time.monotonic()
+            exit_code = await self._run_once()
+            if not reported:
+                task_status.started()
+                reported = True
+            if self._stopping:
+                break
+            ran_for = time.monotonic() - ran_from
+            st = self.state
+            st.failures = next_failure_count(st.failures, ran_for)
+            delay = restart_delay(st.failures, ran_for)
+            st.state, st.last_exit, st.restarts = "restarting", exit_code, st.restarts + 1
+            self._say(self.name, f"exited with {_describe(exit_code)}; restarting in {delay:.1f}s")
+            await trio.sleep(delay)
+        self.state.state = "stopped"
+
+    async def _run_once(self) -> int:
+        st = self.state
+        st.state = "starting"
+        process = await trio.lowlevel.open_process(
+            st.spec.argv(sys.executable),
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
+        st.process, st.pid, st.started_at = process, process.pid, time.time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._echo, process)
+            nursery.start_soon(self._await_ready, process)
+            code = await process.wait()
+            nursery.cancel_scope.cancel()
+        st.process = None
+        return code
+
+    async def _await_ready(self, process: trio.Process) -> None:
+        socket = self.home.socket(self.name)
+        with trio.move_on_after(READY_TIMEOUT_S):
+            while process.returncode is None:
+                try:
+                    info = await trio_shell.call(socket, "status", timeout=1.0)
+                except Exception:
+                    await trio.sleep(0.05)
+                    continue
+                if info.get("pid") == process.pid:
+                    self.state.state = "running"
+                    self._say(self.name, f"running (pid {process.pid})")
+                    return
+                await trio.sleep(0.05)
+
+    async def _echo(self, process: trio.Process) -> None:
+        assert process.stderr is not None
+        buffer = b""
+        async for chunk in process.stderr:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    self._say(self.name, line.decode("utf-8", "replace"))
+
+    async def stop(self) -> None:
+        """SIGTERM, wait up to ``STOP_TIMEOUT_S``, then SIGKILL.
+
+        Cancellation: shielded, so a stop once begun always ends with the process gone.
+        """
+        self._stopping = True
+        process = self.state.process
+        if process is None or process.returncode is not None:
+            return
+        self.state.state = "stopping"
+        with trio.CancelScope(shield=True):
+            process.send_signal(signal.SIGTERM)
+            with trio.move_on_after(STOP_TIMEOUT_S):
+                await process.wait()
+            if process.returncode is None:
+                self._say(self.name, f"did not stop within {STOP_TIMEOUT_S:.0f}s; killing it")
+                process.kill()
+                await process.wait()
+
+    def restart(self) -> None:
+        process = self.state.process
+        if process is not None and process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        return f"signal {signal.Signals(-code).name}"
+    return f"code {code}"
+
+
+def wait_for_strays(pids: list[int], timeout: float = STOP_TIMEOUT_S) -> None:
+    """Wait for components left by a supervisor that was killed, killing what lingers."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if _is_component(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if _is_component(p)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+
+
+def _is_component(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return False
+    return b"jobico." in cmdline and not zombie

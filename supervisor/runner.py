@@ -1,0 +1,161 @@
+"""``jobico up``: hold the home's lock, run every component, stop them in order.
+
+The supervisor is itself an RPC server on ``.jobico/run/supervisor.sock``
+(``status``, ``down``, ``restart``), so the CLI and the TUI control it the same
+way they talk to any component.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import trio
+
+from jobico.config import Config, flags_as_env
+from jobico.errors import NotFound, UserError
+from jobico.home import Home
+from jobico.rpc import trio_shell
+from supervisor.process import Supervised, wait_for_strays
+from supervisor.spec import components, shutdown_order
+
+PIDS_FILE = "pids.json"
+
+
+class HomeLock:
+    """An exclusive ``flock`` on the home: one supervisor per home, released by the kernel on death."""
+
+    def __init__(self, home: Home) -> None:
+        self.path = home.state / "supervisor.lock"
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process lifetime
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise UserError(
+                f"jobico is already running on {self.path.parent.parent} (supervisor pid {holder});"
+                " stop it with `jobico down`"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def console(name: str, message: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(f"{stamp} {name:<11} {message}", file=sys.stderr, flush=True)
+
+
+class Supervisor:
+    def __init__(self, home: Home, config: Config, flags: Mapping[str, Any]) -> None:
+        self.home = home
+        self.config = config
+        env = dict(os.environ, JOBICO_HOME=str(home.root), PYTHONUNBUFFERED="1")
+        env.update(flags_as_env(flags))
+        self.specs = components(config)
+        self.children = {s.name: Supervised(home, s, env, console) for s in self.specs}
+        self._stop = trio.Event()
+        self.state = "starting"
+        self.started = time.time()
+
+    async def run(self) -> None:
+        """Run until ``down``, SIGINT or SIGTERM, then stop components in order.
+
+        Cancellation: cancelling ``run`` kills nothing by itself; callers stop it
+        through ``down`` so shutdown stays ordered.
+        """
+        pids_file = self.home.run / PIDS_FILE
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._on_signal, signals)
+                await nursery.start(trio_shell.serve, self.home.socket("supervisor"), self)
+                for child in self.children.values():
+                    await nursery.start(child.keep_running)
+                    pids_file.write_text(json.dumps(self._pids()))
+                nursery.start_soon(self._track_pids, pids_file)
+                self.state = "running"
+                ready = sum(c.state.state == "running" for c in self.children.values())
+                console("supervisor", f"{ready}/{len(self.children)} components running; "
+                        f"webhook on http://{self.config.listener.host}:{self.config.listener.port}")
+                await self._stop.wait()
+                self.state = "stopping"
+                console("supervisor", "stopping")
+                for group in shutdown_order(self.specs):
+                    async with trio.open_nursery() as stopping:
+                        for spec in group:
+                            stopping.start_soon(self.children[spec.name].stop)
+                nursery.cancel_scope.cancel()
+        self.home.socket("supervisor").unlink(missing_ok=True)
+        pids_file.unlink(missing_ok=True)
+        console("supervisor", "stopped")
+
+    def _pids(self) -> list[int]:
+        return [c.state.pid for c in self.children.values() if c.state.pid]
+
+    async def _track_pids(self, pids_file: Path) -> None:
+        while True:
+            await trio.sleep(1.0)
+            await trio.Path(pids_file).write_text(json.dumps(self._pids()))
+
+    async def _on_signal(self, signals: Any) -> None:
+        async for _ in signals:
+            self._stop.set()
+
+    async def rpc_status(self, params: Any) -> dict[str, Any]:
+        return {
+            "home": str(self.home.root),
+            "pid": os.getpid(),
+            "state": self.state,
+            "uptime_s": round(time.time() - self.started, 3),
+            "listener": {"host": self.config.listener.host, "port": self.config.listener.port},
+            "components": [c.state.to_dict() for c in self.children.values()],
+        }
+
+    async def rpc_down(self, params: Any) -> dict[str, Any]:
+        self._stop.set()
+        return {"stopping": True}
+
+    async def rpc_restart(self, params: Any) -> dict[str, Any]:
+        name = (params or {}).get("name", "")
+        child = self.children.get(name)
+        if child is None:
+            raise NotFound(f"no component named {name!r}; known: {', '.join(self.children)}")
+        child.restart()
+        return {"restarting": name}
+
+
+def run_supervisor(home: Home, config: Config, flags: Mapping[str, Any]) -> None:
+    """Blocking entry of ``jobico up`` (foreground).
+
+    Errors: ``UserError`` when another supervisor holds this home.
+    """
+    home.ensure()
+    lock = HomeLock(home)
+    lock.acquire()
+    try:
+        pids_file = home.run / PIDS_FILE
+        if pids_file.exists():
+            wait_for_strays(json.loads(pids_file.read_text() or "[]"))
+        trio.run(Supervisor(home, config, flags).run)
+    finally:
+        lock.release()

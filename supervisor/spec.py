@@ -1,0 +1,48 @@
+"""Which component processes a home runs, in which order: pure data from the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobico.config import Config
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSpec:
+    name: str  # instance name: "queue", "executor-2", "listener-1"
+    module: str  # python -m jobico.<module>
+
+    def argv(self, python: str) -> list[str]:
+        return [python, "-m", f"jobico.{self.module}", self.name]
+
+
+def _instances(module: str, count: int, plain_when_one: bool) -> list[ComponentSpec]:
+    if count == 1 and plain_when_one:
+        return [ComponentSpec(module, module)]
+    return [ComponentSpec(f"{module}-{i}", module) for i in range(1, count + 1)]
+
+
+def components(config: Config) -> list[ComponentSpec]:
+    """Start order: catalog first, then storage, then the workers, the listener last.
+
+    The listener starts last so it never accepts events before the queue and the
+    catalog it needs are serving; shutdown runs this list in reverse.
+    """
+    return [
+        ComponentSpec("repo", "repo"),
+        ComponentSpec("ctl", "ctl"),
+        ComponentSpec("queue", "queue"),
+        ComponentSpec("recorder", "recorder"),
+        *_instances("executor", config.executor.workers, plain_when_one=False),
+        *_instances("listener", config.listener.workers, plain_when_one=True),
+    ]
+
+
+def shutdown_order(specs: list[ComponentSpec]) -> list[list[ComponentSpec]]:
+    """Groups stopped one after another: listeners, executors, queue, recorder, ctl, repo.
+
+    Instances of one kind stop together; each group finishes before the next starts,
+    so executors can still settle with the queue and record while they drain.
+    """
+    order = ["listener", "executor", "queue", "recorder", "ctl", "repo"]
+    return [[s for s in specs if s.module == kind] for kind in order if any(s.module == kind for s in specs)]
