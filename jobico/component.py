@@ -87,34 +87,56 @@ def setup_logging(home: Home, name: str, level: str) -> logging.Logger:
 
 
 async def serve_component(ctx: Context, service: Any) -> None:
-    """Run ``service`` and its RPC socket until SIGTERM/SIGINT, then shut it down.
+    """Run ``service`` and its RPC socket until SIGTERM/SIGINT or the supervisor's death.
 
-    Cancellation: on a signal, the socket stops accepting first, then ``shutdown()``
+    Cancellation: on a stop, the socket stops accepting first, then ``shutdown()``
     gets up to ``SHUTDOWN_GRACE_S`` to flush before everything is cancelled.
     """
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(service.run)
-            serving = trio.CancelScope()
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_on_signal, ctx, stop)
+        nursery.start_soon(_stop_when_orphaned, ctx, stop)
+        await nursery.start(service.run)
+        serving = trio.CancelScope()
 
-            async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-                with serving:
-                    await trio_shell.serve(
-                        ctx.home.socket(ctx.name), _Handler(ctx, service), task_status=task_status
-                    )
+        async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            with serving:
+                await trio_shell.serve(
+                    ctx.home.socket(ctx.name), _Handler(ctx, service), task_status=task_status
+                )
 
-            await nursery.start(serve)
-            ctx.log.info("%s ready (pid %d)", ctx.name, os.getpid())
-            async for signum in signals:
-                ctx.log.info("%s stopping on %s", ctx.name, signal.Signals(signum).name)
-                break
-            shutdown = getattr(service, "shutdown", None)
-            if shutdown is not None:
-                with trio.move_on_after(SHUTDOWN_GRACE_S):
-                    await shutdown()
-            serving.cancel()
-            nursery.cancel_scope.cancel()
+        await nursery.start(serve)
+        ctx.log.info("%s ready (pid %d)", ctx.name, os.getpid())
+        await stop.wait()
+        shutdown = getattr(service, "shutdown", None)
+        if shutdown is not None:
+            with trio.move_on_after(SHUTDOWN_GRACE_S):
+                await shutdown()
+        serving.cancel()
+        nursery.cancel_scope.cancel()
     ctx.home.socket(ctx.name).unlink(missing_ok=True)
+
+
+async def _stop_on_signal(ctx: Context, stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            ctx.log.info("%s stopping on %s", ctx.name, signal.Signals(signum).name)
+            stop.set()
+
+
+async def _stop_when_orphaned(ctx: Context, stop: trio.Event) -> None:
+    """A supervisor killed with ``kill -9`` cannot stop us: notice being re-parented.
+
+    ``PR_SET_PDEATHSIG`` would be simpler but fires when the spawning *thread* ends,
+    and trio spawns processes from its idle-expiring thread cache.
+    """
+    supervisor = os.environ.get("JOBICO_SUPERVISOR_PID")
+    if not supervisor:
+        return
+    while os.getppid() == int(supervisor):  # noqa: ASYNC110 - polling the kernel, no event to wait on
+        await trio.sleep(0.5)
+    ctx.log.warning("%s: supervisor (pid %s) is gone; stopping", ctx.name, supervisor)
+    stop.set()
 
 
 def main(default_name: str, factory: Callable[[Context], Any]) -> None:

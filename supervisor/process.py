@@ -1,13 +1,13 @@
 """One supervised component: spawn, wait until it serves, echo its stderr, restart it.
 
-The child gets ``PR_SET_PDEATHSIG`` = SIGTERM, so a supervisor killed with ``kill -9``
-never leaves components running on their own: they shut down in order, as on
-``jobico down``, and the next ``jobico up`` starts clean.
+Children learn the supervisor's pid (``JOBICO_SUPERVISOR_PID``) and stop by
+themselves once re-parented, so a supervisor killed with ``kill -9`` never leaves
+components running on their own; the next ``jobico up`` also waits for any such
+leftovers before it starts.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -26,12 +26,6 @@ from supervisor.spec import ComponentSpec
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 25.0
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass(slots=True)
@@ -79,13 +73,16 @@ class Supervised:
         ``task_status.started()`` fires when the first instance serves RPC (or dies
         trying, so one broken component cannot hang ``jobico up``).
         """
-        reported = False
+        pending = [task_status]
+
+        def report() -> None:
+            while pending:
+                pending.pop().started()
+
         while not self._stopping:
             ran_from = time.monotonic()
-            exit_code = await self._run_once()
-            if not reported:
-                task_status.started()
-                reported = True
+            exit_code = await self._run_once(report)
+            report()
             if self._stopping:
                 break
             ran_for = time.monotonic() - ran_from
@@ -97,7 +94,7 @@ class Supervised:
             await trio.sleep(delay)
         self.state.state = "stopped"
 
-    async def _run_once(self) -> int:
+    async def _run_once(self, on_ready: Callable[[], None]) -> int:
         st = self.state
         st.state = "starting"
         process = await trio.lowlevel.open_process(
@@ -106,22 +103,21 @@ class Supervised:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
             start_new_session=True,
         )
         st.process, st.pid, st.started_at = process, process.pid, time.time()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._echo, process)
-            nursery.start_soon(self._await_ready, process)
+            nursery.start_soon(self._await_ready, process, on_ready)
             code = await process.wait()
             nursery.cancel_scope.cancel()
         st.process = None
         return code
 
-    async def _await_ready(self, process: trio.Process) -> None:
+    async def _await_ready(self, process: trio.Process, on_ready: Callable[[], None]) -> None:
         socket = self.home.socket(self.name)
         with trio.move_on_after(READY_TIMEOUT_S):
-            while process.returncode is None:
+            while process.returncode is None and not self._stopping:
                 try:
                     info = await trio_shell.call(socket, "status", timeout=1.0)
                 except Exception:
@@ -130,6 +126,7 @@ class Supervised:
                 if info.get("pid") == process.pid:
                     self.state.state = "running"
                     self._say(self.name, f"running (pid {process.pid})")
+                    on_ready()
                     return
                 await trio.sleep(0.05)
 

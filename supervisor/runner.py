@@ -24,7 +24,7 @@ from jobico.errors import NotFound, UserError
 from jobico.home import Home
 from jobico.rpc import trio_shell
 from supervisor.process import Supervised, wait_for_strays
-from supervisor.spec import components, shutdown_order
+from supervisor.spec import components, shutdown_order, start_waves
 
 PIDS_FILE = "pids.json"
 
@@ -70,7 +70,8 @@ class Supervisor:
     def __init__(self, home: Home, config: Config, flags: Mapping[str, Any]) -> None:
         self.home = home
         self.config = config
-        env = dict(os.environ, JOBICO_HOME=str(home.root), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, JOBICO_HOME=str(home.root), JOBICO_SUPERVISOR_PID=str(os.getpid()),
+                   PYTHONUNBUFFERED="1")
         env.update(flags_as_env(flags))
         self.specs = components(config)
         self.children = {s.name: Supervised(home, s, env, console) for s in self.specs}
@@ -89,14 +90,8 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._on_signal, signals)
                 await nursery.start(trio_shell.serve, self.home.socket("supervisor"), self)
-                for child in self.children.values():
-                    await nursery.start(child.keep_running)
-                    pids_file.write_text(json.dumps(self._pids()))
+                nursery.start_soon(self._start_all, nursery)
                 nursery.start_soon(self._track_pids, pids_file)
-                self.state = "running"
-                ready = sum(c.state.state == "running" for c in self.children.values())
-                console("supervisor", f"{ready}/{len(self.children)} components running; "
-                        f"webhook on http://{self.config.listener.host}:{self.config.listener.port}")
                 await self._stop.wait()
                 self.state = "stopping"
                 console("supervisor", "stopping")
@@ -109,13 +104,31 @@ class Supervisor:
         pids_file.unlink(missing_ok=True)
         console("supervisor", "stopped")
 
+    async def _start_all(self, nursery: trio.Nursery) -> None:
+        """Start every back-end component at once, then the listeners once they serve.
+
+        Components already tolerate peers that are not up yet (they reconnect), so
+        only the webhook waits: it must not take events before the queue serves.
+        """
+        for wave in start_waves(self.specs):
+            async with trio.open_nursery() as starting:
+                for spec in wave:
+                    if not self._stop.is_set():
+                        starting.start_soon(nursery.start, self.children[spec.name].keep_running)
+        if self._stop.is_set():
+            return
+        self.state = "running"
+        ready = sum(c.state.state == "running" for c in self.children.values())
+        console("supervisor", f"{ready}/{len(self.children)} components running; "
+                f"webhook on http://{self.config.listener.host}:{self.config.listener.port}")
+
     def _pids(self) -> list[int]:
         return [c.state.pid for c in self.children.values() if c.state.pid]
 
     async def _track_pids(self, pids_file: Path) -> None:
         while True:
-            await trio.sleep(1.0)
             await trio.Path(pids_file).write_text(json.dumps(self._pids()))
+            await trio.sleep(0.5)
 
     async def _on_signal(self, signals: Any) -> None:
         async for _ in signals:

@@ -46,3 +46,8 @@ def shutdown_order(specs: list[ComponentSpec]) -> list[list[ComponentSpec]]:
     """
     order = ["listener", "executor", "queue", "recorder", "ctl", "repo"]
     return [[s for s in specs if s.module == kind] for kind in order if any(s.module == kind for s in specs)]
+
+
+def start_waves(specs: list[ComponentSpec]) -> list[list[ComponentSpec]]:
+    """Everything but the listeners first (together), then the listeners."""
+    return [[s for s in specs if s.module != "listener"], [s for s in specs if s.module == "listener"]]

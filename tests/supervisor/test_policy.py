@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jobico.config import Config, ExecutorConfig, ListenerConfig
 from supervisor.policy import BASE_S, CAP_S, STABLE_S, next_failure_count, restart_delay
-from supervisor.spec import components, shutdown_order
+from supervisor.spec import components, shutdown_order, start_waves
 
 
 def test_backoff_doubles_and_caps() -> None:
@@ -37,3 +37,8 @@ def test_shutdown_starts_with_listeners_and_ends_with_repo() -> None:
     groups = [[s.name for s in g] for g in shutdown_order(components(config))]
     assert groups == [["listener-1", "listener-2"], ["executor-1", "executor-2"], ["queue"],
                       ["recorder"], ["ctl"], ["repo"]]
+
+
+def test_listeners_start_after_everything_else() -> None:
+    waves = [[s.name for s in w] for w in start_waves(components(Config()))]
+    assert waves == [["repo", "ctl", "queue", "recorder", "executor-1"], ["listener"]]

@@ -1,0 +1,1 @@
+"""ctl: job packages parsed and validated into a versioned catalog."""

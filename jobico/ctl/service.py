@@ -1,0 +1,202 @@
+"""The ctl component: follow repo's file changes, rebuild tenants, publish the catalog.
+
+ctl builds once from disk at start (so it serves a catalog even before repo is
+up), then follows repo's ``changes`` stream, reconnecting when repo restarts.
+Changes only mark tenants dirty; one builder task rebuilds every dirty tenant
+in a worker thread, so a burst of events costs one build, and changes that
+arrive during a build are picked up by the next one.
+
+Before a version is published, the modules it names are written to
+``.jobico/blobs/<sha256>.wasm``: an executor holding a lease on an older version
+still finds its exact module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from jobico.ctl.catalog import TenantState, build_tenant
+from jobico.ctl.documents import catalog_document, package_documents
+from jobico.ctl.validate import Checker
+from jobico.errors import UserError
+from jobico.repo.files import atomic_write, check_id, list_files, resolve
+from jobico.rpc.errors import ConnectFailed, ConnectionLost, RemoteError
+
+RECONNECT_MAX_S = 2.0
+
+
+class DiskFiles(Mapping[str, bytes]):
+    """A tenant's files, read lazily: a build reads only what its packages name.
+
+    A file that cannot be read (deleted since it was listed, or escaping) is
+    absent; its deletion is on its way and will trigger the next build.
+    """
+
+    def __init__(self, tenants: Path, tenant: str, paths: Mapping[str, str]) -> None:
+        self._tenants, self._tenant, self._paths = tenants, tenant, paths
+        self._read: dict[str, bytes] = {}
+
+    def __getitem__(self, path: str) -> bytes:
+        if path not in self._paths:
+            raise KeyError(path)
+        if path not in self._read:
+            try:
+                self._read[path] = resolve(self._tenants, self._tenant, path).read_bytes()
+            except (OSError, UserError):
+                raise KeyError(path) from None
+        return self._read[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+def _store_blobs(blobs: Path, modules: Mapping[str, bytes]) -> None:
+    for sha, data in modules.items():
+        target = blobs / f"{sha}.wasm"
+        if not target.exists():
+            atomic_write(target, data)
+
+
+class CtlService:
+    """Owns the catalog: tenant states, the published version and its subscribers."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+        self._log = ctx.log
+        self._tenants_dir: Path = ctx.home.tenants
+        self._blobs: Path = ctx.home.blobs
+        self._checker = Checker()
+        self._files: dict[str, dict[str, str]] = {}  # tenant -> path -> sha256, as repo sees it
+        self._states: dict[str, TenantState] = {}
+        self._document = catalog_document(0, {})
+        self._published = trio.Event()
+        self._dirty: set[str] = set()
+        self._wake = trio.Event()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Build from disk, report ready, then follow repo until cancelled."""
+        listing = await trio.to_thread.run_sync(list_files, self._tenants_dir)
+        self._set_snapshot([f.as_dict() for f in listing])
+        await self._build_dirty()
+        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._builder)
+            await self._follow_repo()
+
+    # --- following repo ---------------------------------------------------------
+
+    def _set_snapshot(self, files: list[dict[str, Any]]) -> None:
+        fresh: dict[str, dict[str, str]] = {}
+        for f in files:
+            fresh.setdefault(f["tenant"], {})[f["path"]] = f["sha256"]
+        self._mark({t for t in fresh.keys() | self._files.keys() if fresh.get(t) != self._files.get(t)})
+        self._files = fresh
+
+    def _apply_change(self, item: dict[str, Any]) -> None:
+        tenant_files = self._files.setdefault(item["tenant"], {})
+        if item["sha256"] is None:
+            tenant_files.pop(item["path"], None)
+        else:
+            tenant_files[item["path"]] = item["sha256"]
+        self._mark({item["tenant"]})
+
+    def _mark(self, tenants: set[str]) -> None:
+        if tenants:
+            self._dirty |= tenants
+            self._wake.set()
+
+    async def _follow_repo(self) -> None:
+        """Apply repo's changes forever. Errors: none escape; lost connections are retried."""
+        delay = 0.05
+        while True:
+            try:
+                async with await self._ctx.connect("repo") as client, client.stream("changes", {}) as items:
+                    async for item in items:
+                        delay = 0.05
+                        if item["kind"] == "snapshot":
+                            self._set_snapshot(item["files"])
+                        else:
+                            self._apply_change(item)
+            except (ConnectFailed, ConnectionLost, RemoteError) as e:
+                self._log.info("repo changes unavailable (%s); retrying in %.2f s", e, delay)
+            await trio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    # --- building ---------------------------------------------------------------
+
+    async def _builder(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            await self._build_dirty()
+
+    def _build(self, work: dict[str, tuple[DiskFiles, TenantState]]) -> dict[str, TenantState]:
+        """Rebuild tenants (blocking: runs in a worker thread, one build at a time)."""
+        built = {}
+        for tenant, (files, previous) in sorted(work.items()):
+            state, modules = build_tenant(tenant, files, previous, self._checker)
+            _store_blobs(self._blobs, modules)
+            built[tenant] = state
+        return built
+
+    async def _build_dirty(self) -> None:
+        """Rebuild the dirty tenants; publish a new version if any live package changed.
+
+        Cancellation: the worker thread finishes its build; the result is dropped.
+        """
+        dirty, self._dirty = self._dirty, set()
+        work = {  # copies: repo changes keep arriving while the thread works
+            t: (
+                DiskFiles(self._tenants_dir, t, dict(self._files.get(t, {}))),
+                self._states.get(t, TenantState()),
+            )
+            for t in dirty
+        }
+        built = await trio.to_thread.run_sync(self._build, work)
+        changed = False
+        for tenant, state in built.items():
+            old = self._states.get(tenant, TenantState())
+            changed |= state.versions() != old.versions()
+            for name, problems in state.problems.items():
+                if problems != old.problems.get(name):
+                    for problem in problems:
+                        self._log.warning("%s", problem)
+            if state.package_files:
+                self._states[tenant] = state
+            else:
+                self._states.pop(tenant, None)
+        if changed:
+            self._document = catalog_document(self._document["version"] + 1, self._states)
+            self._log.info("catalog version %d", self._document["version"])
+            self._published.set()
+            self._published = trio.Event()
+
+    # --- RPC ----------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        errors = sum(len(p) for s in self._states.values() for p in s.problems.values())
+        return {"version": self._document["version"], "tenants": len(self._states), "errors": errors}
+
+    async def rpc_catalog(self, params: Any) -> dict[str, Any]:
+        return self._document
+
+    async def rpc_packages(self, params: Any) -> list[dict[str, Any]]:
+        """Errors: UserError for an invalid tenant id."""
+        tenant = params.get("tenant") if isinstance(params, Mapping) else None
+        if tenant is not None:
+            check_id(tenant)
+        return package_documents(self._states, tenant)
+
+    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
+        """The current catalog, then each newer one (a slow reader skips to the latest)."""
+        while True:
+            published = self._published
+            yield self._document
+            await published.wait()

@@ -1,0 +1,192 @@
+"""The webhook as a plain ASGI app: every status of SPEC §3, nothing else.
+
+Everything it talks to is injected, so tests and the benchmark run it against an
+in-memory catalog and enqueuer, and the server wires the real ones:
+
+- ``catalog``: a ``Catalog`` view, replaced whole (``app.catalog = new``) by the follower;
+- ``enqueuer``: anything with ``async enqueue(tenant, event, items, key) -> ids``
+  that returns only once the items are durable, and raises ``Unavailable`` when
+  the queue is down or the tenant is over its depth limit;
+- ``health``: ``async () -> (ok, detail)``; ``stats``: ``async () -> (queue, recorder)``
+  stats documents, ``None`` for a component that did not answer.
+
+Bad input of any kind is a 4xx with a JSON body; a 500 means a bug here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from jobico.errors import Unavailable
+from jobico.listener import asgi, body
+from jobico.listener.asgi import Receive, Scope, Send
+from jobico.listener.catalog import EMPTY, Catalog, Route
+from jobico.listener.metrics import CONTENT_TYPE, Counters, render
+from jobico.listener.quotas import Quotas, retry_after_header
+from jobico.listener.signatures import SignatureError, verify
+
+HealthProbe = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+StatsSource = Callable[[], Awaitable[tuple[dict[str, Any] | None, dict[str, Any] | None]]]
+
+log = logging.getLogger("jobico.listener")
+
+WANTED = frozenset({b"content-type", b"content-length", b"idempotency-key",
+                    b"webhook-id", b"webhook-timestamp", b"webhook-signature"})
+MAX_KEY_LEN = 255
+
+
+class Enqueuer(Protocol):
+    async def enqueue(
+        self, tenant: str, event: str, items: list[bytes], key: str | None
+    ) -> list[str]: ...
+
+
+class Rejected(Exception):
+    """An answer other than 202, raised from deep in the request and sent once."""
+
+    def __init__(self, status: int, error: str, detail: Any, retry_after: str | None = None):
+        super().__init__(status, error, detail)
+        self.status, self.error, self.detail, self.retry_after = status, error, detail, retry_after
+
+
+async def _no_stats() -> tuple[None, None]:
+    return None, None
+
+
+class ListenerApp:
+    def __init__(
+        self,
+        enqueuer: Enqueuer,
+        health: HealthProbe,
+        quotas: Quotas,
+        *,
+        catalog: Catalog = EMPTY,
+        stats: StatsSource = _no_stats,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.catalog = catalog
+        self.enqueuer = enqueuer
+        self.health = health
+        self.quotas = quotas
+        self.stats = stats
+        self.counters = Counters()
+        self._clock = clock
+        self._wall_clock = wall_clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await asgi.lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        method: str = scope["method"]
+        try:
+            if raw_path.startswith(b"/events/"):
+                await self._event(scope, receive, send, raw_path)
+            elif raw_path == b"/healthz":
+                self._only(method, "GET")
+                await self._healthz(send)
+            elif raw_path == b"/metrics":
+                self._only(method, "GET")
+                await self._metrics(send)
+            else:
+                raise Rejected(404, "not_found", f"no route for {raw_path[:200].decode('latin-1')}")
+        except Rejected as no:
+            extra = [(b"retry-after", no.retry_after.encode())] if no.retry_after else None
+            if no.status == 405:
+                extra = [(b"allow", str(no.detail["allow"]).encode())]
+            await asgi.reply_error(send, no.status, no.error, no.detail, extra)
+        except asgi.ClientGone:
+            return
+        except Exception:
+            # a bug, not bad input: log it and still answer in the SPEC's error shape
+            log.exception("listener: unexpected error on %s %r", method, raw_path[:200])
+            await asgi.reply_error(send, 500, "internal", "unexpected error; see the listener log")
+
+    @staticmethod
+    def _only(method: str, allowed: str) -> None:
+        if method != allowed and not (allowed == "GET" and method == "HEAD"):
+            raise Rejected(405, "method_not_allowed", {"allow": allowed})
+
+    async def _event(self, scope: Scope, receive: Receive, send: Send, raw_path: bytes) -> None:
+        catalog = self.catalog
+        if catalog is EMPTY:
+            raise Rejected(503, "unavailable", "the catalog is not loaded yet", "1")
+        ids = asgi.event_path(raw_path)
+        route = catalog.route(*ids) if ids else None
+        if route is None:
+            what = "/".join(ids) if ids else raw_path[:200].decode("latin-1")
+            self.counters.rejected[ids[0] if ids and ids[0] in catalog.tenants else "", 404] += 1
+            raise Rejected(404, "not_found", f"no event {what}")
+        try:
+            ids_out = await self._accept(route, scope, receive)
+        except Rejected as no:
+            self.counters.rejected[route.tenant, no.status] += 1
+            raise
+        await asgi.reply_json(send, 202, {"ids": ids_out})
+
+    async def _accept(self, route: Route, scope: Scope, receive: Receive) -> list[str]:
+        """Check, parse, validate and enqueue one request; the ids, or ``Rejected``."""
+        self._only(scope["method"], "POST")
+        headers = asgi.headers_of(scope, WANTED)
+        if not asgi.is_json_type(headers.get("content-type")):
+            raise Rejected(415, "unsupported_media_type",
+                           f"Content-Type must be application/json, "
+                           f"got {headers.get('content-type', 'none')!r}")
+        try:
+            data = await asgi.read_body(receive, route.max_body, headers.get("content-length"))
+        except asgi.BodyTooLarge as exc:
+            raise Rejected(413, "too_large", str(exc)) from None
+        self._check_signature(route, headers, data)
+        try:
+            items = body.parse_items(data)
+            errors = body.schema_errors(route.validator, items) if route.validator else []
+            if errors:
+                raise Rejected(422, "schema", errors)
+            encoded = [body.encode(item) for item in items]
+        except body.BadBody as exc:
+            raise Rejected(400, "bad_request", str(exc)) from None
+        key = headers.get("idempotency-key")
+        if key is not None and not (0 < len(key) <= MAX_KEY_LEN and key.isprintable()):
+            raise Rejected(400, "bad_request", f"Idempotency-Key: 1..{MAX_KEY_LEN} printable chars")
+        wait = self.quotas.take(route.tenant, len(encoded), self._clock())
+        if wait:
+            raise Rejected(429, "rate_limited", f"tenant {route.tenant} is over its rate quota",
+                           retry_after_header(wait))
+        try:
+            ids = await self.enqueuer.enqueue(route.tenant, route.event, encoded, key)
+        except Unavailable as exc:
+            retry = getattr(exc, "retry_after", 1)
+            raise Rejected(503, "unavailable", str(exc) or "queue unavailable",
+                           retry_after_header(retry)) from None
+        self.counters.accepted[route.tenant] += len(ids)
+        self.counters.accepted_requests[route.tenant] += 1
+        return ids
+
+    def _check_signature(self, route: Route, headers: dict[str, str], data: bytes) -> None:
+        if route.key_error:
+            raise Rejected(401, "signature", f"package {route.package}: {route.key_error}")
+        if route.key is None:
+            return
+        try:
+            verify(route.key, headers, data, self._wall_clock())
+        except SignatureError as exc:
+            raise Rejected(401, "signature", str(exc)) from None
+
+    async def _healthz(self, send: Send) -> None:
+        ok, detail = await self.health()
+        if ok:
+            await asgi.reply_json(send, 200, {"status": "ok", **detail})
+        else:
+            await asgi.reply_json(send, 503, {"status": "unavailable", "error": "unavailable",
+                                              "detail": detail}, [(b"retry-after", b"1")])
+
+    async def _metrics(self, send: Send) -> None:
+        queue, recorder = await self.stats()
+        text = render(self.counters, queue, recorder)
+        await asgi.reply(send, 200, text.encode(), CONTENT_TYPE.encode())

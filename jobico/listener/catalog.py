@@ -1,0 +1,106 @@
+"""The listener's view of ctl's catalog: ``(tenant, event)`` -> what it takes to accept an item.
+
+Built once per catalog version and swapped atomically by the follower; requests
+hold the view they started with. Compiled validators are shared across versions,
+keyed by ``schema_sha256``, so a new version recompiles only the schemas it changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema_rs
+
+from jobico.errors import UserError
+from jobico.listener.signatures import decode_secret
+
+DEFAULT_MAX_BODY_KB = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One accepting event: its validator (None = any JSON), HMAC key and body limit."""
+
+    tenant: str
+    event: str
+    package: str
+    validator: Any
+    key: bytes | None
+    key_error: str | None
+    max_body: int
+
+
+class ValidatorCache:
+    """Compiled jsonschema-rs validators by schema hash; dropped when no version uses them."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, Any] = {}
+
+    def get(self, sha256: str, schema: Mapping[str, Any] | bool) -> Any:
+        """Errors: ``UserError`` naming the hash when the schema does not compile."""
+        found = self._compiled.get(sha256)
+        if found is None:
+            try:
+                found = jsonschema_rs.validator_for(schema)
+            except (ValueError, jsonschema_rs.ReferencingError) as exc:
+                raise UserError(f"schema {sha256[:12]}: {exc}") from None
+            self._compiled[sha256] = found
+        return found
+
+    def keep_only(self, hashes: set[str]) -> None:
+        for sha in set(self._compiled) - hashes:
+            del self._compiled[sha]
+
+
+class Catalog:
+    """A lookup table built from a catalog document (docs/internals.md "Data").
+
+    A job whose schema does not compile is left out (404) and listed in ``errors``;
+    ctl should never publish one, so this is a guard, not a feature.
+    """
+
+    def __init__(self, document: Mapping[str, Any], cache: ValidatorCache | None = None) -> None:
+        self.version: int = int(document.get("version", 0))
+        self.errors: list[str] = []
+        self._routes: dict[tuple[str, str], Route] = {}
+        cache = cache if cache is not None else ValidatorCache()
+        used: set[str] = set()
+        for tenant, entry in (document.get("tenants") or {}).items():
+            for event, job in (entry.get("events") or {}).items():
+                try:
+                    self._routes[tenant, event] = self._route(tenant, event, job, cache, used)
+                except UserError as exc:
+                    self.errors.append(f"{tenant}/{event}: {exc}")
+        cache.keep_only(used)
+        self.tenants: frozenset[str] = frozenset((document.get("tenants") or {}).keys())
+
+    @staticmethod
+    def _route(
+        tenant: str, event: str, job: Mapping[str, Any], cache: ValidatorCache, used: set[str]
+    ) -> Route:
+        validator = None
+        if job.get("schema") is not None:
+            sha = str(job.get("schema_sha256") or json.dumps(job["schema"], sort_keys=True))
+            validator = cache.get(sha, job["schema"])
+            used.add(sha)
+        key, key_error = None, None
+        if job.get("secret"):
+            try:
+                key = decode_secret(str(job["secret"]))
+            except UserError as exc:
+                key_error = str(exc)
+        max_kb = job.get("max_body_kb") or DEFAULT_MAX_BODY_KB
+        return Route(tenant, event, str(job.get("package", "")), validator, key, key_error,
+                     int(max_kb) * 1024)
+
+    def route(self, tenant: str, event: str) -> Route | None:
+        return self._routes.get((tenant, event))
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+
+EMPTY = Catalog({"version": 0, "tenants": {}})

@@ -1,0 +1,110 @@
+"""The listener as a component: the webhook server plus its links, under the common main.
+
+Serves ``listener.host:listener.port``; with ``listener.workers > 1`` the supervisor
+runs ``listener-1..N`` and each binds the port with ``SO_REUSEPORT``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from jobico.component import Context
+from jobico.errors import ConfigError, JobicoError, Unavailable
+from jobico.listener.app import ListenerApp
+from jobico.listener.catalog import EMPTY
+from jobico.listener.quotas import Quotas
+from jobico.listener.server import QueueEnqueuer, bind, follow_catalog, serve_app
+
+FIRST_CATALOG_WAIT_S = 10.0
+PROBE_TIMEOUT_S = 1.0
+
+
+class ListenerService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.enqueuer = QueueEnqueuer(ctx.connect)
+        self.app = ListenerApp(self.enqueuer, self.health, Quotas(ctx.config.quota),
+                               stats=self.stats)
+        self.urls: list[str] = []
+        self._stop = trio.Event()
+        self._stopped = trio.Event()
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Bind, wait briefly for the first catalog, serve until ``shutdown`` or cancelled.
+
+        Ready (``task_status.started``) once accepting connections, so the supervisor
+        starts nothing that relies on the webhook before it answers.
+        Errors: ``ConfigError`` when the port cannot be bound.
+        """
+        listener = self.ctx.config.listener
+        try:
+            sock = bind(listener.host, listener.port, reuse_port=listener.workers > 1)
+        except OSError as exc:
+            raise ConfigError(f"listener.port: cannot listen on {listener.host}:{listener.port}: "
+                              f"{exc.strerror or exc}") from None
+        loaded = trio.Event()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(follow_catalog, self.ctx.connect, self.app, self.ctx.log, loaded)
+                with trio.move_on_after(FIRST_CATALOG_WAIT_S):
+                    await loaded.wait()
+                if not loaded.is_set():
+                    self.ctx.log.warning("no catalog from ctl yet; answering 503 until one comes")
+                self.urls = await nursery.start(self._serve, sock, nursery.cancel_scope)
+                self.ctx.log.info("%s serving %s", self.ctx.name, " ".join(self.urls))
+                task_status.started()
+        finally:
+            self._stopped.set()
+            await self.enqueuer.aclose()
+
+    async def _serve(self, sock: Any, done: trio.CancelScope, *,
+                     task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """hypercorn until ``shutdown`` has let in-flight requests finish; then stop the rest."""
+        await serve_app(self.app, sock, self.ctx.log, shutdown_trigger=self._stop.wait,
+                        task_status=task_status)
+        done.cancel()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let in-flight requests finish (hypercorn's graceful timeout)."""
+        self._stop.set()
+        await self._stopped.wait()
+
+    async def status(self) -> dict[str, Any]:
+        return {"urls": self.urls, "catalog_version": self.app.catalog.version,
+                "queue_connected": self.enqueuer.connected, **self.app.counters.as_dict()}
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Every component of the home ``running``, as the supervisor sees it.
+
+        Run without a supervisor (alone, in tests), healthy means a catalog and a
+        reachable queue.
+        """
+        try:
+            async with await self.ctx.connect("supervisor", PROBE_TIMEOUT_S) as client:
+                status = await client.call("status", {}, timeout=PROBE_TIMEOUT_S)
+        except Unavailable:
+            return await self._health_alone()
+        states = {c["name"]: c["state"] for c in status.get("components", [])}
+        ok = bool(states) and all(state == "running" for state in states.values())
+        return ok, {"components": states, "catalog_version": self.app.catalog.version}
+
+    async def _health_alone(self) -> tuple[bool, dict[str, Any]]:
+        queue = await self._stats_of("queue") is not None
+        catalog = self.app.catalog is not EMPTY
+        states = {"ctl": "running" if catalog else "unknown",
+                  "queue": "running" if queue else "unreachable"}
+        return queue and catalog, {"components": states, "supervisor": "unreachable"}
+
+    async def stats(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        return await self._stats_of("queue"), await self._stats_of("recorder")
+
+    async def _stats_of(self, component: str) -> dict[str, Any] | None:
+        try:
+            async with await self.ctx.connect(component, PROBE_TIMEOUT_S) as client:
+                result = await client.call("stats", {}, timeout=PROBE_TIMEOUT_S)
+        except JobicoError as exc:
+            self.ctx.log.debug("%s stats: %s", component, exc)
+            return None
+        return result if isinstance(result, dict) else None

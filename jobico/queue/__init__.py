@@ -1,0 +1,1 @@
+"""The durable queue: backends (file, memory), group commit, and the queue component."""

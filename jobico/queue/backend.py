@@ -1,0 +1,196 @@
+"""The queue's narrow interface, and the data that crosses it.
+
+Kept small on purpose (DESIGN.md "Beyond one machine"): enqueue a batch,
+lease, settle, dead letters, stats, pause. A new engine (Redis Streams, say) is
+a new module implementing ``Backend``, not a rewrite of the service.
+
+Durability is explicit: every call that writes returns a *commit* number, and
+``flush`` makes everything up to some commit durable. The service answers an
+enqueue only once ``flush`` has passed its commit (group commit: many callers
+share one write and one fsync). A backend with nothing to make durable returns
+commit 0 throughout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from jobico.errors import UserError
+
+TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+IDEMPOTENCY_TTL_S = 24 * 3600.0
+OUTCOMES = ("ack", "retry", "dead")
+Outcome = Literal["ack", "retry", "dead"]
+
+
+def check_tenant(tenant: object) -> str:
+    """A tenant id, validated: it names files, so it must match SPEC §1."""
+    if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
+        raise UserError(f"tenant {tenant!r} does not match {TENANT_RE.pattern}")
+    return tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-tenant bounds: items queued or in flight, and items leased at once."""
+
+    max_depth: int = 1_000_000
+    max_inflight: int = 1_000_000
+
+
+LimitsFor = Callable[[str], Limits]
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    ids: list[str]
+    duplicate: bool
+    commit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The ids a settle, replay or purge acted on, and the commit to await."""
+
+    ids: list[str]
+    commit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    tenant: str
+    event: str
+    attempt: int
+    body: bytes
+    enqueued_at: float
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "event": self.event,
+            "attempt": self.attempt,
+            "body": self.body,
+            "enqueued_at": self.enqueued_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The executor's verdict on one delivery.
+
+    ``retry`` re-queues the item as attempt + 1 after ``delay_ms`` (the retry
+    policy's backoff when None); ``dead`` moves it to the dead-letter log.
+    """
+
+    id: str
+    outcome: Outcome
+    reason: str = ""
+    delay_ms: int | None = None
+
+    @classmethod
+    def from_wire(cls, index: int, data: object) -> Settlement:
+        """Parse ``results[index]`` of a settle call; errors name the item and field."""
+        if not isinstance(data, dict):
+            raise UserError(f"results[{index}] is not a map")
+        outcome = data.get("outcome")
+        if outcome not in OUTCOMES:
+            raise UserError(f"results[{index}].outcome {outcome!r} is not one of {OUTCOMES}")
+        delay = data.get("delay_ms")
+        if delay is not None and (not isinstance(delay, int) or delay < 0):
+            raise UserError(f"results[{index}].delay_ms {delay!r} is not a non-negative integer")
+        reason = data.get("reason") or ""
+        if not isinstance(reason, str):
+            raise UserError(f"results[{index}].reason is not a string")
+        return cls(str(data.get("id")), outcome, reason, delay)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    tenant: str
+    event: str
+    attempt: int
+    body: bytes
+    enqueued_at: float
+    dead_at: float
+    reason: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "event": self.event,
+            "attempt": self.attempt,
+            "body": self.body,
+            "enqueued_at": self.enqueued_at,
+            "dead_at": self.dead_at,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TenantStats:
+    """``depth``: items waiting (ready or backing off); ``inflight``: leased now."""
+
+    depth: int
+    inflight: int
+    dead: int
+    paused: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"depth": self.depth, "inflight": self.inflight, "dead": self.dead, "paused": self.paused}
+
+
+class Backend(Protocol):
+    """What the queue service needs from a storage engine.
+
+    Errors: ``UserError`` for malformed input (naming the item), ``NotFound``
+    for ids that are not dead letters, ``Unavailable`` when a tenant is over its
+    depth limit. Calls are not thread-safe, except ``flush`` and ``pending``,
+    which may run in a worker thread while the others continue.
+    """
+
+    def recover(self) -> None:
+        """Load durable state; called once, before any other method."""
+
+    def enqueue(self, tenant: str, event: str, items: Sequence[bytes], key: str | None) -> EnqueueResult:
+        """Queue items under new, increasing ids; a known ``key`` returns the first ids again."""
+
+    def lease(self, worker: str, max_items: int, lease_ms: int) -> list[Delivery]:
+        """Up to ``max_items`` ready items, fairly across tenants, held until settled or expired."""
+
+    def settle(self, results: Sequence[Settlement]) -> Applied:
+        """Apply verdicts; ids no longer queued (settled twice, say) are skipped."""
+
+    def expire(self) -> int:
+        """Return expired leases to their tenant's ready queue; how many."""
+
+    def compact(self) -> int:
+        """Housekeeping that lets storage be reclaimed; the commit to flush (0: none)."""
+
+    def dead(self, tenant: str | None) -> list[DeadLetter]: ...
+
+    def replay(self, ids: Sequence[str] | None, tenant: str | None) -> Applied:
+        """Re-queue dead letters under their ids, as attempt + 1."""
+
+    def purge(self, ids: Sequence[str] | None, tenant: str | None) -> Applied: ...
+
+    def stats(self) -> dict[str, TenantStats]: ...
+
+    def pause(self, tenant: str) -> None: ...
+
+    def resume(self, tenant: str) -> None: ...
+
+    def pending(self) -> bool:
+        """Whether some commit is not yet durable."""
+
+    def flush(self, max_records: int, max_bytes: int) -> int:
+        """Write (and fsync) up to about these amounts; the highest durable commit."""
+
+    def close(self) -> None:
+        """Flush everything and release files."""

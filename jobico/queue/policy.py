@@ -1,0 +1,98 @@
+"""Pure queue decisions: retry schedule, fair leasing, event ids.
+
+No clock, no I/O and no global random state: every input is a parameter, so
+each rule tests in microseconds and reads as the contract it implements.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping, Sequence
+
+from jobico.errors import UserError
+
+RETRY_FIRST_S = 1.0
+RETRY_CAP_S = 60.0
+RETRY_JITTER = 0.25
+
+_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def retry_delay(failed_attempt: int, rng: random.Random) -> float:
+    """Seconds before the retry that follows attempt ``failed_attempt`` (1-based).
+
+    SPEC §4: the first retry after about 1 s, doubling each time, ±25 % jitter,
+    capped at 60 s (the cap holds after jitter too).
+    """
+    base = min(RETRY_CAP_S, RETRY_FIRST_S * 2.0 ** max(0, failed_attempt - 1))
+    return min(RETRY_CAP_S, base * rng.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER))
+
+
+def fair_shares(
+    tenants: Sequence[str],
+    available: Mapping[str, int],
+    room: Mapping[str, int],
+    max_items: int,
+    start: int,
+) -> tuple[dict[str, int], int]:
+    """How many items to lease from each tenant, and where the next call starts.
+
+    Round robin, one item per tenant per round, beginning at ``tenants[start]``:
+    a tenant with a deep backlog gets no more per round than one with a single
+    item, so a flood cannot starve anyone. ``room`` is each tenant's remaining
+    in-flight allowance (its cap minus what it has leased). The returned start
+    is just past the last tenant served, so the next lease begins with the
+    tenant that would have come next.
+    """
+    count = len(tenants)
+    if count == 0 or max_items <= 0:
+        return {}, 0
+    start %= count
+    shares: dict[str, int] = {}
+    limit: dict[str, int] = {}
+    eligible: list[tuple[int, str]] = []
+    for i in range(count):
+        tenant = tenants[(start + i) % count]
+        limit[tenant] = min(available.get(tenant, 0), room.get(tenant, 0))
+        if limit[tenant] > 0:
+            eligible.append(((start + i + 1) % count, tenant))
+    given = 0
+    next_start = start
+    while eligible and given < max_items:
+        # As many whole rounds as every eligible tenant can take, at once ...
+        rounds = min(
+            min(limit[t] - shares.get(t, 0) for _, t in eligible), (max_items - given) // len(eligible)
+        )
+        if rounds == 0:
+            # ... then one more item each for the first few, in order.
+            eligible = eligible[: max_items - given]
+            rounds = 1
+        for _, tenant in eligible:
+            shares[tenant] = shares.get(tenant, 0) + rounds
+        given += rounds * len(eligible)
+        next_start = eligible[-1][0]
+        eligible = [(after, t) for after, t in eligible if shares[t] < limit[t]]
+    return shares, next_start
+
+
+def allocate_ids(last: int, now_us: int, count: int) -> tuple[list[int], int]:
+    """``count`` new event ids, strictly above ``last``; returns them and the new last.
+
+    An id is microseconds since the epoch, bumped past ``last`` so ids keep
+    increasing through bursts and clock steps backwards.
+    """
+    first = max(now_us, last + 1)
+    return list(range(first, first + count)), first + count - 1
+
+
+def format_id(number: int) -> str:
+    """The 16 lower-case hex digits users see (they sort as strings like the numbers)."""
+    return f"{number:016x}"
+
+
+def parse_id(text: object) -> int:
+    """The number behind an event id string; a malformed one is the caller's error."""
+    if not isinstance(text, str) or not _ID.match(text):
+        raise UserError(f"event id {text!r} is not 16 lower-case hex digits")
+    return int(text, 16)

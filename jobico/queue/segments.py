@@ -1,0 +1,329 @@
+"""The file backend's journal: records buffered at once, written and fsync'd by ``flush``.
+
+Each change is encoded as a record (``records.py``) into a buffer on the
+caller's thread; ``flush`` — run by one flusher, usually in a thread of its
+own — writes and fsyncs a slice of that buffer: group commit. The layout under
+the queue folder:
+
+    log/00000001.seg    the shared log: ITEMS and DONE records of every tenant
+    dead/<tenant>.log   the tenant's dead letters: DEAD and UNDEAD records
+    keys/<hour>.log     idempotency keys by hour of acceptance (whole files expire)
+    paused.json         the paused tenants
+
+One shared log rather than one per tenant so that a commit is one write and
+one fsync however many tenants it carries. A segment is deleted once it and
+every older segment hold no live item and the records that finished them are
+durable: deleting in order keeps every DONE record until the items it names
+are gone. So that a few long-lived items (a paused tenant's, say) cannot pin
+every later segment, each rotation offers the oldest segment's stragglers for
+copying forward (``stragglers``): the owner re-journals them, which finishes
+the old copies like a retry does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from jobico.queue import records
+from jobico.queue.backend import IDEMPOTENCY_TTL_S, DeadLetter
+
+SEGMENT_BYTES = 64 * 1024 * 1024
+STRAGGLERS_MAX = 1024  # copy forward at most this many items to free the oldest segment
+KEY_BUCKET_S = 3600
+Target = tuple[str, object]  # ("log", segment) | ("dead", tenant) | ("keys", hour)
+
+
+def segment_path(root: Path, number: int) -> Path:
+    return root / "log" / f"{number:08d}.seg"
+
+
+def expired_key_files(root: Path, horizon: float) -> list[Path]:
+    """Key files of hours before ``horizon`` (an hour number): all their keys are stale."""
+    folder = root / "keys"
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.glob("*.log") if p.stem.isdigit() and int(p.stem) < horizon]
+
+
+class SegmentJournal:
+    """Buffers records, writes them on ``flush``, rotates and deletes log segments.
+
+    Appending methods run on the owner's thread; ``flush`` may run on another
+    one at the same time (one flush at a time): a lock guards the buffer and
+    the segment accounting, and only ``flush`` touches file descriptors.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        fsync: bool = True,
+        segment_bytes: int = SEGMENT_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = root
+        self._clock = clock
+        self._swept_hour = 0.0
+        self._fsync = fsync
+        self._segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._buf: deque[tuple[int, Target, bytes]] = deque()
+        self._seq = 0
+        self._durable = 0
+        self._fds: dict[Target, int] = {}
+        # Segment accounting (all under _lock).
+        self._segments: list[int] = []  # existing or buffered segments, oldest first
+        self._seg = 0  # segment receiving appends
+        self._seg_size = 0  # bytes appended to it so far, buffered or not
+        self._seg_of: dict[int, int] = {}  # live item id -> its segment
+        self._live: dict[int, int] = {}  # segment -> live items in it
+        self._touched: dict[int, int] = {}  # segment -> last commit that changed it
+        self._last_id = 0
+        self._rotated = False
+        self._closed = False
+
+    def adopt(self, segments: list[int], seg_of: dict[int, int], last_id: int) -> None:
+        """Take over the accounting of the segments found on start; appends go to a new one."""
+        self._segments = sorted(segments)
+        self._seg_of = dict(seg_of)
+        self._live = {seg: 0 for seg in self._segments}
+        for seg in seg_of.values():
+            self._live[seg] += 1
+        self._seg = (self._segments[-1] if self._segments else 0) + 1
+        self._seg_size = 0
+        self._last_id = last_id
+
+    # -- appending (owner thread) ------------------------------------------------------------
+
+    def items(
+        self,
+        tenant: str,
+        event: str,
+        attempt: int,
+        enqueued_at: float,
+        not_before: float,
+        key: str | None,
+        items: list[tuple[int, bytes]],
+    ) -> int:
+        data = records.items_record(tenant, event, attempt, enqueued_at, not_before, key, items)
+        with self._lock:
+            seg = self._log_segment(len(data))
+            seq = self._push(("log", seg), data)
+            seg_of = self._seg_of
+            for number, _ in items:
+                old = seg_of.get(number)
+                if old is not None:
+                    self._finish(old, seq)
+                seg_of[number] = seg
+            self._live[seg] += len(items)
+            self._last_id = max(self._last_id, max(number for number, _ in items))
+            return seq
+
+    def done(self, ids: list[int]) -> int:
+        data = records.done_record(ids)
+        with self._lock:
+            seq = self._push(("log", self._log_segment(len(data))), data)
+            for number in ids:
+                old = self._seg_of.pop(number, None)
+                if old is not None:
+                    self._finish(old, seq)
+            return seq
+
+    def stragglers(self) -> list[int]:
+        """After a rotation: the few live items holding the oldest segment, if worth moving.
+
+        Checked once per rotation, as it scans every live item.
+        """
+        with self._lock:
+            if not self._rotated:
+                return []
+            self._rotated = False
+            oldest = self._segments[0]
+            if len(self._segments) < 3 or not 0 < self._live[oldest] <= STRAGGLERS_MAX:
+                return []
+            return [number for number, seg in self._seg_of.items() if seg == oldest]
+
+    def dead(self, tenant: str, letters: Sequence[DeadLetter]) -> int:
+        data = b"".join(
+            records.dead_record(int(d.id, 16), d.event, d.attempt, d.enqueued_at, d.dead_at, d.reason, d.body)
+            for d in letters
+        )
+        with self._lock:
+            return self._push(("dead", tenant), data)
+
+    def undead(self, tenant: str, ids: list[int]) -> int:
+        with self._lock:
+            return self._push(("dead", tenant), records.undead_record(ids))
+
+    def key(self, tenant: str, key: str, ids: list[int], at: float) -> int:
+        with self._lock:
+            return self._push(("keys", int(at // KEY_BUCKET_S)), records.key_record(tenant, key, ids, at))
+
+    def paused(self, tenants: set[str]) -> None:
+        """Rewritten whole and at once: it is tiny and rarely changes."""
+        path = self.root / "paused.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(tenants)), encoding="utf-8")
+        if self._fsync:
+            with tmp.open("rb") as handle:
+                os.fsync(handle.fileno())
+        tmp.replace(path)
+
+    def _log_segment(self, size: int) -> int:
+        """The segment the next ``size`` bytes go to, starting a new one when full."""
+        if self._seg_size and self._seg_size + size > self._segment_bytes:
+            self._seg += 1
+            self._seg_size = 0
+            self._rotated = True
+        if self._seg_size == 0:
+            mark = records.mark_record(self._last_id)
+            self._segments.append(self._seg)
+            self._live[self._seg] = 0
+            self._seg_size = len(mark)
+            self._push(("log", self._seg), mark)
+        self._seg_size += size
+        return self._seg
+
+    def _push(self, target: Target, data: bytes) -> int:
+        self._seq += 1
+        self._buf.append((self._seq, target, data))
+        if target[0] == "log":
+            self._touched[target[1]] = self._seq  # type: ignore[index]
+        return self._seq
+
+    def _finish(self, seg: int, seq: int) -> None:
+        self._live[seg] -= 1
+        self._touched[seg] = seq
+
+    # -- flushing (flusher thread) -------------------------------------------------------------
+
+    def pending(self) -> bool:
+        return bool(self._buf)
+
+    def flush(self, max_records: int, max_bytes: int) -> int:
+        """Write and fsync the oldest buffered records, up to about the given amounts.
+
+        Returns the highest durable commit. Errors: ``OSError`` from the disk;
+        the slice is then put back, the files cut to their old length, and the
+        next flush tries again.
+        """
+        with self._flushing:
+            with self._lock:
+                batch = [] if self._closed else self._take(max_records, max_bytes)
+            if not batch:
+                return self._durable
+            self._write(batch)
+            with self._lock:
+                self._durable = batch[-1][0]
+                victims = self._deletable()
+            self._delete(victims)
+            return self._durable
+
+    def _take(self, max_records: int, max_bytes: int) -> list[tuple[int, Target, bytes]]:
+        batch = []
+        size = 0
+        while self._buf and (not batch or (len(batch) < max_records and size < max_bytes)):
+            entry = self._buf.popleft()
+            batch.append(entry)
+            size += len(entry[2])
+        return batch
+
+    def _write(self, batch: list[tuple[int, Target, bytes]]) -> None:
+        chunks: dict[Target, list[bytes]] = {}
+        for _, target, data in batch:
+            chunks.setdefault(target, []).append(data)
+        written: list[tuple[int, int]] = []
+        new_dirs: set[Path] = set()
+        try:
+            for target, parts in chunks.items():
+                fd = self._fd(target, new_dirs)
+                data = b"".join(parts)
+                written.append((fd, os.fstat(fd).st_size))
+                if os.write(fd, data) != len(data):
+                    raise OSError(f"short write to {self._path(target)} (disk full?)")
+            if self._fsync:
+                for fd, _ in written:
+                    os.fdatasync(fd)
+                for folder in new_dirs:
+                    _fsync_dir(folder)
+        except OSError:
+            for fd, size in written:
+                os.ftruncate(fd, size)
+            with self._lock:
+                self._buf.extendleft(reversed(batch))
+            raise
+
+    def _fd(self, target: Target, new_dirs: set[Path]) -> int:
+        fd = self._fds.get(target)
+        if fd is None:
+            path = self._path(target)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                new_dirs.add(path.parent)
+            fd = self._fds[target] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return fd
+
+    def _path(self, target: Target) -> Path:
+        kind, name = target
+        if kind == "log":
+            return segment_path(self.root, name)  # type: ignore[arg-type]
+        return self.root / kind / f"{name}.log"
+
+    def _deletable(self) -> list[int]:
+        """Oldest segments that are finished and whose finishing records are durable."""
+        victims = []
+        for seg in self._segments:
+            if seg >= self._seg or self._live[seg] or self._touched.get(seg, 0) > self._durable:
+                break
+            victims.append(seg)
+        for seg in victims:
+            self._segments.remove(seg)
+            del self._live[seg]
+            self._touched.pop(seg, None)
+        return victims
+
+    def _delete(self, segments: list[int]) -> None:
+        for seg in segments:
+            fd = self._fds.pop(("log", seg), None)
+            if fd is not None:
+                os.close(fd)
+            segment_path(self.root, seg).unlink(missing_ok=True)
+        self._expire_keys()
+
+    def _expire_keys(self) -> None:
+        """Once an hour, delete the key files whose every key is past 24 h."""
+        horizon = (self._clock() - IDEMPOTENCY_TTL_S) // KEY_BUCKET_S
+        if horizon == self._swept_hour:
+            return
+        self._swept_hour = horizon
+        for path in expired_key_files(self.root, horizon):
+            fd = self._fds.pop(("keys", int(path.stem)), None)
+            if fd is not None:
+                os.close(fd)
+            path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Flush everything, then close the files; later appends are never written."""
+        while self.pending() and not self._closed:
+            self.flush(1 << 30, 1 << 30)
+        with self._flushing:
+            self._closed = True
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a new file's directory entry durable, not only its bytes."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

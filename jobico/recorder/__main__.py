@@ -1,0 +1,4 @@
+from jobico.component import main
+from jobico.recorder.service import RecorderService
+
+main("recorder", RecorderService)

@@ -1,0 +1,143 @@
+"""The recorder component: the store behind RPC, group commit, follow streams, retention.
+
+RPC (docs/internals.md, recorder): ``append {"records"}`` -> ``{"stored": [bool]}``
+once durable; ``query {filters, "limit"}`` -> records newest first; ``get {"id"}``;
+``attempts {"event_id"}`` -> every run of an event; ``ok_ids {"event_ids"}`` ->
+the ids that already have an ``ok``; ``stats`` -> counts and run-time histogram;
+stream ``follow {filters, "backlog"}`` -> the last ``backlog`` matching records
+(oldest first), then every new one as it becomes durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from jobico.errors import UserError
+from jobico.recorder.commit import GroupCommit
+from jobico.recorder.follow import Hub
+from jobico.recorder.records import Filter, count_param
+from jobico.recorder.store import DAY, Store
+
+if TYPE_CHECKING:
+    from jobico.component import Context
+
+SWEEP_INTERVAL_S = DAY
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+
+def _params(params: object) -> Mapping[str, Any]:
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise UserError(f"expected a map of parameters, got {type(params).__name__}")
+    return params
+
+
+def _string(params: Mapping[str, Any], key: str) -> str:
+    value = params.get(key)
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{key}: required, a non-empty string")
+    return value
+
+
+class RecorderService:
+    """Execution records for one home, in ``<home>/.jobico/recorder/``."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._hub = Hub()
+        self._store: Store | None = None
+        self._commit: GroupCommit | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the recorder is not running")
+        return self._store
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the store (rebuilding the index) and apply retention, then serve:
+        group commit and a daily retention sweep until cancelled.
+
+        Cancellation: the store is synced and closed on the way out.
+        Errors: ``OSError`` when the folder cannot be read, or an fsync fails.
+        """
+        retention = self._ctx.config.recorder.retention_days
+        self._store = await trio.to_thread.run_sync(
+            partial(Store, self._ctx.home.recorder, retention_days=retention))
+        try:
+            self._commit = GroupCommit(self._store, self._hub.publish)
+            self._ctx.log.info("recorder: %d records loaded", len(self._store))
+            self._sweep()
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._commit.run)
+                nursery.start_soon(self._sweep_daily)
+                task_status.started()
+        finally:
+            self._store.close()
+
+    def _sweep(self) -> None:
+        dropped = self.store.sweep()
+        if dropped:
+            self._ctx.log.info("retention: dropped %d segments", dropped)
+
+    async def _sweep_daily(self) -> None:
+        while True:
+            await trio.sleep(SWEEP_INTERVAL_S)
+            self._sweep()
+
+    async def shutdown(self) -> None:
+        """Make every written record durable before the process stops."""
+        if self._commit is not None:
+            await self._commit.wait(self.store.written)
+
+    async def status(self) -> dict[str, Any]:
+        stats = self.store.stats()
+        return {"records": stats["records"], "segments": stats["segments"],
+                "bytes": stats["bytes"], "followers": len(self._hub)}
+
+    async def rpc_append(self, params: object) -> dict[str, list[bool]]:
+        records = _params(params).get("records")
+        if not isinstance(records, list):
+            raise UserError("records: required, a list of execution records")
+        assert self._commit is not None
+        return {"stored": await self._commit.append(records)}
+
+    async def rpc_query(self, params: object) -> list[dict[str, Any]]:
+        given = _params(params)
+        where = Filter.from_params(given, counts=("limit",))
+        return self.store.query(where, count_param(given, "limit", DEFAULT_LIMIT, MAX_LIMIT))
+
+    async def rpc_get(self, params: object) -> dict[str, Any]:
+        return self.store.get(_string(_params(params), "id"))
+
+    async def rpc_attempts(self, params: object) -> list[dict[str, Any]]:
+        return self.store.attempts(_string(_params(params), "event_id"))
+
+    async def rpc_ok_ids(self, params: object) -> list[str]:
+        event_ids = _params(params).get("event_ids")
+        if not isinstance(event_ids, list) or not all(isinstance(i, str) for i in event_ids):
+            raise UserError("event_ids: required, a list of event id strings")
+        return sorted(self.store.ok_ids(event_ids))
+
+    async def rpc_stats(self, params: object) -> dict[str, Any]:
+        return self.store.stats()
+
+    async def stream_follow(self, params: object) -> AsyncIterator[dict[str, Any]]:
+        """Backlog then live records; Errors: ``Unavailable`` for a subscriber left behind."""
+        given = _params(params)
+        where = Filter.from_params(given, counts=("backlog",))
+        backlog = count_param(given, "backlog", 0, MAX_LIMIT)
+
+        def oldest_first() -> list[dict[str, Any]]:
+            return self.store.query(where, backlog)[::-1]
+
+        async with aclosing(self._hub.follow(where, oldest_first)) as records:
+            async for record in records:
+                yield record

@@ -1,0 +1,232 @@
+"""The record store: segments on disk plus the index rebuilt from them on open.
+
+Synchronous and single-threaded (the service calls it from the trio thread);
+only ``SyncPlan.run`` may go to a worker thread. Writing and making durable
+are two steps so that many concurrent appends share one fsync:
+``write`` returns a ticket, and a record is durable once ``durable >= ticket``.
+``append`` does both for callers that do not batch (tests, benchmarks).
+
+Queries, ``get`` and follow only see durable records; idempotency sees every
+written one, so two concurrent appends of the same run store it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobico.errors import NotFound, UserError
+from jobico.recorder import frames
+from jobico.recorder.index import Entry, Index
+from jobico.recorder.records import Filter, normalize, parse_time
+from jobico.recorder.segments import Segment, SegmentDir, SyncPlan
+from jobico.recorder.stats import Stats
+
+DAY = 86400.0
+REPLY_MAX_BYTES = 32 * 1024 * 1024  # half the RPC message limit: room for msgpack overhead
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    stored: list[bool]  # per record: False for a duplicate run
+    ticket: int  # durable once Store.durable >= ticket
+
+
+def _framed(raw: object, position: int, now: float) -> tuple[dict[str, Any], float, bytes]:
+    """A checked record, its start time and its frame. Errors: ``UserError``."""
+    record, started = normalize(raw, position, now)
+    try:
+        return record, started, frames.encode(record)
+    except (TypeError, ValueError) as exc:  # msgpack: a value it cannot carry
+        raise UserError(f"record {position}: {exc}") from None
+
+
+class Store:
+    """Append-only, idempotent execution records with newest-first queries."""
+
+    def __init__(self, root: Path, *, retention_days: float = 7.0,
+                 segment_bytes: int = 32 * 1024 * 1024, segment_age_s: float = DAY) -> None:
+        """Open ``root`` and rebuild the index, cutting a torn tail off the last segment.
+
+        Errors: ``OSError`` when the folder cannot be read or written.
+        """
+        self.retention_days = retention_days
+        self._segment_bytes = segment_bytes
+        self._segment_age_s = segment_age_s
+        self._dir = SegmentDir(root)
+        self._index = Index()
+        self._stats = Stats()
+        self._seq = 0
+        self.durable = 0
+        self._pending: list[tuple[Entry, dict[str, Any]]] = []
+        for segment, data, last in self._dir.load():
+            self._load(segment, data, last)
+        self._index.sort()
+        self.durable = self._seq
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @property
+    def written(self) -> int:
+        """The ticket of the last write: durable once ``durable`` reaches it."""
+        return self._seq
+
+    def _load(self, segment: Segment, data: bytes, last: bool) -> None:
+        found, end = frames.scan(data)
+        for offset, length, record in found:
+            started = parse_time(record["started_at"], f"{segment.path}@{offset}")
+            if self._index.admits(record):
+                self._seq += 1
+                entry = Entry.of(record, started, self._seq, segment.number, offset, length)
+                self._index.add(entry, keep_sorted=False)
+                self._count(entry, segment)
+        if end == len(data):
+            return
+        if last:
+            log.warning("%s: cut a torn tail of %d bytes at offset %d",
+                        segment.path, len(data) - end, end)
+            self._dir.truncate(segment, end)
+        else:
+            log.error("%s: ignored %d damaged bytes from offset %d (records there are lost)",
+                      segment.path, len(data) - end, end)
+
+    def _count(self, entry: Entry, segment: Segment) -> None:
+        self._stats.add(entry.tenant, entry.status, entry.duration_ms)
+        segment.note(entry.started)
+
+    def write(self, records: Iterable[object], now: float | None = None) -> Written:
+        """Check every record, then write the new ones in one write (not yet durable).
+
+        Errors: ``UserError`` naming the first bad record (nothing is written);
+        ``OSError`` from the disk (nothing is written either).
+        """
+        now = time.time() if now is None else now
+        checked = [_framed(raw, i, now) for i, raw in enumerate(records)]
+        stored = [False] * len(checked)
+        chunks: list[bytes] = []
+        added: list[tuple[Entry, dict[str, Any]]] = []
+        segment: Segment | None = None
+        offset = 0
+        for i, (record, started, frame) in enumerate(checked):
+            if not self._index.admits(record):
+                continue
+            if segment is None:
+                segment = self._segment_for(now)
+                offset = segment.size
+            stored[i] = True
+            self._seq += 1
+            entry = Entry.of(record, started, self._seq, segment.number, offset, len(frame))
+            self._index.add(entry)  # now, so a duplicate later in this batch is refused
+            added.append((entry, record))
+            chunks.append(frame)
+            offset += len(frame)
+        if segment is not None:
+            try:
+                self._dir.write(b"".join(chunks))
+            except OSError:
+                failed = {id(entry) for entry, _ in added}
+                self._index.discard(lambda e: id(e) in failed)
+                raise
+            for entry, _ in added:
+                self._count(entry, segment)
+            self._pending.extend(added)
+        return Written(stored, self._seq)
+
+    def _segment_for(self, now: float) -> Segment:
+        active = self._dir.active
+        if active is None or (active.size > 0 and (
+                active.size >= self._segment_bytes or now - active.created >= self._segment_age_s)):
+            return self._dir.create(now)
+        return active
+
+    def begin_sync(self) -> SyncPlan:
+        """Take what has been written so far; run the plan (any thread), then ``end_sync``."""
+        return self._dir.plan_sync(self._seq)
+
+    def end_sync(self, plan: SyncPlan) -> list[tuple[Entry, dict[str, Any]]]:
+        """Mark ``plan`` durable; returns the records that just became durable, in order."""
+        self.durable = max(self.durable, plan.ticket)
+        cut = 0
+        while cut < len(self._pending) and self._pending[cut][0].seq <= self.durable:
+            cut += 1
+        done, self._pending = self._pending[:cut], self._pending[cut:]
+        return done
+
+    def sync(self) -> list[tuple[Entry, dict[str, Any]]]:
+        """Make everything written durable, blocking. Errors: ``OSError``."""
+        plan = self.begin_sync()
+        plan.run()
+        return self.end_sync(plan)
+
+    def append(self, records: Iterable[object]) -> list[bool]:
+        """``write`` then ``sync``: returns once the records are on disk."""
+        written = self.write(records)
+        self.sync()
+        return written.stored
+
+    def query(self, where: Filter, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` durable records matching ``where``, newest ``started_at`` first.
+
+        Stops early past ``REPLY_MAX_BYTES`` of records (always returning at least
+        one), so a reply fits an RPC message even when results are a MiB each.
+        """
+        found, total = [], 0
+        for entry in self._index.query(where, limit, self.durable):
+            total += entry.length
+            if found and total > REPLY_MAX_BYTES:
+                break
+            found.append(self._read(entry))
+        return found
+
+    def get(self, record_id: str) -> dict[str, Any]:
+        """Errors: ``NotFound`` naming the id."""
+        entry = self._index.get(record_id)
+        if entry is None or entry.seq > self.durable:
+            raise NotFound(f"no execution record {record_id!r}")
+        return self._read(entry)
+
+    def attempts(self, event_id: str) -> list[dict[str, Any]]:
+        """Every durable run of one event by attempt (empty when unknown)."""
+        return [self._read(e) for e in self._index.attempts(event_id) if e.seq <= self.durable]
+
+    def ok_ids(self, event_ids: Iterable[str]) -> set[str]:
+        """Which of ``event_ids`` already have an ``ok`` record (written, durable or not)."""
+        return self._index.ok_ids(event_ids)
+
+    def _read(self, entry: Entry) -> dict[str, Any]:
+        segment = self._dir.segments[entry.segment]
+        return frames.decode(segment.read(entry.offset, entry.length))
+
+    def sweep(self, now: float | None = None) -> int:
+        """Drop whole segments whose newest record is older than ``retention_days``.
+
+        Returns how many were dropped; a segment with unsynced writes is kept.
+        """
+        cutoff = (time.time() if now is None else now) - self.retention_days * DAY
+        old = [s for s in self._dir.segments.values()
+               if s.newest < cutoff and not self._dir.pending(s)]
+        if old:
+            numbers = {s.number for s in old}
+            self._index.discard(lambda e: e.segment in numbers)
+            for segment in old:
+                log.info("retention: removing %s (%d records)", segment.path, segment.records)
+                self._dir.remove(segment)
+        return len(old)
+
+    def stats(self) -> dict[str, Any]:
+        return {"records": len(self._index), "segments": len(self._dir.segments),
+                "bytes": self._dir.size(), **self._stats.as_dict()}
+
+    def close(self) -> None:
+        """Sync what is written and release every file. Errors: ``OSError`` from the sync."""
+        try:
+            self.sync()
+        finally:
+            self._dir.close()
+

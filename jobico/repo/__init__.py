@@ -1,0 +1,1 @@
+"""repo: the tenant files — watched, hashed, served and uploaded atomically."""

@@ -1,0 +1,4 @@
+from jobico.component import main
+from jobico.repo.service import RepoService
+
+main("repo", RepoService)

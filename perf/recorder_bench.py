@@ -1,0 +1,155 @@
+"""Recorder figures: fsync'd append rate, query latency, index rebuild time.
+
+Run: ``.venv/bin/python perf/recorder_bench.py [--records N]``. Uses a temporary
+folder on the same disk as the system temp dir; prints its conditions first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from jobico.recorder.commit import GroupCommit
+from jobico.recorder.records import Filter, parse_time
+from jobico.recorder.store import Store
+
+BATCH = 100
+TENANTS = [f"tenant{i}" for i in range(10)]
+STATUSES = ["ok"] * 90 + ["error"] * 6 + ["timeout", "trap", "limit", "error"]
+
+
+def record(n: int) -> dict[str, Any]:
+    """A typical record (~400 bytes framed): a short result and two log lines; it
+    started ``duration_ms`` ago, so records arrive a little out of start order."""
+    status = random.choice(STATUSES)
+    duration_ms = random.expovariate(1 / 3)
+    return {"event_id": f"{n:016x}", "attempt": 1, "status": status,
+            "tenant": random.choice(TENANTS), "package": "pkg", "event": f"ev{n % 7}",
+            "started_at": time.time() - duration_ms / 1000, "duration_ms": duration_ms,
+            "code": 0 if status == "ok" else 1, "result": '{"greeting": "hello, world"}',
+            "logs": [{"level": "info", "message": "starting"},
+                     {"level": "debug", "message": "done in 0.3 ms"}],
+            "module_sha256": "ab" * 32}
+
+
+def batch(first: int) -> list[dict[str, Any]]:
+    return [record(first + i) for i in range(BATCH)]
+
+
+def bench_sync_append(root: Path, count: int) -> None:
+    store = Store(root)
+    start = time.perf_counter()
+    for first in range(0, count, BATCH):
+        store.append(batch(first))
+    elapsed = time.perf_counter() - start
+    store.close()
+    print(f"append, one writer, batches of {BATCH}, fsync per batch: "
+          f"{count / elapsed:,.0f} records/s ({elapsed / count * BATCH * 1000:.2f} ms per batch)")
+
+
+async def _group_commit(root: Path, count: int, writers: int) -> tuple[float, int]:
+    store = Store(root)
+    rounds = 0
+    begin = store.begin_sync
+
+    def counted():  # type: ignore[no-untyped-def]
+        nonlocal rounds
+        rounds += 1
+        return begin()
+
+    store.begin_sync = counted  # type: ignore[method-assign]
+    commit = GroupCommit(store, lambda durable: None)
+    firsts = list(range(10**9, 10**9 + count, BATCH))
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(commit.run)
+
+        async def writer(mine: list[int]) -> None:
+            for first in mine:
+                await commit.append(batch(first))
+
+        async with trio.open_nursery() as writers_nursery:
+            for w in range(writers):
+                writers_nursery.start_soon(writer, firsts[w::writers])
+        nursery.cancel_scope.cancel()
+    elapsed = time.perf_counter() - start
+    store.close()
+    return elapsed, rounds
+
+
+def bench_group_commit(root: Path, count: int, writers: int) -> None:
+    elapsed, rounds = trio.run(_group_commit, root, count, writers)
+    print(f"append, {writers} concurrent writers, batches of {BATCH}, group commit: "
+          f"{count / elapsed:,.0f} records/s ({rounds} fsync rounds for {count // BATCH} batches)")
+
+
+def bench_queries(root: Path) -> None:
+    start = time.perf_counter()
+    store = Store(root)
+    total = len(store)
+    print(f"open + index rebuild: {time.perf_counter() - start:.2f} s for {total:,} records "
+          f"({store.stats()['bytes'] / 2**20:.0f} MiB)")
+    (newest,) = store.query(Filter(), 1)
+    second_ago = parse_time(newest["started_at"], "started_at") - 1
+    cases = {
+        "newest 100, no filter": (Filter(), 100),
+        "newest 100 of one tenant": (Filter(tenant="tenant3"), 100),
+        "newest 20 traps (1 %)": (Filter(statuses=frozenset({"trap"})), 20),
+        "tenant + event + status": (Filter(tenant="tenant3", event="ev2",
+                                           statuses=frozenset({"error"})), 50),
+        "the second before the last": (Filter(since=second_ago - 1, until=second_ago), 100),
+        "text, no match: full scan": (Filter(text="no such text"), 20),
+    }
+    for name, (where, limit) in cases.items():
+        times = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            found = store.query(where, limit)
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        print(f"query {name:27s} p50 {statistics.median(times):7.2f} ms   "
+              f"p99 {times[int(len(times) * 0.99) - 1]:7.2f} ms   ({len(found)} found)")
+    store.close()
+
+
+def fsync_ms(folder: str) -> float:
+    """Median time of one 40 KB write + fsync in ``folder``: the disk's floor per batch."""
+    times = []
+    with tempfile.TemporaryFile(dir=folder) as f:
+        for _ in range(30):
+            f.write(b"x" * 40_000)
+            f.flush()
+            t0 = time.perf_counter()
+            os.fsync(f.fileno())
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--writers", type=int, default=8)
+    args = parser.parse_args()
+    random.seed(1)
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
+    print(f"disk: {tempfile.gettempdir()}, write+fsync p50 {fsync_ms(tempfile.gettempdir()):.2f} ms; "
+          f"{args.records:,} records of ~400 bytes, 10 tenants, 10 % failures")
+    with tempfile.TemporaryDirectory(prefix="recorder-bench-") as tmp:
+        root = Path(tmp) / "recorder"
+        bench_sync_append(root, args.records // 2)
+        bench_group_commit(root, args.records // 2, args.writers)
+        bench_queries(root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The listener component against fake ctl and queue servers on real Unix sockets."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from jobico.component import Context
+from jobico.config import Config, ListenerConfig
+from jobico.errors import ConfigError
+from jobico.home import Home
+from jobico.listener.server import bind
+from jobico.listener.service import ListenerService
+from jobico.rpc import trio_shell
+
+from .conftest import CATALOG, job, post, request
+
+
+class FakeCtl:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
+        yield self.document
+        await trio.sleep_forever()
+
+
+class FakeQueue:
+    def __init__(self, broken: bool = False) -> None:
+        self.items: list[bytes] = []
+        self.broken = broken
+
+    async def rpc_enqueue(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.broken:
+            raise RuntimeError("disk on fire")
+        start = len(self.items)
+        self.items += params["items"]
+        return {"ids": [f"{i:016x}" for i in range(start, len(self.items))], "duplicate": False}
+
+    async def rpc_stats(self, params: Any) -> dict[str, Any]:
+        return {"acme": {"depth": len(self.items)}}
+
+
+async def start_server(nursery: trio.Nursery, path: Path, handler: object) -> trio.CancelScope:
+    scope = trio.CancelScope()
+
+    async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        with scope:
+            await trio_shell.serve(path, handler, task_status=task_status)
+
+    await nursery.start(run)
+    return scope
+
+
+async def eventually(port: int, path: str, status: int) -> None:
+    """Poll until a POST gets ``status`` (the listener reconnects on its own schedule)."""
+    seen = None
+    for _ in range(200):
+        seen = (await post(port, path, {"name": "a"})).status
+        if seen == status:
+            return
+        await trio.sleep(0.05)
+    raise AssertionError(f"{path}: still {seen}, never {status}")
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Context:
+    home = Home(tmp_path)
+    home.ensure()
+    config = dataclasses.replace(Config(), listener=ListenerConfig(port=0))
+    return Context(home=home, config=config, name="listener", log=logging.getLogger("t"))
+
+
+@pytest.mark.trio
+async def test_serves_follows_ctl_and_survives_queue_and_ctl_restarts(ctx: Context) -> None:
+    home, queue = ctx.home, FakeQueue()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            ctl_scope = await start_server(nursery, home.socket("ctl"), FakeCtl(CATALOG))
+            queue_scope = await start_server(nursery, home.socket("queue"), queue)
+            service = ListenerService(ctx)
+            await nursery.start(service.run)
+            port = int(service.urls[0].rsplit(":", 1)[1])
+
+            r = await post(port, "/events/acme/signup", {"name": "a"})
+            assert r.status == 202 and queue.items == [b'{"name":"a"}']
+            assert (await request(port, "GET", "/healthz")).status == 200
+            metrics = (await request(port, "GET", "/metrics")).body.decode()
+            assert 'jobico_queue_depth{tenant="acme"} 1' in metrics
+
+            queue_scope.cancel()
+            await eventually(port, "/events/acme/signup", 503)
+            assert (await request(port, "GET", "/healthz")).status == 503
+            await start_server(nursery, home.socket("queue"), queue)
+            await eventually(port, "/events/acme/signup", 202)
+
+            ctl_scope.cancel()
+            newer = {"version": 2, "tenants": {"acme": {"events": {"later": job("acme", "later")}}}}
+            await start_server(nursery, home.socket("ctl"), FakeCtl(newer))
+            await eventually(port, "/events/acme/later", 202)
+            assert (await post(port, "/events/acme/signup", {"name": "a"})).status == 404
+
+            status = await service.status()
+            assert status["catalog_version"] == 2 and status["accepted"]["acme"] >= 3
+            await service.shutdown()
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_without_ctl_it_serves_503_until_a_catalog_comes(ctx: Context,
+                                                               monkeypatch: Any) -> None:
+    monkeypatch.setattr("jobico.listener.service.FIRST_CATALOG_WAIT_S", 0.05)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start_server(nursery, ctx.home.socket("queue"), FakeQueue())
+            service = ListenerService(ctx)
+            await nursery.start(service.run)
+            port = int(service.urls[0].rsplit(":", 1)[1])
+            assert (await post(port, "/events/acme/signup", {"name": "a"})).status == 503
+            await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
+            await eventually(port, "/events/acme/signup", 202)
+            await service.shutdown()
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_workers_share_one_port(ctx: Context) -> None:
+    """Two listener instances bind the same port when listener.workers > 1."""
+    config = dataclasses.replace(Config(), listener=ListenerConfig(port=0, workers=2))
+    first_ctx = dataclasses.replace(ctx, config=config, name="listener-1")
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
+            await start_server(nursery, ctx.home.socket("queue"), FakeQueue())
+            first = ListenerService(first_ctx)
+            await nursery.start(first.run)
+            port = int(first.urls[0].rsplit(":", 1)[1])
+            second_config = dataclasses.replace(
+                config, listener=ListenerConfig(port=port, workers=2))
+            second = ListenerService(dataclasses.replace(first_ctx, config=second_config,
+                                                         name="listener-2"))
+            await nursery.start(second.run)
+            await first.shutdown()
+            assert (await post(port, "/events/acme/signup", {"name": "a"})).status == 202
+            await second.shutdown()
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_a_taken_port_is_a_config_error_naming_the_key(ctx: Context) -> None:
+    taken = bind("127.0.0.1", 0, reuse_port=False)
+    taken.listen()
+    config = dataclasses.replace(Config(), listener=ListenerConfig(port=taken.getsockname()[1]))
+    with taken, trio.fail_after(10), pytest.raises(ConfigError, match=r"listener\.port"):
+        await ListenerService(dataclasses.replace(ctx, config=config)).run()
+
+
+@pytest.mark.trio
+async def test_a_failing_queue_is_503_not_500(ctx: Context) -> None:
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
+            await start_server(nursery, ctx.home.socket("queue"), FakeQueue(broken=True))
+            service = ListenerService(ctx)
+            await nursery.start(service.run)
+            port = int(service.urls[0].rsplit(":", 1)[1])
+            r = await post(port, "/events/acme/signup", {"name": "a"})
+            assert r.status == 503 and "retry-after" in r.headers
+            await service.shutdown()
+            nursery.cancel_scope.cancel()

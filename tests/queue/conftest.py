@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobico.queue.backend import Limits
+from jobico.queue.memory import MemoryBackend
+from jobico.queue.storage import FileBackend
+
+START = 1_800_000_000.0
+
+
+class Clock:
+    """Wall-clock stand-in: tests move time instead of sleeping."""
+
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Harness:
+    """Builds a backend of one kind, and "restarts" it the way a process would."""
+
+    def __init__(self, kind: str, root: Path) -> None:
+        self.kind = kind
+        self.root = root
+        self.clock = Clock()
+        self.limits: dict[str, Limits] = {}
+        self.segment_bytes = 64 * 1024
+        self.opened: list[MemoryBackend] = []
+
+    def open(self) -> MemoryBackend:
+        def limits(tenant: str) -> Limits:
+            return self.limits.get(tenant, Limits())
+
+        backend: MemoryBackend
+        if self.kind == "file":
+            backend = FileBackend(
+                self.root, limits, segment_bytes=self.segment_bytes, clock=self.clock, rng=random.Random(7)
+            )
+        else:
+            backend = MemoryBackend(limits, clock=self.clock, rng=random.Random(7))
+        backend.recover()
+        self.opened.append(backend)
+        return backend
+
+    def reopen(self, backend: MemoryBackend) -> MemoryBackend:
+        """Flush and close (a clean stop), then open again."""
+        backend.close()
+        return self.open()
+
+
+@pytest.fixture(params=["memory", "file"])
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(request.param, tmp_path / "queue")
+    yield h
+    for backend in h.opened:
+        backend.close()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness("file", tmp_path / "queue")
+    yield h
+    for backend in h.opened:
+        backend.close()
+
+
+def flush_all(backend: MemoryBackend) -> None:
+    while backend.pending():
+        backend.flush(1024, 1 << 20)

@@ -1,0 +1,189 @@
+"""One suite, both backends: the queue rules every caller relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobico.errors import NotFound, Unavailable, UserError
+from jobico.queue.backend import Limits, Settlement
+
+from .conftest import Harness
+
+LEASE_MS = 30_000
+
+
+def ack(*ids: str) -> list[Settlement]:
+    return [Settlement(i, "ack") for i in ids]
+
+
+def test_enqueue_lease_ack(harness: Harness) -> None:
+    q = harness.open()
+    result = q.enqueue("acme", "signup", [b'{"n":1}', b'{"n":2}'], None)
+    assert not result.duplicate
+    got = q.lease("w1", 10, LEASE_MS)
+    assert [(d.id, d.tenant, d.event, d.attempt, d.body) for d in got] == [
+        (result.ids[0], "acme", "signup", 1, b'{"n":1}'),
+        (result.ids[1], "acme", "signup", 1, b'{"n":2}'),
+    ]
+    assert got[0].enqueued_at == harness.clock.now
+    assert q.stats()["acme"].inflight == 2
+    assert q.settle(ack(*result.ids)).ids == result.ids
+    assert q.lease("w1", 10, LEASE_MS) == []
+    assert q.stats()["acme"].depth == q.stats()["acme"].inflight == 0
+
+
+def test_ids_are_16_hex_digits_increasing_in_item_order(harness: Harness) -> None:
+    q = harness.open()
+    first = q.enqueue("acme", "e", [b"1", b"2", b"3"], None).ids
+    harness.clock.advance(-5)  # a clock stepping back must not reorder ids
+    second = q.enqueue("acme", "e", [b"4"], None).ids
+    ids = first + second
+    assert all(len(i) == 16 and int(i, 16) >= 0 and i == i.lower() for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 4
+
+
+def test_idempotency_key_returns_the_same_ids_for_24_hours(harness: Harness) -> None:
+    q = harness.open()
+    first = q.enqueue("acme", "e", [b"1", b"2"], "key-1")
+    again = q.enqueue("acme", "e", [b"other"], "key-1")
+    assert again.duplicate and again.ids == first.ids
+    assert not q.enqueue("globex", "e", [b"1"], "key-1").duplicate  # keys are per tenant
+    assert q.stats()["acme"].depth == 2
+    harness.clock.advance(24 * 3600 + 1)
+    later = q.enqueue("acme", "e", [b"1"], "key-1")
+    assert not later.duplicate and later.ids != first.ids
+
+
+def test_tenant_over_its_depth_limit_is_unavailable(harness: Harness) -> None:
+    harness.limits["acme"] = Limits(max_depth=3)
+    q = harness.open()
+    q.enqueue("acme", "e", [b"1", b"2"], None)
+    with pytest.raises(Unavailable, match="acme"):
+        q.enqueue("acme", "e", [b"3", b"4"], None)
+    q.enqueue("globex", "e", [b"1"] * 5, None)  # other tenants are unaffected
+    ids = [d.id for d in q.lease("w", 1, LEASE_MS) if d.tenant == "acme"]
+    q.enqueue("acme", "e", [b"3"], None)  # leased items still count against the depth
+    with pytest.raises(Unavailable):
+        q.enqueue("acme", "e", [b"4"], None)
+    q.settle(ack(*ids))
+    q.enqueue("acme", "e", [b"4"], None)
+
+
+def test_bad_input_names_the_field(harness: Harness) -> None:
+    q = harness.open()
+    with pytest.raises(UserError, match="tenant"):
+        q.enqueue("../etc", "e", [b"1"], None)
+    with pytest.raises(UserError, match="items"):
+        q.enqueue("acme", "e", [], None)
+    with pytest.raises(UserError, match="event id"):
+        q.settle([Settlement("nope", "ack")])
+
+
+def test_expired_lease_is_redelivered(harness: Harness) -> None:
+    q = harness.open()
+    [item] = q.enqueue("acme", "e", [b"1"], None).ids
+    assert [d.id for d in q.lease("w1", 10, 1000)] == [item]
+    harness.clock.advance(0.5)
+    assert q.lease("w2", 10, 1000) == []
+    harness.clock.advance(0.6)
+    assert q.expire() == 1
+    again = q.lease("w2", 10, 1000)
+    assert [(d.id, d.attempt) for d in again] == [(item, 1)]
+
+
+def test_retry_backs_off_then_comes_back_as_the_next_attempt(harness: Harness) -> None:
+    q = harness.open()
+    [item] = q.enqueue("acme", "e", [b"1"], None).ids
+    q.lease("w", 1, LEASE_MS)
+    q.settle([Settlement(item, "retry", "boom")])  # the policy's delay: 0.75..1.25 s
+    assert q.lease("w", 1, LEASE_MS) == []
+    assert q.stats()["acme"].depth == 1
+    harness.clock.advance(0.74)
+    assert q.lease("w", 1, LEASE_MS) == []
+    harness.clock.advance(0.52)
+    [second] = q.lease("w", 1, LEASE_MS)
+    assert (second.id, second.attempt, second.body) == (item, 2, b"1")
+    q.settle([Settlement(item, "retry", delay_ms=10_000)])
+    harness.clock.advance(9.9)
+    assert q.lease("w", 1, LEASE_MS) == []
+    harness.clock.advance(0.2)
+    assert [d.attempt for d in q.lease("w", 1, LEASE_MS)] == [3]
+
+
+def test_dead_letter_then_replay_keeps_the_id_and_continues_attempts(harness: Harness) -> None:
+    q = harness.open()
+    [item] = q.enqueue("acme", "e", [b"1"], None).ids
+    q.lease("w", 1, LEASE_MS)
+    q.settle([Settlement(item, "retry", delay_ms=0)])
+    q.lease("w", 1, LEASE_MS)
+    q.settle([Settlement(item, "dead", "trap: unreachable")])
+    [letter] = q.dead("acme")
+    assert (letter.id, letter.attempt, letter.reason, letter.body) == (item, 2, "trap: unreachable", b"1")
+    assert q.stats()["acme"].dead == 1 and q.lease("w", 1, LEASE_MS) == []
+    assert q.replay([item], None).ids == [item]
+    assert q.dead(None) == []
+    [third] = q.lease("w", 1, LEASE_MS)
+    assert (third.id, third.attempt) == (item, 3)
+
+
+def test_replay_and_purge_by_tenant_or_unknown_id(harness: Harness) -> None:
+    q = harness.open()
+    ids = q.enqueue("acme", "e", [b"1", b"2", b"3"], None).ids
+    q.lease("w", 3, LEASE_MS)
+    q.settle([Settlement(i, "dead", "x") for i in ids])
+    with pytest.raises(NotFound, match="0000000000000001"):
+        q.replay(["0000000000000001"], None)
+    with pytest.raises(NotFound):
+        q.purge([ids[0]], "globex")
+    assert q.purge([ids[0]], None).ids == [ids[0]]
+    assert sorted(q.replay(None, "acme").ids) == ids[1:]
+    assert sorted(d.id for d in q.lease("w", 10, LEASE_MS)) == ids[1:]
+    assert q.purge(None, "acme").ids == []
+
+
+def test_paused_tenant_is_not_leased_until_resumed(harness: Harness) -> None:
+    q = harness.open()
+    q.enqueue("acme", "e", [b"1"], None)
+    q.enqueue("globex", "e", [b"1"], None)
+    q.pause("acme")
+    assert [d.tenant for d in q.lease("w", 10, LEASE_MS)] == ["globex"]
+    assert q.stats()["acme"].paused and q.stats()["acme"].depth == 1
+    q.resume("acme")
+    assert [d.tenant for d in q.lease("w", 10, LEASE_MS)] == ["acme"]
+
+
+def test_a_flooding_tenant_does_not_starve_another(harness: Harness) -> None:
+    q = harness.open()
+    for _ in range(20):
+        q.enqueue("flood", "e", [b"x"] * 100, None)
+    q.enqueue("quiet", "e", [b"a", b"b"], None)
+    first = q.lease("w", 4, LEASE_MS)
+    assert sorted(d.tenant for d in first) == ["flood", "flood", "quiet", "quiet"]
+
+
+def test_inflight_cap_per_tenant(harness: Harness) -> None:
+    harness.limits["acme"] = Limits(max_inflight=2)
+    q = harness.open()
+    q.enqueue("acme", "e", [b"x"] * 5, None)
+    got = q.lease("w", 10, LEASE_MS)
+    assert len(got) == 2 and q.lease("w", 10, LEASE_MS) == []
+    q.settle(ack(got[0].id))
+    assert len(q.lease("w", 10, LEASE_MS)) == 1
+
+
+def test_settling_twice_or_unknown_ids_is_harmless(harness: Harness) -> None:
+    q = harness.open()
+    [item] = q.enqueue("acme", "e", [b"1"], None).ids
+    q.lease("w", 1, LEASE_MS)
+    assert q.settle(ack(item)).ids == [item]
+    assert q.settle(ack(item, "00000000000000ff")).ids == []
+
+
+def test_a_stale_ack_after_expiry_still_removes_the_item(harness: Harness) -> None:
+    q = harness.open()
+    [item] = q.enqueue("acme", "e", [b"1"], None).ids
+    q.lease("w1", 1, 1000)
+    harness.clock.advance(2)
+    q.expire()
+    q.settle(ack(item))  # w1 finished late: the run happened, do not run it again
+    assert q.lease("w2", 1, 1000) == []

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobico.errors import UserError
+from jobico.queue.policy import allocate_ids, fair_shares, format_id, parse_id, retry_delay
+
+
+def test_retry_delay_starts_near_one_second_doubles_and_caps_at_sixty() -> None:
+    rng = random.Random(1)
+    for attempt, base in [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0)]:
+        delays = [retry_delay(attempt, rng) for _ in range(200)]
+        assert base * 0.75 <= min(delays) and max(delays) <= base * 1.25
+        assert max(delays) - min(delays) > base * 0.3  # jittered, not constant
+    assert all(45.0 <= retry_delay(a, rng) <= 60.0 for a in (7, 20, 100) for _ in range(50))
+
+
+def test_fair_shares_round_robin_whatever_the_backlog() -> None:
+    shares, _ = fair_shares(["a", "b", "c"], {"a": 10_000, "b": 1, "c": 3}, {"a": 99, "b": 99, "c": 99}, 6, 0)
+    assert shares == {"a": 3, "b": 1, "c": 2}
+
+
+def test_fair_shares_respect_room_and_rotate_the_start() -> None:
+    tenants = ["a", "b", "c"]
+    avail = {"a": 5, "b": 5, "c": 5}
+    shares, nxt = fair_shares(tenants, avail, {"a": 0, "b": 5, "c": 5}, 1, 0)
+    assert shares == {"b": 1} and nxt == 2
+    shares, nxt = fair_shares(tenants, avail, {"a": 5, "b": 5, "c": 5}, 1, nxt)
+    assert shares == {"c": 1} and nxt == 0
+    assert fair_shares(tenants, {}, {}, 10, 1) == ({}, 1)
+
+
+def test_ids_increase_through_bursts_and_clock_steps() -> None:
+    ids, last = allocate_ids(0, 1_000, 3)
+    assert ids == [1_000, 1_001, 1_002] and last == 1_002
+    ids, last = allocate_ids(last, 500, 2)  # the clock went back
+    assert ids == [1_003, 1_004]
+    assert format_id(255) == "00000000000000ff" and parse_id("00000000000000ff") == 255
+    with pytest.raises(UserError, match="16 lower-case hex"):
+        parse_id("00000000000000FF")
+
+
+def one_at_a_time(
+    tenants: list[str], limit: dict[str, int], max_items: int, start: int
+) -> tuple[dict[str, int], int]:
+    """The rule as stated: visit tenants in turn from ``start``, one item per visit."""
+    shares: dict[str, int] = {}
+    given, pos, nxt, idle = 0, start % len(tenants), start % len(tenants), 0
+    while given < max_items and idle < len(tenants):
+        tenant = tenants[pos]
+        pos = (pos + 1) % len(tenants)
+        if shares.get(tenant, 0) < limit[tenant]:
+            shares[tenant] = shares.get(tenant, 0) + 1
+            given, nxt, idle = given + 1, pos, 0
+        else:
+            idle += 1
+    return shares, nxt
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), min_size=1, max_size=6),
+    st.integers(0, 100),
+    st.integers(0, 10),
+)
+def test_fair_shares_match_the_one_at_a_time_rule(
+    counts: list[tuple[int, int]], max_items: int, start: int
+) -> None:
+    tenants = [f"t{i}" for i in range(len(counts))]
+    available = {t: a for t, (a, _) in zip(tenants, counts, strict=True)}
+    room = {t: r for t, (_, r) in zip(tenants, counts, strict=True)}
+    limit = {t: min(available[t], room[t]) for t in tenants}
+    expected, expected_next = one_at_a_time(tenants, limit, max_items, start)
+    shares, nxt = fair_shares(tenants, available, room, max_items, start)
+    assert shares == expected
+    if shares:
+        assert nxt == expected_next

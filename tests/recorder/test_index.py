@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from jobico.recorder.index import Entry, Index
+from jobico.recorder.records import Filter, normalize
+from tests.recorder.conftest import T0, rec
+
+
+def index_of(*raws: dict) -> Index:
+    index = Index()
+    for seq, raw in enumerate(raws, start=1):
+        record, started = normalize(raw, 0, now=T0)
+        assert index.admits(record)
+        index.add(Entry.of(record, started, seq, 1, 0, 0))
+    return index
+
+
+def ids(entries: list[Entry]) -> list[str]:
+    return [e.id for e in entries]
+
+
+def test_newest_first_whatever_the_arrival_order() -> None:
+    index = index_of(rec("b", at=T0 + 2), rec("a", at=T0 + 1), rec("c", at=T0 + 3))
+    assert ids(index.query(Filter(), 10)) == ["c-1", "b-1", "a-1"]
+    assert ids(index.query(Filter(), 2)) == ["c-1", "b-1"]
+
+
+def test_filters_combine() -> None:
+    index = index_of(
+        rec("a", at=T0 + 1, tenant="acme", event="signup"),
+        rec("b", at=T0 + 2, tenant="acme", event="signup", status="trap", reason="oob"),
+        rec("c", at=T0 + 3, tenant="beta", event="signup", status="trap"),
+        rec("d", at=T0 + 4, tenant="acme", event="order", status="error"),
+    )
+    assert ids(index.query(Filter(tenant="acme"), 10)) == ["d-1", "b-1", "a-1"]
+    assert ids(index.query(Filter(event="signup", statuses=frozenset({"trap"})), 10)) == [
+        "c-1", "b-1"]
+    assert ids(index.query(Filter(statuses=frozenset({"ok", "error"})), 10)) == ["d-1", "a-1"]
+    assert ids(index.query(Filter(since=T0 + 2, until=T0 + 4), 10)) == ["c-1", "b-1"]
+    assert ids(index.query(Filter(text="OOB"), 10)) == ["b-1"]
+    assert ids(index.query(Filter(tenant="nobody"), 10)) == []
+
+
+def test_entries_past_max_seq_are_hidden() -> None:
+    index = index_of(rec("a"), rec("b"))
+    assert ids(index.query(Filter(), 10, max_seq=1)) == ["a-1"]
+
+
+def test_idempotency_rules() -> None:
+    index = index_of(rec("e", 1, "error"), rec("e", 2, "ok"))
+    record = normalize(rec("e", 1, "trap"), 0, T0)[0]
+    assert not index.admits(record)  # same (event id, attempt)
+    assert not index.admits(normalize(rec("e", 3, "ok"), 0, T0)[0])  # second ok
+    assert index.admits(normalize(rec("e", 3, "error"), 0, T0)[0])  # a later failure is a run
+    assert not index.admits(normalize(rec("f", id="e-2"), 0, T0)[0])  # same record id
+    assert index.ok_ids(["e", "f"]) == {"e"}
+    assert [e.attempt for e in index.attempts("e")] == [1, 2]
+
+
+def test_discard_forgets_everything_about_an_entry() -> None:
+    index = index_of(rec("a", at=T0 + 1), rec("b", at=T0 + 2))
+    removed = index.discard(lambda e: e.event_id == "b")
+    assert ids(removed) == ["b-1"]
+    assert ids(index.query(Filter(tenant="acme"), 10)) == ["a-1"]
+    assert index.get("b-1") is None and index.ok_ids(["b"]) == set()
+    assert index.admits(normalize(rec("b"), 0, T0)[0])

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from jobico.errors import UserError
+from jobico.recorder.records import Filter, normalize, parse_time
+from tests.recorder.conftest import T0, rec
+
+
+def test_defaults_fill_every_spec_field() -> None:
+    raw = {"event_id": "e1", "tenant": "acme", "event": "signup", "attempt": 2,
+           "status": "timeout"}
+    record, started = normalize(raw, 0, now=T0)
+    assert started == T0
+    assert record["id"] == "e1-2"
+    assert record["reason"] == "timeout"
+    assert record["started_at"] == "2023-11-14T22:13:20.000000Z"
+    spec_fields = {"id", "event_id", "tenant", "package", "event", "attempt", "status",
+                   "reason", "truncated", "code", "result", "logs", "started_at",
+                   "duration_ms", "module_sha256"}
+    assert spec_fields <= record.keys()
+
+
+def test_ok_has_no_reason_and_given_values_are_kept() -> None:
+    record, _ = normalize(rec(id="custom", worker="executor-2"), 0, now=0)
+    assert (record["id"], record["reason"], record["worker"]) == ("custom", None, "executor-2")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"tenant": ""}, "record 3: tenant: required"),
+    ({"attempt": 0}, "record 3: attempt"),
+    ({"attempt": True}, "record 3: attempt"),
+    ({"status": "fine"}, "record 3: status: 'fine' is not one of"),
+    ({"logs": [{"level": "loud", "message": "x"}]}, "record 3: logs[0]"),
+    ({"duration_ms": -1}, "record 3: duration_ms"),
+    ({"started_at": "yesterday"}, "record 3: started_at"),
+])
+def test_bad_record_names_position_and_field(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        normalize(rec(**change), 3, now=T0)
+
+
+def test_parse_time_forms() -> None:
+    assert parse_time("2023-11-14T22:13:20Z", "x") == T0
+    assert parse_time("2023-11-14T22:13:20", "x") == T0  # naive means UTC
+    assert parse_time("2023-11-14T23:13:20+01:00", "x") == T0
+    assert parse_time(T0, "x") == T0
+
+
+def test_filter_from_params() -> None:
+    where = Filter.from_params({"tenant": "acme", "status": ["error", "trap"], "event": None,
+                                "since": "2023-11-14T22:13:20Z", "limit": 5},
+                               counts=("limit",))
+    assert where == Filter(tenant="acme", statuses=frozenset({"error", "trap"}), since=T0)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"tenat": "acme"}, "unknown filter tenat"),
+    ({"status": "bad"}, "status: 'bad'"),
+    ({"until": "soon"}, "until"),
+    ({"tenant": 3}, "tenant: expected a string"),
+])
+def test_filter_errors_name_the_key(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        Filter.from_params(params)
