@@ -61,9 +61,18 @@ class HomeLock:
             self._file = None
 
 
-def console(name: str, message: str) -> None:
-    stamp = time.strftime("%H:%M:%S")
-    print(f"{stamp} {name:<11} {message}", file=sys.stderr, flush=True)
+class Console:
+    """The supervisor's concise live log: stderr, mirrored to ``log.file`` when set."""
+
+    def __init__(self, mirror: Path | None = None) -> None:
+        self._mirror = open(mirror, "a", encoding="utf-8") if mirror else None  # noqa: SIM115
+
+    def __call__(self, name: str, message: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {name:<11} {message}"
+        print(line, file=sys.stderr, flush=True)
+        if self._mirror is not None:
+            self._mirror.write(line + "\n")
+            self._mirror.flush()
 
 
 class Supervisor:
@@ -74,6 +83,8 @@ class Supervisor:
                    PYTHONUNBUFFERED="1")
         env.update(flags_as_env(flags))
         self.specs = components(config)
+        mirror = home.root / config.log.file if config.log.file else None
+        self.say = console = Console(mirror)
         self.children = {s.name: Supervised(home, s, env, console) for s in self.specs}
         self._stop = trio.Event()
         self.state = "starting"
@@ -94,7 +105,7 @@ class Supervisor:
                 nursery.start_soon(self._track_pids, pids_file)
                 await self._stop.wait()
                 self.state = "stopping"
-                console("supervisor", "stopping")
+                self.say("supervisor", "stopping")
                 for group in shutdown_order(self.specs):
                     async with trio.open_nursery() as stopping:
                         for spec in group:
@@ -102,7 +113,7 @@ class Supervisor:
                 nursery.cancel_scope.cancel()
         self.home.socket("supervisor").unlink(missing_ok=True)
         pids_file.unlink(missing_ok=True)
-        console("supervisor", "stopped")
+        self.say("supervisor", "stopped")
 
     async def _start_all(self, nursery: trio.Nursery) -> None:
         """Start every back-end component at once, then the listeners once they serve.
@@ -119,7 +130,7 @@ class Supervisor:
             return
         self.state = "running"
         ready = sum(c.state.state == "running" for c in self.children.values())
-        console("supervisor", f"{ready}/{len(self.children)} components running; "
+        self.say("supervisor", f"{ready}/{len(self.children)} components running; "
                 f"webhook on http://{self.config.listener.host}:{self.config.listener.port}")
 
     def _pids(self) -> list[int]:

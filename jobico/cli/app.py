@@ -102,7 +102,9 @@ def print_table(columns: list[str], rows: Iterable[Iterable[Any]], title: str | 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     Console().print(table)
