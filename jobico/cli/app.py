@@ -107,7 +107,8 @@ def print_table(columns: list[str], rows: Iterable[Iterable[Any]], title: str | 
         table.add_column(column, no_wrap=True, overflow="ellipsis")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    # Piped output gets a wide fixed width rather than rich's 80 columns, so no column is dropped.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -66,8 +66,9 @@ def _report_load(home: Home, tenant: str, name: str, sha: str) -> list[dict[str,
             docs = rpc(home, "ctl", "packages", {"tenant": tenant})
         except NotRunning:
             return []
+        shown = f"tenants/{tenant}/{name}"  # how ctl names files in errors (ctl.catalog.display)
         for doc in docs:
-            mine = [e for e in doc["errors"] if e["file"] == name]
+            mine = [e for e in doc["errors"] if e["file"] in (name, shown)]
             hashes = {f["path"]: f["sha256"] for f in doc.get("files", [])}
             if mine or hashes.get(name) == sha:
                 return mine

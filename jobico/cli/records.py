@@ -28,8 +28,9 @@ EventIdArgument = Annotated[str | None, typer.Argument(help="Event id (from `job
 
 
 def _row(r: dict[str, Any]) -> tuple[Any, ...]:
+    started = str(r["started_at"]).replace("T", " ")[:23]
     return (r["id"], r["tenant"], r["event"], r["attempt"], r["status"], f"{r['duration_ms']:.1f}",
-            r["started_at"], (r.get("reason") or r.get("result") or "")[:60])
+            started, (r.get("reason") or r.get("result") or "")[:80])
 
 
 COLUMNS = ["id", "tenant", "event", "try", "status", "ms", "started", "result / reason"]

@@ -30,6 +30,9 @@ Connect = Callable[[str, float], Awaitable[Any]]
 ENQUEUE_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 1.0
 RECONNECT_PAUSE_S = 0.5
+# A client that sends nothing for this long (a stalled or trickling body) is cut off;
+# hypercorn's default is to wait forever, which lets idle sockets pile up.
+READ_TIMEOUT_S = 10
 
 
 def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -60,6 +63,7 @@ def hypercorn_config(sock: socket.socket, log: logging.Logger) -> hypercorn.Conf
     config.errorlog = log
     config.backlog = 1024
     config.graceful_timeout = 5.0
+    config.read_timeout = READ_TIMEOUT_S
     return config
 
 

@@ -17,6 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+import trio
+
+from jobico.rpc import trio_shell
+
 JOBICO = [sys.executable, "-m", "jobico.cli.main"]
 
 
@@ -35,6 +40,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def package(*jobs: dict[str, Any], **top: Any) -> str:
+    """A package TOML with these ``[[jobs]]`` and top-level tables (``webhook={...}``)."""
+    return tomli_w.dumps({**top, "jobs": list(jobs)})
 
 
 class Platform:
@@ -106,6 +116,22 @@ class Platform:
 
     def component(self, name: str) -> dict[str, Any]:
         return next(c for c in self.status()["components"] if c["name"] == name)
+
+    def rpc(self, component: str, method: str, params: Any = None, timeout: float = 30.0) -> Any:
+        """One RPC to a component's socket, as the CLI and the TUI make them."""
+        sock = self.root / ".jobico" / "run" / f"{component}.sock"
+        return trio.run(lambda: trio_shell.call(sock, method, params, timeout=timeout))
+
+    def kill(self, name: str, timeout: float = 30.0) -> None:
+        """``kill -9`` one component and wait until the supervisor has it running again."""
+        before = self.component(name)
+        os.kill(before["pid"], signal.SIGKILL)
+
+        def back() -> bool:
+            now = self.component(name)
+            return now["state"] == "running" and now["pid"] != before["pid"]
+
+        wait_until(back, timeout, f"{name} to be restarted after kill -9")
 
     # -- HTTP ---------------------------------------------------------------------------------
     def request(self, method: str, path: str, body: bytes | None = None,

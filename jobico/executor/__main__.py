@@ -1,0 +1,4 @@
+from jobico.component import main
+from jobico.executor.service import ExecutorService
+
+main("executor", ExecutorService)

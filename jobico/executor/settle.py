@@ -1,0 +1,114 @@
+"""What the executor reports after a run: the record, the queue outcome, chained events.
+
+Pure functions of a delivery, its job and the run's result (plus a random
+number for jitter), so the rules of SPEC §4-5 test without sockets or wasm.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jobico.executor.limits import RunResult
+
+FIRST_RETRY_MS = 1000
+MAX_RETRY_MS = 60_000
+JITTER = 0.25
+DEFAULT_MAX_ATTEMPTS = 3
+
+Job = Mapping[str, Any]
+Delivery = Mapping[str, Any]
+
+
+def retry_delay_ms(attempt: int, rand: Callable[[], float] = random.random) -> int:
+    """Delay before the retry that follows failed ``attempt`` (1-based).
+
+    About 1 s after the first failure, doubling each time, ±25 % jitter, at most 60 s.
+    """
+    base = FIRST_RETRY_MS * 2 ** min(max(attempt - 1, 0), 16)
+    jittered = base * (1 - JITTER + 2 * JITTER * rand())
+    return int(min(jittered, MAX_RETRY_MS))
+
+
+def settlement(
+    delivery: Delivery, job: Job | None, result: RunResult | None, reason: str = ""
+) -> dict[str, Any]:
+    """The ``settle`` entry for one delivery: ack on ok, retry, or dead after the last try.
+
+    ``result`` None with no ``reason`` means "already ok": acknowledge without running.
+    """
+    ran_ok = result is not None and result.ok
+    already_ok = result is None and not reason
+    if ran_ok or already_ok:
+        return {"id": delivery["id"], "outcome": "ack", "reason": "", "delay_ms": 0}
+    attempt = int(delivery["attempt"])
+    why = reason or (result.reason if result else "") or "failed"
+    max_attempts = int(job.get("max_attempts") or DEFAULT_MAX_ATTEMPTS) if job else DEFAULT_MAX_ATTEMPTS
+    if attempt < max_attempts:
+        return {"id": delivery["id"], "outcome": "retry", "reason": why, "delay_ms": retry_delay_ms(attempt)}
+    return {"id": delivery["id"], "outcome": "dead", "reason": why, "delay_ms": 0}
+
+
+def record(delivery: Delivery, job: Job, result: RunResult, started_at: float) -> dict[str, Any]:
+    """The execution record of SPEC §5 for one run."""
+    event_id = delivery["id"]
+    return {
+        "id": f"{event_id}-{delivery['attempt']}",
+        "event_id": event_id,
+        "tenant": delivery["tenant"],
+        "package": job.get("package", ""),
+        "event": delivery["event"],
+        "attempt": int(delivery["attempt"]),
+        "status": result.status,
+        "reason": result.reason,
+        "truncated": result.truncated,
+        "code": result.code,
+        "result": result.result,
+        "logs": result.logs,
+        "started_at": iso_utc(started_at),
+        "duration_ms": result.duration_ms,
+        "module_sha256": job.get("module_sha256", ""),
+    }
+
+
+def iso_utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def wasi_env(delivery: Delivery) -> dict[str, str]:
+    """The environment a wasi guest sees (SPEC §4), and nothing else."""
+    return {
+        "JOBICO_TENANT": str(delivery["tenant"]),
+        "JOBICO_EVENT": str(delivery["event"]),
+        "JOBICO_EVENT_ID": str(delivery["id"]),
+        "JOBICO_ATTEMPT": str(delivery["attempt"]),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Chained:
+    """An ``on_ok`` / ``on_error`` event to publish before the delivery is settled."""
+
+    tenant: str
+    event: str
+    item: dict[str, Any]
+    key: str
+
+
+def chained(delivery: Delivery, job: Job, result: RunResult, outcome: str) -> Chained | None:
+    """The follow-up event: ``on_ok`` after an ok run, ``on_error`` once dead-lettered."""
+    which = "on_ok" if result.ok else "on_error" if outcome == "dead" else None
+    target = job.get(which) if which else None
+    if not target:
+        return None
+    body = delivery["body"]
+    try:
+        original: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        original = bytes(body).decode("utf-8", errors="replace")
+    item = {"event_id": delivery["id"], "code": result.code, "result": result.result, "input": original}
+    return Chained(str(delivery["tenant"]), str(target), item, f"{delivery['id']}:{which}")

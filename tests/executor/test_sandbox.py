@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+import wasmtime
+
+from jobico.errors import UserError
+from jobico.executor.limits import MIB, RunResult
+from jobico.executor.sandbox import Sandbox
+
+from . import guests
+
+ITEM = b'{"name":"Ada","n":[1,2,3]}'
+
+
+def run(sandbox: Sandbox, module: bytes, item: bytes = ITEM, **kwargs: object) -> RunResult:
+    load = {k: kwargs.pop(k) for k in ("abi", "entry") if k in kwargs}
+    loaded = sandbox.load(module, guests.sha256(module), **load)  # type: ignore[arg-type]
+    return sandbox.run(loaded, item, **kwargs)  # type: ignore[arg-type]
+
+
+def test_jobicolet_echo_returns_the_item(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.ECHO)
+    assert (result.status, result.code, result.result) == ("ok", 0, ITEM.decode())
+    assert result.reason is None and not result.truncated and result.logs == []
+
+
+def test_nonzero_code_is_an_error_with_the_guests_result(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.FAIL)
+    assert (result.status, result.code, result.result) == ("error", 7, "bad input")
+    assert "7" in (result.reason or "")
+
+
+def test_infinite_loop_is_stopped_at_the_deadline(sandbox: Sandbox) -> None:
+    started = time.monotonic()
+    result = run(sandbox, guests.SPIN, timeout_ms=200)
+    assert result.status == "timeout"
+    assert "200 ms" in (result.reason or "")
+    assert time.monotonic() - started < 5  # stopped, not hung (bound is loose on purpose)
+
+
+def test_trap_is_a_failure_with_the_wasm_cause(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.TRAP)
+    assert result.status == "trap"
+    assert "unreachable" in (result.reason or "")
+
+
+def test_memory_growth_past_the_cap_is_a_limit(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.GROW, memory_mb=4)
+    assert result.status == "limit"
+    assert "4 MiB" in (result.reason or "")
+
+
+def test_a_module_needing_more_than_the_cap_at_start_is_a_limit(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.ECHO, memory_mb=0)
+    assert result.status == "limit"
+
+
+def test_a_4_mib_result_is_cut_to_the_cap_and_flagged(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.BIG_RESULT)
+    assert result.status == "ok"
+    assert result.result == "a" * MIB
+    assert result.truncated
+    smaller = run(sandbox, guests.BIG_RESULT, max_output=1000)
+    assert smaller.result == "a" * 1000
+
+
+def test_a_log_flood_is_capped_and_flagged(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.LOG_FLOOD)
+    assert result.status == "ok" and result.result == ITEM.decode()
+    assert result.truncated
+    assert sum(len(line["message"]) for line in result.logs) == MIB
+    assert {line["level"] for line in result.logs} == {"info"}
+
+
+def test_missing_exports_are_a_load_error_naming_them(sandbox: Sandbox) -> None:
+    with pytest.raises(UserError, match="'_start'") as caught:
+        sandbox.load(guests.MISSING_EXPORTS, guests.sha256(guests.MISSING_EXPORTS))
+    assert "'malloc'" in str(caught.value)
+    with pytest.raises(UserError, match="missing export 'malloc'"):
+        sandbox.load(guests.MISSING_EXPORTS, guests.sha256(guests.MISSING_EXPORTS), abi="jobicolet")
+
+
+def test_bytes_that_do_not_match_their_hash_are_refused(sandbox: Sandbox) -> None:
+    with pytest.raises(UserError, match="sha256"):
+        sandbox.load(guests.ECHO, "0" * 64)
+
+
+def test_call_order_levels_and_stdio_become_logs(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.LOGS)
+    assert result.status == "ok"
+    assert result.logs == [
+        {"level": "debug", "message": "_start"},
+        {"level": "debug", "message": "ver"},
+        {"level": "debug", "message": "init"},
+        {"level": "warn", "message": "event"},
+        {"level": "none", "message": "event"},  # level 9 is recorded as 6
+        {"level": "info", "message": "to stdout"},
+        {"level": "info", "message": "to stderr"},
+    ]
+
+
+def test_two_argument_free_gets_sizes_in_order_result_input_retptr(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.FREE2)
+    freed = [line["message"] for line in result.logs]
+    assert freed[:2] == [ITEM.decode(), ITEM.decode()]
+    assert len(freed[2]) == 16  # the 16-byte result block at r
+
+
+def test_one_argument_free_is_called_three_times(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.FREE_LOGS)
+    assert [line["message"] for line in result.logs] == ["free"] * 3
+
+
+def test_a_trap_inside_free_is_ignored(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.FREE_TRAPS)
+    assert (result.status, result.result) == ("ok", ITEM.decode())
+
+
+def test_malloc_returning_one_address_every_time_works(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.SAME_ADDRESS)
+    assert (result.status, result.result) == ("ok", ITEM.decode())
+
+
+def test_invalid_utf8_in_the_result_is_replaced(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.ECHO, b'{"a":"\xff"}')
+    assert result.result == '{"a":"\ufffd"}'
+
+
+def test_no_state_is_carried_between_runs(sandbox: Sandbox) -> None:
+    first = run(sandbox, guests.FREE2, b'{"a":1}')
+    second = run(sandbox, guests.FREE2, b'{"a":1}')
+    # the bump allocator starts afresh: the same addresses come back
+    assert first.logs[2]["message"] == second.logs[2]["message"]
+
+
+def test_wasi_echo_reads_stdin_writes_stdout_and_logs_stderr(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.WASI_ECHO)
+    assert (result.status, result.code, result.result) == ("ok", 0, ITEM.decode())
+    assert result.logs == [
+        {"level": "info", "message": "log line one"},
+        {"level": "info", "message": "line two"},
+    ]
+
+
+def test_wasi_nonzero_exit_is_an_error_with_that_code(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.WASI_EXIT)
+    assert (result.status, result.code) == ("error", 3)
+    assert result.logs == [{"level": "info", "message": "failing"}]
+
+
+def test_wasi_infinite_loop_times_out(sandbox: Sandbox) -> None:
+    assert run(sandbox, guests.WASI_SPIN, timeout_ms=100).status == "timeout"
+
+
+def test_wasi_guest_sees_no_host_files_and_only_jobico_env(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOST_SECRET", "leak")
+    env = {
+        "JOBICO_TENANT": "acme",
+        "JOBICO_EVENT": "signup",
+        "JOBICO_EVENT_ID": "00ff",
+        "JOBICO_ATTEMPT": "1",
+    }
+    result = run(sandbox, guests.WASI_PROBE, env=env)
+    assert result.status == "ok", result.reason  # exit 42 would mean it opened a host file
+    seen = dict(entry.split("=", 1) for entry in result.result.split("\0") if entry)
+    assert seen == env
+
+
+def test_wasi_stdout_flood_is_cut_at_the_cap(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.WASI_FLOOD)
+    assert result.status == "ok"
+    assert result.result == "z" * MIB and result.truncated
+
+
+def test_jobicolet_guest_gets_no_environment(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOST_SECRET", "leak")
+    result = run(sandbox, guests.JOBICOLET_ENV_COUNT, env={"JOBICO_TENANT": "acme"})
+    assert (result.status, result.code) == ("ok", 0)
+
+
+def test_load_errors_name_the_source_file(sandbox: Sandbox) -> None:
+    with pytest.raises(UserError, match=r"^tenants/acme/bad.wasm does not compile"):
+        sandbox.load(b"\0asm junk", guests.sha256(b"\0asm junk"), source="tenants/acme/bad.wasm")
+    with pytest.raises(UserError, match=r"^x.wasm: abi auto"):
+        sandbox.load(guests.MISSING_EXPORTS, guests.sha256(guests.MISSING_EXPORTS), source="x.wasm")
+
+
+def test_a_module_importing_what_jobico_does_not_provide_is_refused(sandbox: Sandbox) -> None:
+    module = bytes(wasmtime.wat2wasm('(module (import "env" "secret" (func)) (func (export "_start")))'))
+    with pytest.raises(UserError, match=r"cannot be linked.*secret"):
+        sandbox.load(module, guests.sha256(module))
+
+
+def test_a_result_outside_guest_memory_is_a_trap(sandbox: Sandbox) -> None:
+    result = run(sandbox, guests.BAD_POINTER)
+    assert result.status == "trap" and "outside its memory" in (result.reason or "")

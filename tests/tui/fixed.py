@@ -1,0 +1,163 @@
+"""FixedData: a DataSource with fixed content, for snapshots and key-binding tests.
+
+It records every admin call in ``calls`` so tests can check that a confirmed
+dialog really acted, and ``live`` feeds the executions tail on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from jobico.errors import NotFound
+from tui.source import (
+    Catalog,
+    ComponentInfo,
+    DeadLetter,
+    EventInfo,
+    LoadError,
+    LogLine,
+    Offline,
+    Overview,
+    PackageInfo,
+    Record,
+    RecordFilter,
+    TenantQueue,
+    Upload,
+)
+
+SIGNUP_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name"],
+}
+EXPORTS = ("memory", "malloc", "free", "init", "event")
+
+
+def _event(tenant: str, package: str, event: str, schema: Any = SIGNUP_SCHEMA) -> EventInfo:
+    return EventInfo(tenant, package, event, schema, wasm="greet.wasm",
+                     module_sha256="ab12" * 16, abi="jobicolet", size=48_213, exports=EXPORTS,
+                     schema_file=f"{event}.schema.json")
+
+
+CATALOG = Catalog(version=3, packages=(
+    PackageInfo("acme", "signup", "signup.toml", "3",
+                events=(_event("acme", "signup", "signup"), _event("acme", "signup", "welcome"))),
+    PackageInfo("acme", "billing", "billing.toml", None,
+                errors=(LoadError("billing.toml", "unknown key 'retries' in [[jobs]]", 7),)),
+    PackageInfo("globex", "orders", "orders.toml", "1",
+                events=(_event("globex", "orders", "order-placed", {"type": "object"}),)),
+))
+
+
+def record(n: int, status: str = "ok", attempt: int = 1, event_id: str | None = None) -> Record:
+    return Record(
+        id=f"r{n:04d}", event_id=event_id or f"{n:016x}", tenant="acme" if n % 3 else "globex",
+        package="signup", event="signup", attempt=attempt, status=status,
+        started_at=f"2025-01-02T03:04:{n % 60:02d}Z", duration_ms=0.3 + n / 100,
+        reason=None if status == "ok" else "guest returned code 2", code=0 if status == "ok" else 2,
+        result=f'{{"greeting": "hello ada", "n": {n}}}',
+        logs=(LogLine("info", "starting", "2025-01-02T03:04:05Z"),
+              LogLine("warn", "name looks short", "2025-01-02T03:04:05Z"),
+              LogLine("error", "could not send mail", "2025-01-02T03:04:05Z")),
+        module_sha256="ab12" * 16,
+    )
+
+
+RECORDS = [record(n, "error" if n % 4 == 0 else "ok") for n in range(1, 9)]
+DEAD = [
+    DeadLetter("000000000000000a", "acme", "signup", 3, "trap: unreachable", '{"name": "x"}',
+               1735787045.0),
+    DeadLetter("000000000000000b", "globex", "order-placed", 3, "timeout after 2000 ms",
+               '{"order": 7}', 1735787046.0),
+]
+OVERVIEW = Overview(
+    components=tuple(ComponentInfo(name, "running", 4100 + i, i % 2, 3725.0 + i, 1.5, 42.0)
+                     for i, name in enumerate(("ctl", "repo", "listener", "queue",
+                                               "executor-1", "recorder"))),
+    queues=(TenantQueue("acme", 12, 3, 1), TenantQueue("globex", 0, 0, 1, paused=True)),
+    accepted_per_s=125.0,
+    runs_per_s={"ok": 118.0, "error": 4.0, "timeout": 1.0, "trap": 0.0, "limit": 0.0},
+)
+
+
+class FixedData:
+    """Fixed answers; ``offline=True`` behaves like a home where nothing runs."""
+
+    def __init__(self, home: Path = Path("/srv/demo-home"), *, offline: bool = False) -> None:
+        self.home = home
+        self.offline = offline
+        self.calls: list[tuple[str, Any]] = []
+        self.live: asyncio.Queue[Record] = asyncio.Queue()
+        self.dead_letters = list(DEAD)
+
+    def _check(self) -> None:
+        if self.offline:
+            raise Offline(self.home)
+
+    async def overview(self) -> Overview:
+        self._check()
+        return OVERVIEW
+
+    async def catalog(self) -> Catalog:
+        self._check()
+        return CATALOG
+
+    async def read_file(self, tenant: str, path: str) -> str:
+        if path.endswith(".toml"):
+            return f'[[jobs]]\nevent = "signup"\nschema = "signup.schema.json"\nwasm = "{path}"\n'
+        return '{"type": "object", "required": ["name"]}'
+
+    async def executions(self, filt: RecordFilter, limit: int) -> list[Record]:
+        self._check()
+        return [r for r in reversed(RECORDS) if filt.matches(r)][:limit]
+
+    async def follow(self, filt: RecordFilter) -> AsyncIterator[Record]:
+        while True:
+            yield await self.live.get()
+
+    async def record(self, record_id: str) -> Record:
+        for r in RECORDS:
+            if r.id == record_id:
+                return r
+        raise NotFound(f"no record {record_id}")
+
+    async def attempts(self, rec: Record) -> list[Record]:
+        first = replace(rec, id="r0000", attempt=1, status="timeout", reason="timeout after 2000 ms")
+        return [first, rec] if rec.attempt > 1 else [rec]
+
+    async def dead(self, tenant: str | None = None) -> list[DeadLetter]:
+        self._check()
+        return [d for d in self.dead_letters if tenant in (None, d.tenant)]
+
+    async def replay(self, ids: list[str] | None = None, tenant: str | None = None) -> int:
+        self.calls.append(("replay", ids))
+        return len(ids or ())
+
+    async def purge(self, ids: list[str] | None = None, tenant: str | None = None) -> int:
+        self.calls.append(("purge", ids))
+        self.dead_letters = [d for d in self.dead_letters if d.id not in (ids or ())]
+        return len(ids or ())
+
+    async def send(self, tenant: str, event: str, item: Any) -> list[str]:
+        self.calls.append(("send", (tenant, event, item)))
+        return ["00000000000000ff"]
+
+    async def upload(self, tenant: str, path: Path) -> Upload:
+        self.calls.append(("upload", (tenant, path)))
+        return Upload(tenant, path.name, "cd" * 32, "package" if path.suffix == ".toml" else "file")
+
+    async def restart(self, component: str) -> None:
+        self.calls.append(("restart", component))
+
+    async def pause(self, tenant: str) -> None:
+        self.calls.append(("pause", tenant))
+
+    async def resume(self, tenant: str) -> None:
+        self.calls.append(("resume", tenant))
+
+    async def close(self) -> None:
+        self.calls.append(("close", None))

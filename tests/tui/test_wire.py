@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from tui import wire
+
+CATALOG_DOC = {
+    "version": 4,
+    "tenants": {
+        "acme": {
+            "events": {
+                "signup": {"package": "signup", "event": "signup", "schema": {"type": "object"},
+                           "wasm": "greet.wasm", "module_sha256": "aa", "abi": "jobicolet"},
+            },
+            "packages": {"signup": {"version": 2}},
+        },
+    },
+}
+
+
+def test_catalog_lists_packages_that_failed_to_load_with_file_line_and_reason() -> None:
+    packages = [{"tenant": "acme", "package": "billing", "file": "tenants/acme/billing.toml",
+                 "errors": [{"file": "billing.toml", "line": 7, "message": "unknown key 'x'"}]}]
+    catalog = wire.catalog(CATALOG_DOC, packages)
+    billing = next(p for p in catalog.packages if p.package == "billing")
+    assert [str(e) for e in billing.errors] == ["billing.toml:7: unknown key 'x'"]
+    assert catalog.tenants() == ["acme"]
+    assert catalog.event("acme", "signup").abi == "jobicolet"
+    assert next(p for p in catalog.packages if p.package == "signup").version == "2"
+
+
+def test_wasm_size_and_exports_come_from_the_blob_when_the_catalog_lacks_them() -> None:
+    catalog = wire.catalog(CATALOG_DOC, blob_info=lambda sha: (10, ("event",)) if sha == "aa"
+                           else None)
+    info = catalog.event("acme", "signup")
+    assert (info.size, info.exports) == (10, ("event",))
+
+
+def test_plain_string_errors_are_attributed_to_the_package_file() -> None:
+    catalog = wire.catalog({"tenants": {}}, [{"tenant": "t", "id": "p", "errors": ["bad TOML"]}])
+    assert str(catalog.packages[0].errors[0]) == "p.toml: bad TOML"
+
+
+def test_record_decodes_bytes_with_replacement_and_timestamps_log_lines() -> None:
+    record = wire.record({"id": "r1", "result": b"ok \xff", "status": "ok",
+                          "started_at": "2025-01-01T00:00:00Z",
+                          "logs": [{"level": "warn", "message": "careful"}]})
+    assert record.result == "ok \ufffd"
+    assert (record.logs[0].level, record.logs[0].at) == ("warn", "2025-01-01T00:00:00Z")
+
+
+def test_queue_stats_per_tenant() -> None:
+    stats = {"b": {"depth": 2, "inflight": 1, "dead": 1, "paused": False},
+             "a": {"depth": 0, "inflight": 0, "dead": 0, "paused": True}}
+    assert [(q.tenant, q.depth, q.dead, q.paused) for q in wire.queues(stats)] == [
+        ("a", 0, 0, True), ("b", 2, 1, False)]
+
+
+def test_accepted_is_summed_over_listeners_and_tenants() -> None:
+    listeners = [{"accepted": {"a": 5, "b": 2}}, {"accepted": {"a": 1}}, {}]
+    assert wire.accepted_total(listeners) == 8
+    assert wire.accepted_total([{}]) is None
+
+
+def test_runs_by_status_sum_the_recorder_tenants() -> None:
+    stats = {"buckets_ms": [1], "tenants": {"a": {"counts": {"ok": 3, "trap": 1}},
+                                            "b": {"counts": {"ok": 2}}}}
+    assert wire.runs_by_status(stats) == {"ok": 5, "trap": 1}
+
+
+def test_package_files_are_named_relative_to_their_tenant() -> None:
+    catalog = wire.catalog({"tenants": {}}, [{"tenant": "t", "package": "p",
+                                              "file": "tenants/t/p.toml", "errors": []}])
+    assert catalog.packages[0].file == "p.toml"
+
+
+def test_dead_letter_body_is_text() -> None:
+    letter = wire.dead_letter({"id": "0a", "tenant": "t", "event": "e", "attempt": 3,
+                               "body": b'{"a": 1}', "reason": "trap", "dead_at": 5.0})
+    assert (letter.body, letter.reason, letter.dead_at) == ('{"a": 1}', "trap", 5.0)

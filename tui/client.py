@@ -1,0 +1,225 @@
+"""PlatformClient: the only part of the dashboard that talks to a running home.
+
+RPC over the asyncio shell to the sockets in ``<home>/.jobico/run/`` (one
+long-lived connection per component, reopened after it breaks), plus one HTTP
+POST to the listener for "send a test event". Transport errors are translated
+here, once: a missing supervisor is ``Offline``, any other missing component
+``Unavailable`` naming it; errors the components raise pass through as sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from jobico.config import load_config
+from jobico.errors import JobicoError, Unavailable, UserError
+from jobico.home import Home
+from jobico.rpc import asyncio_shell
+from jobico.rpc.errors import ConnectFailed, ConnectionLost
+from tui import wire
+from tui.procstat import ProcSampler
+from tui.rates import RateTracker
+from tui.source import Catalog, DeadLetter, Offline, Overview, Record, RecordFilter, Upload
+from tui.wasminfo import blob_info
+
+
+class PlatformClient:
+    """A ``DataSource`` over a running home; cheap to create, connects lazily."""
+
+    def __init__(self, home: Path, *, timeout: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.home = home
+        self._home = Home(home)
+        self._timeout = timeout
+        self._clock = clock
+        self._conns: dict[str, tuple[Any, contextlib.AsyncExitStack]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._accepted = RateTracker()
+        self._runs = RateTracker()
+        self._procs = ProcSampler()
+        self._blobs: dict[str, tuple[int, tuple[str, ...]] | None] = {}
+
+    async def _client(self, name: str) -> Any:
+        """The open connection to ``name``. Errors: Offline / Unavailable when not running."""
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            if name not in self._conns:
+                stack = contextlib.AsyncExitStack()
+                try:
+                    client = await asyncio_shell.connect(self._home.socket(name),
+                                                         timeout=self._timeout)
+                except ConnectFailed as exc:
+                    if name == "supervisor":
+                        raise Offline(self.home) from exc
+                    raise Unavailable(f"{name} is not running in {self.home}") from exc
+                self._conns[name] = (await stack.enter_async_context(client), stack)
+            return self._conns[name][0]
+
+    async def _drop(self, name: str) -> None:
+        _, stack = self._conns.pop(name, (None, None))
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                await stack.aclose()
+
+    async def _call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
+        """One RPC. Errors: as the component raised them; ConnectionLost → Unavailable."""
+        client = await self._client(name)
+        try:
+            return await client.call(method, params or {}, timeout=self._timeout)
+        except ConnectionLost as exc:
+            await self._drop(name)
+            raise Unavailable(f"{name} went away during {method}") from exc
+
+    async def _optional(self, name: str, method: str) -> dict[str, Any]:
+        """A call whose failure only blanks part of a screen (an empty document)."""
+        try:
+            result = await self._call(name, method)
+        except JobicoError:
+            return {}
+        return result if isinstance(result, dict) else {}
+
+    async def overview(self) -> Overview:
+        status = await self._call("supervisor", "status")
+        comps = wire.components(status)
+        listeners = [c.name for c in comps if c.name.startswith("listener")]
+        qstats, rstats, *lstats = await asyncio.gather(
+            self._optional("queue", "stats"), self._optional("recorder", "stats"),
+            *(self._optional(name, "status") for name in listeners))
+        now = self._clock()
+        self._procs.forget_except({c.pid for c in comps if c.pid})
+        comps = [replace(c, **dict(zip(("cpu_percent", "rss_mb"),
+                                       self._procs.sample(c.pid, now), strict=True)))
+                 for c in comps]
+        total = wire.accepted_total(lstats)
+        accepted = None if total is None else self._accepted.update(now, {"all": total})
+        return Overview(
+            components=tuple(comps),
+            queues=tuple(wire.queues(qstats)),
+            accepted_per_s=accepted["all"] if accepted else None,
+            runs_per_s=self._runs.update(now, wire.runs_by_status(rstats)) if rstats else None,
+        )
+
+    async def catalog(self) -> Catalog:
+        doc, packages = await asyncio.gather(self._call("ctl", "catalog"),
+                                             self._call("ctl", "packages"))
+        return wire.catalog(doc, packages, self._blob_info)
+
+    def _blob_info(self, sha256: str) -> tuple[int, tuple[str, ...]] | None:
+        if sha256 not in self._blobs:
+            self._blobs[sha256] = blob_info(self._home.blobs, sha256)
+        return self._blobs[sha256]
+
+    async def read_file(self, tenant: str, path: str) -> str:
+        return wire.text(await self._call("repo", "read", {"tenant": tenant, "path": path}))
+
+    async def executions(self, filt: RecordFilter, limit: int) -> list[Record]:
+        docs = await self._call("recorder", "query", {**filt.params(), "limit": limit})
+        return [wire.record(d) for d in docs]
+
+    async def follow(self, filt: RecordFilter) -> AsyncIterator[Record]:
+        """New records as they are stored. Cancellation: closes the stream on the server."""
+        client = await self._client("recorder")
+        try:
+            async with client.stream("follow", filt.params()) as items:
+                async for item in items:
+                    yield wire.record(item)
+        except ConnectionLost as exc:
+            await self._drop("recorder")
+            raise Unavailable("recorder went away while following records") from exc
+
+    async def record(self, record_id: str) -> Record:
+        return wire.record(await self._call("recorder", "get", {"id": record_id}))
+
+    async def attempts(self, record: Record) -> list[Record]:
+        docs = await self._call("recorder", "attempts", {"event_id": record.event_id})
+        return sorted((wire.record(d) for d in docs), key=lambda r: r.attempt)
+
+    async def dead(self, tenant: str | None = None) -> list[DeadLetter]:
+        docs = await self._call("queue", "dead", {"tenant": tenant} if tenant else {})
+        return [wire.dead_letter(d) for d in docs]
+
+    async def replay(self, ids: list[str] | None = None, tenant: str | None = None) -> int:
+        return _count(await self._call("queue", "replay", _selection(ids, tenant)))
+
+    async def purge(self, ids: list[str] | None = None, tenant: str | None = None) -> int:
+        return _count(await self._call("queue", "purge", _selection(ids, tenant)))
+
+    async def send(self, tenant: str, event: str, item: Any) -> list[str]:
+        url = f"{await self._listener_url()}/events/{tenant}/{event}"
+        status, body = await asyncio.to_thread(_post_json, url, item, self._timeout)
+        if status == 202:
+            return list(body.get("ids", []))
+        message = f"{url} answered {status}: {body.get('error', '')} {body.get('detail', '')}"
+        raise (Unavailable if status == 503 else UserError)(message.strip())
+
+    async def _listener_url(self) -> str:
+        """Where the webhook listens: as the listener reports it, else as configured."""
+        urls = (await self._optional("listener", "status")).get("urls") or []
+        if urls:
+            return str(urls[0]).rstrip("/")
+        listener = load_config(self.home).listener
+        return f"http://{listener.host}:{listener.port}"
+
+    async def upload(self, tenant: str, path: Path) -> Upload:
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+        reply = await self._call("repo", "upload", {"tenant": tenant, "path": path.name,
+                                                    "data": data})
+        kind = "package" if path.suffix == ".toml" else "file"
+        return Upload(tenant, path.name, str(reply.get("sha256", "")), kind)
+
+    async def restart(self, component: str) -> None:
+        await self._call("supervisor", "restart", {"name": component})
+
+    async def pause(self, tenant: str) -> None:
+        await self._call("queue", "pause", {"tenant": tenant})
+
+    async def resume(self, tenant: str) -> None:
+        await self._call("queue", "resume", {"tenant": tenant})
+
+    async def close(self) -> None:
+        for name in list(self._conns):
+            await self._drop(name)
+
+
+def _selection(ids: list[str] | None, tenant: str | None) -> dict[str, Any]:
+    if ids:
+        return {"ids": ids}
+    if tenant:
+        return {"tenant": tenant}
+    raise UserError("name the dead letters: some event ids or a tenant")
+
+
+def _count(reply: Any) -> int:
+    """How many events a replay/purge touched, whatever shape the queue answers in."""
+    if isinstance(reply, int):
+        return reply
+    if isinstance(reply, dict):
+        reply = next((v for v in reply.values() if isinstance(v, int | list)), 0)
+    return reply if isinstance(reply, int) else len(reply)
+
+
+def _post_json(url: str, item: Any, timeout: float) -> tuple[int, dict[str, Any]]:
+    """Blocking POST (run in a thread). Errors: Unavailable when nothing answers."""
+    request = urllib.request.Request(url, data=json.dumps(item).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {"error": exc.reason}
+    except (urllib.error.URLError, OSError) as exc:
+        raise Unavailable(f"the listener at {url} is not reachable: {exc}") from exc

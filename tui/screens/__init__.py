@@ -1,0 +1,1 @@
+"""One screen per module; tui/app.py wires them into modes and key bindings."""

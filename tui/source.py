@@ -1,0 +1,213 @@
+"""What the screens see: plain data and the one interface they read it through.
+
+Screens never touch sockets. They call a ``DataSource``: ``PlatformClient``
+(tui/client.py) in production, a fixed in-memory source in tests, so every
+screen can be drawn and snapshot-tested without a running platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from jobico.errors import Unavailable
+
+STATUSES = ("ok", "error", "timeout", "trap", "limit")
+
+
+class Offline(Unavailable):
+    """Nothing is running in the home: the supervisor socket is missing or dead."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(f"Nothing is running in {home}: run `jobico up` there.")
+        self.home = home
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentInfo:
+    name: str
+    state: str
+    pid: int | None
+    restarts: int
+    uptime_s: float | None
+    cpu_percent: float | None = None
+    rss_mb: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantQueue:
+    tenant: str
+    depth: int
+    inflight: int
+    dead: int
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """One refresh of the overview; rates are ``None`` until two samples exist."""
+
+    components: tuple[ComponentInfo, ...]
+    queues: tuple[TenantQueue, ...]
+    accepted_per_s: float | None = None
+    runs_per_s: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadError:
+    file: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    tenant: str
+    package: str
+    event: str
+    schema: Any
+    wasm: str
+    module_sha256: str
+    abi: str
+    size: int | None = None
+    exports: tuple[str, ...] = ()
+    schema_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PackageInfo:
+    tenant: str
+    package: str
+    file: str
+    version: str | None
+    events: tuple[EventInfo, ...] = ()
+    errors: tuple[LoadError, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    version: int
+    packages: tuple[PackageInfo, ...]
+
+    def tenants(self) -> list[str]:
+        return sorted({p.tenant for p in self.packages})
+
+    def event(self, tenant: str, event: str) -> EventInfo | None:
+        for package in self.packages:
+            for info in package.events:
+                if package.tenant == tenant and info.event == event:
+                    return info
+        return None
+
+    def events(self) -> list[EventInfo]:
+        return [info for package in self.packages for info in package.events]
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    level: str
+    message: str
+    at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An execution record (SPEC §5) as the screens show it."""
+
+    id: str
+    event_id: str
+    tenant: str
+    package: str
+    event: str
+    attempt: int
+    status: str
+    started_at: str
+    duration_ms: float
+    reason: str | None = None
+    code: int | None = None
+    result: str = ""
+    truncated: bool = False
+    logs: tuple[LogLine, ...] = ()
+    module_sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """Which records the executions list asks for; ``None`` means any."""
+
+    tenant: str | None = None
+    event: str | None = None
+    status: str | None = None
+
+    def params(self) -> dict[str, str]:
+        fields = {"tenant": self.tenant, "event": self.event, "status": self.status}
+        return {k: v for k, v in fields.items() if v}
+
+    def matches(self, record: Record) -> bool:
+        return all(getattr(record, k) == v for k, v in self.params().items())
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    tenant: str
+    event: str
+    attempt: int
+    reason: str
+    body: str = ""
+    dead_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """Where a file went: ``kind`` is "package" for .toml (deploy), else "file"."""
+
+    tenant: str
+    path: str
+    sha256: str
+    kind: str = field(default="file")
+
+
+class DataSource(Protocol):
+    """Everything the dashboard reads and does. Errors: ``Offline`` when nothing runs,
+    ``Unavailable`` when one component is down, ``UserError`` for a bad request."""
+
+    home: Path
+
+    async def overview(self) -> Overview: ...
+
+    async def catalog(self) -> Catalog: ...
+
+    async def read_file(self, tenant: str, path: str) -> str: ...
+
+    async def executions(self, filt: RecordFilter, limit: int) -> list[Record]: ...
+
+    def follow(self, filt: RecordFilter) -> AsyncIterator[Record]: ...
+
+    async def record(self, record_id: str) -> Record: ...
+
+    async def attempts(self, record: Record) -> list[Record]: ...
+
+    async def dead(self, tenant: str | None = None) -> list[DeadLetter]: ...
+
+    async def replay(self, ids: list[str] | None = None, tenant: str | None = None) -> int: ...
+
+    async def purge(self, ids: list[str] | None = None, tenant: str | None = None) -> int: ...
+
+    async def send(self, tenant: str, event: str, item: Any) -> list[str]: ...
+
+    async def upload(self, tenant: str, path: Path) -> Upload: ...
+
+    async def restart(self, component: str) -> None: ...
+
+    async def pause(self, tenant: str) -> None: ...
+
+    async def resume(self, tenant: str) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Reusable widgets: a table that updates in place, and the `/` filter bar."""
