@@ -76,13 +76,14 @@ class Console:
 
 
 class Supervisor:
-    def __init__(self, home: Home, config: Config, flags: Mapping[str, Any]) -> None:
+    def __init__(self, home: Home, config: Config, flags: Mapping[str, Any], role: str = "all") -> None:
         self.home = home
         self.config = config
         env = dict(os.environ, JOBICO_HOME=str(home.root), JOBICO_SUPERVISOR_PID=str(os.getpid()),
                    PYTHONUNBUFFERED="1")
         env.update(flags_as_env(flags))
-        self.specs = components(config)
+        self.specs = components(config, role)
+        self.role = role
         mirror = home.root / config.log.file if config.log.file else None
         self.say = console = Console(mirror)
         self.children = {s.name: Supervised(home, s, env, console) for s in self.specs}
@@ -130,8 +131,9 @@ class Supervisor:
             return
         self.state = "running"
         ready = sum(c.state.state == "running" for c in self.children.values())
-        self.say("supervisor", f"{ready}/{len(self.children)} components running; "
-                f"webhook on http://{self.config.listener.host}:{self.config.listener.port}")
+        where = (f"webhook on http://{self.config.listener.host}:{self.config.listener.port}"
+                 if self.role == "all" else f"executor-only node on {self.config.queue.url}")
+        self.say("supervisor", f"{ready}/{len(self.children)} components running; {where}")
 
     def _pids(self) -> list[int]:
         return [c.state.pid for c in self.children.values() if c.state.pid]
@@ -150,6 +152,7 @@ class Supervisor:
             "home": str(self.home.root),
             "pid": os.getpid(),
             "state": self.state,
+            "role": self.role,
             "uptime_s": round(time.time() - self.started, 3),
             "listener": {"host": self.config.listener.host, "port": self.config.listener.port},
             "components": [c.state.to_dict() for c in self.children.values()],
@@ -168,11 +171,12 @@ class Supervisor:
         return {"restarting": name}
 
 
-def run_supervisor(home: Home, config: Config, flags: Mapping[str, Any]) -> None:
+def run_supervisor(home: Home, config: Config, flags: Mapping[str, Any], role: str = "all") -> None:
     """Blocking entry of ``jobico up`` (foreground).
 
     Errors: ``UserError`` when another supervisor holds this home.
     """
+    components(config, role)  # a bad role fails here, before the lock
     home.ensure()
     lock = HomeLock(home)
     lock.acquire()
@@ -180,6 +184,6 @@ def run_supervisor(home: Home, config: Config, flags: Mapping[str, Any]) -> None
         pids_file = home.run / PIDS_FILE
         if pids_file.exists():
             wait_for_strays(json.loads(pids_file.read_text() or "[]"))
-        trio.run(Supervisor(home, config, flags).run)
+        trio.run(Supervisor(home, config, flags, role).run)
     finally:
         lock.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobico.config import Config
+from jobico.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,18 +23,38 @@ def _instances(module: str, count: int, plain_when_one: bool) -> list[ComponentS
     return [ComponentSpec(f"{module}-{i}", module) for i in range(1, count + 1)]
 
 
-def components(config: Config) -> list[ComponentSpec]:
+ROLES = ("all", "executor")
+
+
+def components(config: Config, role: str = "all") -> list[ComponentSpec]:
     """Start order: catalog first, then storage, then the workers, the listener last.
 
     The listener starts last so it never accepts events before the queue and the
-    catalog it needs are serving; shutdown runs this list in reverse.
+    catalog it needs are serving; shutdown runs this list in reverse. With the
+    ``redis`` queue, the main node also runs ``records`` (records from
+    executor-only nodes into the recorder); an executor-only node (role
+    ``executor``) runs the catalog follower, its queue client, executors, and a
+    ``recorder`` that forwards records through Redis (docs/scaleout.md).
+
+    Errors: ``ConfigError`` for an unknown role, or role ``executor`` without the redis queue.
     """
+    executors = _instances("executor", config.executor.workers, plain_when_one=False)
+    if role == "executor":
+        if config.queue.backend != "redis":
+            raise ConfigError("--role executor needs the redis queue: --queue redis://HOST:PORT")
+        relay = ComponentSpec("recorder", "queue.redis_relay")
+        return [ComponentSpec("repo", "repo"), ComponentSpec("ctl", "ctl"), ComponentSpec("queue", "queue"),
+                relay, *executors]
+    if role != "all":
+        raise ConfigError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    inbox = [ComponentSpec("records", "queue.redis_inbox")] if config.queue.backend == "redis" else []
     return [
         ComponentSpec("repo", "repo"),
         ComponentSpec("ctl", "ctl"),
         ComponentSpec("queue", "queue"),
         ComponentSpec("recorder", "recorder"),
-        *_instances("executor", config.executor.workers, plain_when_one=False),
+        *inbox,
+        *executors,
         *_instances("listener", config.listener.workers, plain_when_one=True),
     ]
 
@@ -44,7 +65,8 @@ def shutdown_order(specs: list[ComponentSpec]) -> list[list[ComponentSpec]]:
     Instances of one kind stop together; each group finishes before the next starts,
     so executors can still settle with the queue and record while they drain.
     """
-    order = ["listener", "executor", "queue", "recorder", "ctl", "repo"]
+    order = ["listener", "executor", "queue.redis_relay", "queue", "queue.redis_inbox", "recorder", "ctl",
+             "repo"]  # a relay outlives the executors it serves; the inbox stops before its recorder
     return [[s for s in specs if s.module == kind] for kind in order if any(s.module == kind for s in specs)]
 
 

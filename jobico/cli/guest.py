@@ -10,6 +10,7 @@ import typer
 
 from jobico.cli.app import JsonOption, app, print_json
 from jobico.cli.events import _item
+from jobico.errors import UserError
 from jobico.repo.files import sha256_bytes
 
 
@@ -30,7 +31,10 @@ def run_guest(
     body = jsonlib.dumps(_item(input_), separators=(",", ":")).encode()
     sandbox = Sandbox()
     try:
-        module = sandbox.load(data, sha256_bytes(data), abi=abi, entry=entry, source=str(wasm))
+        try:
+            module = sandbox.load(data, sha256_bytes(data), abi=abi, entry=entry)
+        except UserError as exc:
+            raise UserError(f"{wasm}: {exc}") from None
         env = {"JOBICO_TENANT": "local", "JOBICO_EVENT": wasm.stem, "JOBICO_EVENT_ID": "0" * 16,
                "JOBICO_ATTEMPT": "1"}
         result = sandbox.run(module, body, timeout_ms=timeout_ms, memory_mb=memory_mb, env=env)

@@ -33,6 +33,10 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a setting: SECTION.KEY=VALUE (repeatable)."),
 ]
 PortOption = Annotated[int | None, typer.Option("--port", help="Webhook port (listener.port).")]
+RoleOption = Annotated[str, typer.Option(
+    "--role", help="all: every component; executor: only executors, leasing from --queue.")]
+QueueOption = Annotated[str | None, typer.Option(
+    "--queue", help="The redis queue at redis://[:PASSWORD@]HOST:PORT (sets queue.backend, queue.url).")]
 
 
 def _flags(port: int | None, settings: list[str] | None) -> dict[str, Any]:
@@ -67,24 +71,28 @@ def up(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
     port: PortOption = None,
     settings: SetOption = None,
+    role: RoleOption = "all",
+    queue: QueueOption = None,
 ) -> None:
     """Run the supervisor and every component (foreground unless --detach)."""
     from supervisor.runner import run_supervisor
 
     where = home_of(home)
     flags = _flags(port, settings)
+    if queue is not None:
+        flags.update({"queue.backend": "redis", "queue.url": queue})
     config = load_config(where.root, flags)
     if detach:
-        _detach(where, flags)
+        _detach(where, flags, role)
         return
-    run_supervisor(where, config, flags)
+    run_supervisor(where, config, flags, role)
 
 
-def _detach(home: Home, flags: dict[str, Any]) -> None:
+def _detach(home: Home, flags: dict[str, Any], role: str = "all") -> None:
     """Start ``jobico up`` in its own session and return once every component serves."""
     home.ensure()
     log = home.logs / "supervisor.log"
-    argv = [sys.executable, "-m", "jobico.cli.main", "up", "--home", str(home.root)]
+    argv = [sys.executable, "-m", "jobico.cli.main", "up", "--home", str(home.root), "--role", role]
     for key, value in flags.items():
         argv += ["--set", f"{key}={value}"]
     with open(log, "ab") as out:
@@ -150,7 +158,7 @@ def status(home: HomeOption = None, json: JsonOption = False) -> None:
         doc = {"home": str(where.root), "state": "stopped", "components": []}
     if doc["state"] != "stopped":
         try:
-            doc["tenants"] = rpc(where, "queue", "stats", timeout=5).get("tenants", {})
+            doc["tenants"] = rpc(where, "queue", "stats", timeout=5)  # {tenant: stats}
         except Exception as exc:  # the queue may be restarting: say so, do not fail the whole status
             doc["tenants_error"] = str(exc)
     if json:

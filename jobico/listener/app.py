@@ -154,10 +154,10 @@ class ListenerApp:
         key = headers.get("idempotency-key")
         if key is not None and not (0 < len(key) <= MAX_KEY_LEN and key.isprintable()):
             raise Rejected(400, "bad_request", f"Idempotency-Key: 1..{MAX_KEY_LEN} printable chars")
-        wait = self.quotas.take(route.tenant, len(encoded), self._clock())
-        if wait:
-            raise Rejected(429, "rate_limited", f"tenant {route.tenant} is over its rate quota",
-                           retry_after_header(wait))
+        refused = self.quotas.refusal(route.tenant, len(encoded), self._clock(), route.rate)
+        if refused:
+            wait, why = refused
+            raise Rejected(429, "rate_limited", why, retry_after_header(wait))
         try:
             ids = await self.enqueuer.enqueue(route.tenant, route.event, encoded, key)
         except Unavailable as exc:

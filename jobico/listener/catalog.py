@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema_rs
 
 from jobico.errors import UserError
+from jobico.listener.quotas import PackageRate
 from jobico.listener.signatures import decode_secret
 
 DEFAULT_MAX_BODY_KB = 256
@@ -22,7 +23,7 @@ DEFAULT_MAX_BODY_KB = 256
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One accepting event: its validator (None = any JSON), HMAC key and body limit."""
+    """One accepting event: its validator (None = any JSON), HMAC key, body limit, package rate."""
 
     tenant: str
     event: str
@@ -31,6 +32,7 @@ class Route:
     key: bytes | None
     key_error: str | None
     max_body: int
+    rate: PackageRate | None = None
 
 
 class ValidatorCache:
@@ -69,9 +71,11 @@ class Catalog:
         cache = cache if cache is not None else ValidatorCache()
         used: set[str] = set()
         for tenant, entry in (document.get("tenants") or {}).items():
+            packages = entry.get("packages") or {}
             for event, job in (entry.get("events") or {}).items():
                 try:
-                    self._routes[tenant, event] = self._route(tenant, event, job, cache, used)
+                    limits = (packages.get(job.get("package")) or {}).get("limits") or {}
+                    self._routes[tenant, event] = self._route(tenant, event, job, limits, cache, used)
                 except UserError as exc:
                     self.errors.append(f"{tenant}/{event}: {exc}")
         cache.keep_only(used)
@@ -79,7 +83,8 @@ class Catalog:
 
     @staticmethod
     def _route(
-        tenant: str, event: str, job: Mapping[str, Any], cache: ValidatorCache, used: set[str]
+        tenant: str, event: str, job: Mapping[str, Any], limits: Mapping[str, Any],
+        cache: ValidatorCache, used: set[str],
     ) -> Route:
         validator = None
         if job.get("schema") is not None:
@@ -93,8 +98,11 @@ class Catalog:
             except UserError as exc:
                 key_error = str(exc)
         max_kb = job.get("max_body_kb") or DEFAULT_MAX_BODY_KB
-        return Route(tenant, event, str(job.get("package", "")), validator, key, key_error,
-                     int(max_kb) * 1024)
+        package = str(job.get("package", ""))
+        rate = None
+        if limits.get("rate"):  # the package's own [limits]; its depth and concurrency are not enforced
+            rate = PackageRate(package, float(limits["rate"]), int(limits.get("burst") or 0))
+        return Route(tenant, event, package, validator, key, key_error, int(max_kb) * 1024, rate)
 
     def route(self, tenant: str, event: str) -> Route | None:
         return self._routes.get((tenant, event))

@@ -5,6 +5,10 @@ costs one. A batch larger than the burst could never fit, so a request needs onl
 ``min(items, burst)`` tokens on hand and may drive the bucket into debt: the
 long-run rate still holds, because the debt is repaid before the next request passes.
 A quota of 0 means unlimited (``TenantQuota``'s convention).
+
+A package may also set its own ``[limits] rate`` and ``burst`` (published in the
+catalog): such a request needs tokens from the package's bucket and then from
+the tenant's; when the tenant refuses, the package's tokens are given back.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ class TokenBucket:
     tokens: float
     stamp: float
 
+    def refund(self, cost: int) -> None:
+        """Undo a ``take`` that returned 0.0 for ``cost``."""
+        self.tokens += cost
+
     def take(self, cost: int, now: float) -> float:
         """Spend ``cost`` tokens and return 0.0, or return the seconds to wait (nothing spent)."""
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
@@ -32,6 +40,15 @@ class TokenBucket:
             self.tokens -= cost
             return 0.0
         return (need - self.tokens) / self.rate
+
+
+@dataclass(frozen=True, slots=True)
+class PackageRate:
+    """A package's own rate limit (``[limits] rate``, ``burst``; burst 0 = one second's worth)."""
+
+    package: str
+    rate: float
+    burst: int = 0
 
 
 def retry_after_header(wait_s: float) -> str:
@@ -48,10 +65,34 @@ class Quotas:
     def __init__(self, quota_of: Callable[[str], TenantQuota]) -> None:
         self._quota_of = quota_of
         self._buckets: dict[str, TokenBucket | None] = {}
+        # keyed by the limit too, so a package whose limit changed starts a fresh bucket
+        self._packages: dict[tuple[str, PackageRate], TokenBucket] = {}
 
     def reset(self, quota_of: Callable[[str], TenantQuota]) -> None:
         self._quota_of = quota_of
         self._buckets.clear()
+        self._packages.clear()
+
+    def refusal(self, tenant: str, cost: int, now: float,
+                package: PackageRate | None = None) -> tuple[float, str] | None:
+        """None when the package (if limited) and the tenant may enqueue ``cost`` items now;
+        else the seconds to wait and what is over its quota, for the 429's message."""
+        own = None
+        if package is not None:
+            key = (tenant, package)
+            own = self._packages.get(key)
+            if own is None:
+                burst = float(package.burst or max(1, math.ceil(package.rate)))
+                own = self._packages[key] = TokenBucket(package.rate, burst, burst, now)
+            wait = own.take(cost, now)
+            if wait:
+                return wait, f"package {tenant}/{package.package} is over its rate limit"
+        wait = self.take(tenant, cost, now)
+        if wait:
+            if own is not None:
+                own.refund(cost)
+            return wait, f"tenant {tenant} is over its rate quota"
+        return None
 
     def take(self, tenant: str, cost: int, now: float) -> float:
         """0.0 when ``tenant`` may enqueue ``cost`` items now, else seconds to wait."""

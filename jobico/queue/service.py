@@ -20,9 +20,11 @@ import trio
 from jobico.component import Context
 from jobico.config import Config
 from jobico.errors import ConfigError, UserError
-from jobico.queue.backend import Backend, Limits, LimitsFor, Settlement
+from jobico.queue.backend import Limits, LimitsFor, Settlement
 from jobico.queue.commit import GroupCommit
 from jobico.queue.memory import MemoryBackend
+from jobico.queue.redis_adapter import AsyncBackend, Awaitable
+from jobico.queue.redis_backend import RedisBackend
 from jobico.queue.storage import FileBackend
 
 SWEEP_S = 0.25
@@ -47,49 +49,55 @@ def limits_from(config: Config) -> LimitsFor:
     return limits
 
 
-def open_backend(ctx: Context) -> Backend:
+def open_backend(ctx: Context) -> AsyncBackend:
     kind = ctx.config.queue.backend
     limits = limits_from(ctx.config)
     if kind == "file":
         if not ctx.config.queue.fsync:
             ctx.log.warning("queue.fsync = false: accepted events can be lost in a power cut")
-        return FileBackend(ctx.home.queue, limits, fsync=ctx.config.queue.fsync, log=ctx.log)
+        return Awaitable(FileBackend(ctx.home.queue, limits, fsync=ctx.config.queue.fsync, log=ctx.log))
     if kind == "memory":
-        return MemoryBackend(limits)
-    raise ConfigError(f"queue.backend = {kind!r} is not available in this build (use file or memory)")
+        return Awaitable(MemoryBackend(limits))
+    if kind == "redis":
+        if not ctx.config.queue.url:
+            raise ConfigError("queue.backend = 'redis' needs queue.url = 'redis://HOST:PORT'")
+        return RedisBackend(ctx.config.queue.url, limits, fsync=ctx.config.queue.fsync, log=ctx.log)
+    raise ConfigError(f"queue.backend = {kind!r} is not available in this build (use file, memory or redis)")
 
 
 class QueueService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._backend = open_backend(ctx)
-        self._commit = GroupCommit(self._backend, ctx.log)
+        self._commit = GroupCommit(self._backend, ctx.log)  # type: ignore[arg-type] - pending/flush only
         self._work = trio.Event()
         self._background = trio.CancelScope()
+        self._closed = trio.Event()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Recover, then flush and sweep until cancelled.
 
         Errors: ``OSError`` when the queue folder cannot be read (the component exits).
         """
-        await trio.to_thread.run_sync(self._backend.recover)
-        with self._background:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(self._commit.run)
-                nursery.start_soon(self._sweep)
-                task_status.started()
+        async with self._backend.open():
+            with self._background:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(self._commit.run)
+                    nursery.start_soon(self._sweep)
+                    task_status.started()
+            await self._commit.drain()
+        self._closed.set()
 
     async def shutdown(self) -> None:
-        """Stop the flusher and sweeper, make everything written durable, close the files.
+        """Stop the flusher and sweeper, make everything written durable, close the backend.
 
         Leases are not kept: leased items are ready again on the next start.
         """
         self._background.cancel()
-        await self._commit.drain()
-        await trio.to_thread.run_sync(self._backend.close)
+        await self._closed.wait()
 
     async def status(self) -> dict[str, Any]:
-        stats = self._backend.stats()
+        stats = await self._backend.stats()
         return {
             "backend": self._ctx.config.queue.backend,
             "depth": sum(s.depth for s in stats.values()),
@@ -110,7 +118,7 @@ class QueueService:
         key = p.get("key")
         if key is not None and not isinstance(key, str):
             raise UserError("key must be a string or null")
-        result = self._backend.enqueue(p.get("tenant"), p.get("event"), _list(p, "items"), key)
+        result = await self._backend.enqueue(p.get("tenant"), p.get("event"), _list(p, "items"), key)
         self._wake()
         await self._commit.wait(result.commit)
         return {"ids": result.ids, "duplicate": result.duplicate}
@@ -126,13 +134,13 @@ class QueueService:
         max_items = _int(p, "max", 1)
         lease_ms = _int(p, "lease_ms", self._ctx.config.executor.lease_ms)
         wait_s = min(_int(p, "wait_ms", 0), MAX_LEASE_WAIT_MS) / 1000
-        found = self._backend.lease(worker, max_items, lease_ms)
+        found = await self._backend.lease(worker, max_items, lease_ms)
         if not found and wait_s > 0:
             with trio.move_on_after(wait_s):
                 while not found:
                     with trio.move_on_after(SWEEP_S):  # backed-off items come due silently
                         await self._work.wait()
-                    found = self._backend.lease(worker, max_items, lease_ms)
+                    found = await self._backend.lease(worker, max_items, lease_ms)
         return [d.to_wire() for d in found]
 
     async def rpc_settle(self, params: Any) -> dict[str, Any]:
@@ -141,37 +149,37 @@ class QueueService:
         Errors: ``UserError`` naming ``results[i]`` and its bad field; nothing is applied then.
         """
         results = [Settlement.from_wire(i, r) for i, r in enumerate(_list(_params(params), "results"))]
-        applied = self._backend.settle(results)
+        applied = await self._backend.settle(results)
         self._wake()
         self._commit.kick()
         return {"applied": applied.ids}
 
     async def rpc_dead(self, params: Any) -> list[dict[str, Any]]:
         tenant = _params(params).get("tenant")
-        return [letter.to_wire() for letter in self._backend.dead(tenant)]
+        return [letter.to_wire() for letter in await self._backend.dead(tenant)]
 
     async def rpc_replay(self, params: Any) -> dict[str, Any]:
-        applied = self._backend.replay(*_selection(params))
+        applied = await self._backend.replay(*_selection(params))
         self._wake()
         await self._commit.wait(applied.commit)
         return {"ids": applied.ids}
 
     async def rpc_purge(self, params: Any) -> dict[str, Any]:
-        applied = self._backend.purge(*_selection(params))
+        applied = await self._backend.purge(*_selection(params))
         await self._commit.wait(applied.commit)
         return {"ids": applied.ids}
 
     async def rpc_stats(self, params: Any) -> dict[str, Any]:
-        return {tenant: s.to_wire() for tenant, s in self._backend.stats().items()}
+        return {tenant: s.to_wire() for tenant, s in (await self._backend.stats()).items()}
 
     async def rpc_pause(self, params: Any) -> dict[str, Any]:
         tenant = _params(params).get("tenant")
-        self._backend.pause(tenant)
+        await self._backend.pause(tenant)
         return {"tenant": tenant, "paused": True}
 
     async def rpc_resume(self, params: Any) -> dict[str, Any]:
         tenant = _params(params).get("tenant")
-        self._backend.resume(tenant)
+        await self._backend.resume(tenant)
         self._wake()
         return {"tenant": tenant, "paused": False}
 
@@ -179,15 +187,14 @@ class QueueService:
         """Tell waiting ``lease`` calls that work may have arrived."""
         self._work.set()
         self._work = trio.Event()
-        self._background = trio.CancelScope()
 
     async def _sweep(self) -> None:
         """Return expired leases to the ready queues (so they are redelivered); compact."""
         while True:
             await trio.sleep(SWEEP_S)
-            if self._backend.expire():
+            if await self._backend.expire():
                 self._wake()
-            if self._backend.compact():
+            if await self._backend.compact():
                 self._commit.kick()
 
 

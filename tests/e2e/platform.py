@@ -61,12 +61,12 @@ class Platform:
         self.console = root / "console.log"
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, up_args: tuple[str, ...] = ()) -> None:
         out = open(self.console, "ab")  # noqa: SIM115 - closed with the process
         env = dict(os.environ)
         env.pop("APP_ENV", None)
         self.process = subprocess.Popen(
-            [*JOBICO, "up", "--home", str(self.root)], stdout=out, stderr=out,
+            [*JOBICO, "up", "--home", str(self.root), *up_args], stdout=out, stderr=out,
             stdin=subprocess.DEVNULL, env=env,
         )
         out.close()
@@ -122,14 +122,18 @@ class Platform:
         sock = self.root / ".jobico" / "run" / f"{component}.sock"
         return trio.run(lambda: trio_shell.call(sock, method, params, timeout=timeout))
 
-    def kill(self, name: str, timeout: float = 30.0) -> None:
-        """``kill -9`` one component and wait until the supervisor has it running again."""
-        before = self.component(name)
-        os.kill(before["pid"], signal.SIGKILL)
+    def kill(self, name: str, pid: int | None = None, timeout: float = 30.0) -> None:
+        """``kill -9`` one component and wait until the supervisor has it running again.
+
+        Pass ``pid`` (from ``component``) to kill at a precise moment: looking it up
+        here runs ``jobico status``, which takes a good part of a second.
+        """
+        pid = self.component(name)["pid"] if pid is None else pid
+        os.kill(pid, signal.SIGKILL)
 
         def back() -> bool:
             now = self.component(name)
-            return now["state"] == "running" and now["pid"] != before["pid"]
+            return now["state"] == "running" and now["pid"] != pid
 
         wait_until(back, timeout, f"{name} to be restarted after kill -9")
 
@@ -177,6 +181,11 @@ class Platform:
             args += [f"--{key}", value]
         return self.cli_json(*args)
 
+    def query(self, **filters: str) -> list[dict[str, Any]]:
+        """Records as ``records`` gives them, straight from the recorder: for polling, as a
+        CLI process costs half a second each time."""
+        return self.rpc("recorder", "query", {**filters, "limit": 10000})
+
     def wait_records(self, count: int, timeout: float = 30.0, **filters: str) -> list[dict[str, Any]]:
-        return wait_until(lambda: (r := self.records(**filters)) and len(r) >= count and r,
+        return wait_until(lambda: (r := self.query(**filters)) and len(r) >= count and r,
                           timeout, f"{count} records matching {filters}")

@@ -57,7 +57,7 @@ def run_one(p: Platform, tenant: str, event: str, item: Any) -> dict[str, Any]:
     status, reply = p.post(tenant, event, item)
     assert status == 202, reply
     (event_id,) = reply["ids"]
-    return wait_until(lambda: next((r for r in p.records(tenant=tenant) if r["event_id"] == event_id),
+    return wait_until(lambda: next((r for r in p.query(tenant=tenant) if r["event_id"] == event_id),
                                    None), 30, f"the record of {event_id}")
 
 
@@ -140,21 +140,31 @@ def test_a_broken_file_is_reported_and_the_last_good_version_keeps_serving(
     wait_until(lambda: not errors_of(home, tenant), LIVE_S, "the error to clear")
 
 
-def test_deploy_and_upload_install_files_atomically(home: Platform, tmp_path: Path) -> None:
+def test_upload_replaces_a_file_and_reports_its_load_error(home: Platform, tmp_path: Path) -> None:
+    install(home, "uploaded")
+    home.wait_for_event("uploaded", "ping")
     (tmp_path / "hello.wasm").write_bytes(HELLO)
-    (tmp_path / "any.json").write_text(json.dumps({"type": "object"}))
-    (tmp_path / "svc.toml").write_text(package({"event": "hi", "wasm": "bin/hello.wasm",
-                                                "schema": "any.json"}))
-    home.cli("upload", str(tmp_path / "hello.wasm"), "--tenant", "deployed", "--as", "bin/hello.wasm")
-    done = home.cli("upload", str(tmp_path / "any.json"), "--tenant", "deployed")
-    assert "installed tenants/deployed/any.json" in done.stdout
+    done = home.cli("upload", str(tmp_path / "hello.wasm"), "--tenant", "uploaded", "--as", "ping.wasm")
+    assert done.stdout.startswith(f"installed tenants/uploaded/ping.wasm (sha256 {sha(HELLO)[:12]})")
+    assert (home.root / "tenants/uploaded/ping.wasm").read_bytes() == HELLO
+    assert run_one(home, "uploaded", "ping", {"name": "x"})["result"] == "hello"
+
+    (tmp_path / "ping.wasm").write_bytes(b"\0asm not really")
+    done = home.cli("upload", str(tmp_path / "ping.wasm"), "--tenant", "uploaded", check=False)
+    assert done.returncode == 1
+    assert "load error: tenants/uploaded/ping.wasm" in done.stderr
+    assert run_one(home, "uploaded", "ping", {"name": "x"})["result"] == "hello"
+
+
+def test_deploy_installs_a_package_and_reports_its_load_error(home: Platform, tmp_path: Path) -> None:
+    install(home, "deployed")
+    (tmp_path / "svc.toml").write_text(package({"event": "hi", "wasm": "ping.wasm"}))
     reply = json.loads(home.cli("deploy", str(tmp_path / "svc.toml"), "--tenant", "deployed",
                                 "--json").stdout)
     assert reply == {"tenant": "deployed", "path": "svc.toml",
                      "sha256": sha((tmp_path / "svc.toml").read_bytes()), "errors": []}
-    assert (home.root / "tenants/deployed/bin/hello.wasm").read_bytes() == HELLO
     home.wait_for_event("deployed", "hi", timeout=LIVE_S)
-    assert run_one(home, "deployed", "hi", {})["result"] == "hello"
+    assert run_one(home, "deployed", "hi", {"any": 1})["result"] == '{"any":1}'
 
     (tmp_path / "bad.toml").write_text(package({"event": "oops", "wasm": "missing.wasm"}))
     done = home.cli("deploy", str(tmp_path / "bad.toml"), "--tenant", "deployed", check=False)

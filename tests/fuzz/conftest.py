@@ -4,7 +4,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.conftest import platform_factory
 from tests.fuzz.server import Server, running
+
+__all__ = ["platform_factory", "server"]
 
 
 @pytest.fixture(scope="module")

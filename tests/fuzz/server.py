@@ -86,17 +86,26 @@ class Server:
         return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
 
     def send_raw(self, data: bytes, timeout: float = 10.0) -> Reply:
-        """Send ``data`` as is on a fresh connection; the first reply (``Connection: close``)."""
-        with self.connect(timeout) as conn:
-            conn.sendall(data)
-            return read_reply(conn)
+        return send_raw(self.port, data, timeout)
 
     def post(self, target: bytes | str, body: bytes, headers: dict[str, str] | None = None) -> Reply:
-        head = {"host": "x", "content-type": "application/json", "content-length": str(len(body)),
-                "connection": "close", **(headers or {})}
-        target = target.encode("latin-1") if isinstance(target, str) else target
-        lines = b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in head.items())
-        return self.send_raw(b"POST " + target + b" HTTP/1.1\r\n" + lines + b"\r\n" + body)
+        return post(self.port, target, body, headers)
+
+
+def send_raw(port: int, data: bytes, timeout: float = 10.0) -> Reply:
+    """Send ``data`` as is on a fresh connection; the first reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(data)
+        return read_reply(conn)
+
+
+def post(port: int, target: bytes | str, body: bytes, headers: dict[str, str] | None = None) -> Reply:
+    """A POST whose target and headers go out byte for byte (``Connection: close``)."""
+    head = {"host": "x", "content-type": "application/json", "content-length": str(len(body)),
+            "connection": "close", **(headers or {})}
+    target = target.encode("latin-1") if isinstance(target, str) else target
+    lines = b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in head.items())
+    return send_raw(port, b"POST " + target + b" HTTP/1.1\r\n" + lines + b"\r\n" + body)
 
 
 def read_reply(conn: socket.socket) -> Reply:

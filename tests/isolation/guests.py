@@ -22,7 +22,7 @@ IMPORTS = f"""
   (import "{WASI}" "path_unlink_file" (func $path_unlink_file (param i32 i32 i32) (result i32)))
 """
 PATHS = '(data (i32.const 512) "etc/passwd") (data (i32.const 528) "/etc/passwd") (data (i32.const 544) "..")'
-ALL_RIGHTS = "(i64.const -1)"
+ALL_RIGHTS = "(i64.const 0x1fffffff)"  # every preview1 right
 
 
 def probe(expr: str) -> bytes:
@@ -75,8 +75,10 @@ MARK = "0x5ec12e7"
 REMEMBERS = jobicolet(
     f"""(local $seen i32)
     (if (i32.eq (i32.load (i32.const 4096)) (i32.const {MARK})) (then (local.set $seen (i32.const 1))))
-    (if (i32.ne (global.get $runs) (i32.const 0)) (then (local.set $seen (i32.or (local.get $seen) (i32.const 2)))))
-    (if (i32.gt_u (memory.size) (i32.const 2)) (then (local.set $seen (i32.or (local.get $seen) (i32.const 4)))))
+    (if (i32.ne (global.get $runs) (i32.const 0))
+      (then (local.set $seen (i32.or (local.get $seen) (i32.const 2)))))
+    (if (i32.gt_u (memory.size) (i32.const 2))
+      (then (local.set $seen (i32.or (local.get $seen) (i32.const 4)))))
     (i32.store (i32.const 4096) (i32.const {MARK}))
     (global.set $runs (i32.add (global.get $runs) (i32.const 1)))
     (drop (memory.grow (i32.const 1)))

@@ -72,7 +72,7 @@ def test_a_guest_sees_no_host_environment(sandbox: Sandbox, monkeypatch: pytest.
 
 @pytest.mark.parametrize("name", list(guests.REFUSED_FEATURES))
 def test_non_standard_wasm_features_do_not_compile(sandbox: Sandbox, name: str) -> None:
-    with pytest.raises(wasmtime.WasmtimeError, match="failed to (parse|compile)"):
+    with pytest.raises(wasmtime.WasmtimeError, match=r"failed to (parse|compile)"):
         wasmtime.Module(sandbox.engine, guests.wat(guests.REFUSED_FEATURES[name]))
 
 

@@ -8,7 +8,10 @@ import pytest
 
 from jobico.queue.backend import Limits
 from jobico.queue.memory import MemoryBackend
+from jobico.queue.redis_backend import RedisBackend
 from jobico.queue.storage import FileBackend
+from tests.redis.blocking import Blocking
+from tests.redis.server import redis_server
 
 START = 1_800_000_000.0
 
@@ -29,8 +32,9 @@ class Clock:
 class Harness:
     """Builds a backend of one kind, and "restarts" it the way a process would."""
 
-    def __init__(self, kind: str, root: Path) -> None:
+    def __init__(self, kind: str, root: Path, redis_url: str = "") -> None:
         self.kind = kind
+        self.redis_url = redis_url  # kind "redis": a fresh prefix per harness keeps tests apart
         self.root = root
         self.clock = Clock()
         self.limits: dict[str, Limits] = {}
@@ -46,6 +50,11 @@ class Harness:
             backend = FileBackend(
                 self.root, limits, segment_bytes=self.segment_bytes, clock=self.clock, rng=random.Random(7)
             )
+        elif self.kind == "redis":
+            prefix = f"t{id(self)}"
+            backend = Blocking(lambda: RedisBackend(  # type: ignore[assignment]
+                self.redis_url, limits, prefix=prefix, clock=self.clock, rng=random.Random(7)
+            ))
         else:
             backend = MemoryBackend(limits, clock=self.clock, rng=random.Random(7))
         backend.recover()
@@ -58,9 +67,16 @@ class Harness:
         return self.open()
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(params=["memory", "file", "redis"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(request.param, tmp_path / "queue")
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    h = Harness(request.param, tmp_path / "queue", url)
     yield h
     for backend in h.opened:
         backend.close()

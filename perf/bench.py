@@ -1,0 +1,357 @@
+"""End-to-end benchmark: a real `jobico up` on a temporary home, driven over real HTTP.
+
+    .venv/bin/python perf/bench.py [--seconds 10] [--only single,batch100,...] [--set KEY=VALUE ...]
+                                   [--profile DIR]   # py-spy every component, per scenario, into DIR
+
+Prints one JSON line per scenario (``make bench``):
+
+- ``loadgen``: the load generator alone against a trivial asyncio server (child
+  process): its ceiling, to compare with the platform's figures below;
+- ``startup``: ``jobico up`` to ``GET /healthz`` 200, and the idle platform's RSS;
+- ``single``: single-item requests, closed loop;
+- ``batch100``: batches of 100 items, closed loop;
+- ``tenants``: four tenants at once, batches of 10, closed loop;
+- ``rate2000``: 2,000 events/s offered open loop (batches of 10 at 200 requests/s).
+
+Closed loops keep at most ``WINDOW`` events accepted and not yet recorded, so the
+queue never grows without bound and the latency stays meaningful (Little's law:
+latency ~ window / throughput). End-to-end latency is from the POST's send time
+to the moment its record reaches a ``follow`` stream of the recorder (appended and
+fsync'd), per event. Every line names its conditions: machine, cores, load before
+the run, the home's config, the guest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing import Process
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "perf"))
+
+import loadgen  # noqa: E402
+
+from jobico.rpc import asyncio_shell  # noqa: E402
+from tests.e2e.platform import JOBICO, Platform, package  # noqa: E402
+from tests.executor import guests  # noqa: E402
+
+TENANTS = ("bench", "t2", "t3", "t4")
+ITEM = {"user": "ada", "email": "ada@example.com", "age": 36, "note": "x" * 64}
+SCHEMA = {"type": "object", "required": ["user", "email"],
+          "properties": {"user": {"type": "string"}, "email": {"type": "string"},
+                         "age": {"type": "integer", "minimum": 0}}}
+# The bench's home: fsync on (the default), two listener processes.
+CONFIG = {"listener.workers": "2", "executor.workers": "1", "executor.max_concurrency": "4",
+          "executor.batch": "64", "queue.fsync": "true", "log.level": "warning"}
+WINDOW = 4000  # closed loops: events accepted and not yet recorded, at most
+STARTUP_TIMEOUT_S = 30.0
+DRAIN_TIMEOUT_S = 60.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    per_request: int  # items per request
+    connections: int
+    tenants: tuple[str, ...] = TENANTS[:1]
+    rate: float | None = None  # requests/s (open loop); None: closed loop
+
+
+SCENARIOS = (
+    Scenario("single", 1, 32),
+    Scenario("batch100", 100, 8),
+    Scenario("tenants", 10, 16, TENANTS),
+    Scenario("rate2000", 10, 32, TENANTS[:1], rate=200.0),
+)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def memory_mb(pid: int, key: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of ``pid`` in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def conditions(config: dict[str, str]) -> dict[str, Any]:
+    return {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "cores": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(), "config": config,
+            "guest": "jobicolet echo (tests/executor/guests.py ECHO)",
+            "item_bytes": len(json.dumps(ITEM))}
+
+
+def emit(line: dict[str, Any]) -> None:
+    print(json.dumps(line), flush=True)
+
+
+# --- the load generator alone ---------------------------------------------------------------
+
+def selfcheck(seconds: float) -> dict[str, Any]:
+    """The load generator against a trivial server: its own ceiling and CPU cost."""
+    sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    port = sock.getsockname()[1]
+    server = Process(target=loadgen.trivial_server, args=(sock,), daemon=True)
+    server.start()
+    sock.close()
+    try:
+        out: dict[str, Any] = {"scenario": "loadgen"}
+        for label, per, connections in (("single", 1, 32), ("batch100", 100, 8)):
+            body = loadgen.batch_body([ITEM] * per)
+            requests = [loadgen.request("/events/bench/echo", body)]
+            cpu = time.process_time()
+            load = asyncio.run(loadgen.drive("127.0.0.1", port, requests, seconds=seconds,
+                                             connections=connections))
+            cpu = time.process_time() - cpu
+            requests_done = sum(load.statuses.values())
+            out[label] = {"requests_per_s": round(requests_done / load.elapsed),
+                          "items_per_s": round(load.accepted / load.elapsed),
+                          "loadgen_cpu_us_per_request": round(cpu / requests_done * 1e6, 1)}
+        return out
+    finally:
+        server.terminate()
+        server.join()
+
+
+# --- the platform ---------------------------------------------------------------------------
+
+def toml_value(value: str) -> str:
+    return value if value in ("true", "false") or value.replace(".", "", 1).isdigit() else json.dumps(value)
+
+
+def make_home(root: Path, config: dict[str, str]) -> Platform:
+    """A home serving the echo job to every tenant of ``TENANTS``, with ``config``."""
+    sections: dict[str, list[str]] = {"listener": []}
+    for key, value in config.items():
+        section, name = key.split(".", 1)
+        sections.setdefault(section, []).append(f"{name} = {toml_value(value)}\n")
+    # Platform writes [listener] host and port and then this text: listener keys come first.
+    extra = "".join(sections.pop("listener")) + "".join(
+        f"[{section}]\n" + "".join(lines) for section, lines in sections.items())
+    home = Platform(root, extra)
+    for tenant in TENANTS:
+        home.write(f"{tenant}/echo.wasm", guests.ECHO)
+        home.write(f"{tenant}/schema.json", json.dumps(SCHEMA))
+        home.write(f"{tenant}/bench.toml", package({
+            "event": "echo", "schema": "schema.json", "wasm": "echo.wasm", "abi": "jobicolet",
+            "entry": "event", "timeout_ms": 1000, "memory_mb": 16, "max_attempts": 3}))
+    return home
+
+
+def start(home: Platform) -> float:
+    """``jobico up`` until ``/healthz`` answers 200; the seconds it took."""
+    env = dict(os.environ)
+    env.pop("APP_ENV", None)
+    out = open(home.console, "ab")  # noqa: SIM115 - closed with the process
+    started = time.perf_counter()
+    home.process = subprocess.Popen([*JOBICO, "up", "--home", str(home.root)], stdout=out, stderr=out,
+                                    stdin=subprocess.DEVNULL, env=env)
+    out.close()
+    while True:
+        if home.process.poll() is not None:
+            raise SystemExit(f"jobico up exited with {home.process.returncode}:\n{home.console_text()}")
+        try:
+            if home.request("GET", "/healthz")[0] == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        if time.perf_counter() - started > STARTUP_TIMEOUT_S:
+            raise SystemExit(f"not healthy after {STARTUP_TIMEOUT_S} s:\n{home.console_text()}")
+        time.sleep(0.02)
+
+
+def components(home: Platform) -> dict[str, int]:
+    status = home.rpc("supervisor", "status")
+    assert home.process is not None
+    return {"supervisor": home.process.pid, **{c["name"]: c["pid"] for c in status["components"]}}
+
+
+def wait_for_events(home: Platform) -> None:
+    for tenant in TENANTS:
+        home.wait_for_event(tenant, "echo", timeout=30.0)
+
+
+# --- one scenario ---------------------------------------------------------------------------
+
+class Follower:
+    """Records as they become durable, from the recorder's ``follow`` stream."""
+
+    def __init__(self, sock: Path) -> None:
+        self.sock = sock
+        self.recorded: dict[str, float] = {}
+        self.progress = asyncio.Event()
+        self.restarts = 0
+
+    async def run(self, ready: asyncio.Event) -> None:
+        while True:
+            try:
+                async with await asyncio_shell.connect(self.sock) as client, \
+                        client.stream("follow", {"status": "ok"}) as records:
+                    ready.set()
+                    async for record in records:
+                        self.recorded.setdefault(record["event_id"], time.perf_counter())
+                        self.progress.set()
+            except asyncio_shell.RpcError:
+                self.restarts += 1  # fell behind the recorder's buffer: follow again
+
+
+async def _windowed(load: loadgen.Load, follower: Follower, scenario: Scenario, port: int,
+                    seconds: float) -> None:
+    """Drive ``scenario``; closed loops pause while ``WINDOW`` events are in flight."""
+    body = loadgen.batch_body([ITEM] * scenario.per_request)
+    requests = [loadgen.request(f"/events/{t}/echo", body) for t in scenario.tenants]
+
+    async def room() -> None:
+        while load.accepted - len(follower.recorded) >= WINDOW:
+            follower.progress.clear()
+            await follower.progress.wait()
+
+    await loadgen.drive("127.0.0.1", port, requests, seconds=seconds, connections=scenario.connections,
+                        rate=scenario.rate, load=load, room=None if scenario.rate else room)
+
+
+async def _run(scenario: Scenario, home: Platform, seconds: float) -> tuple[loadgen.Load, Follower, float]:
+    follower = Follower(home.root / ".jobico" / "run" / "recorder.sock")
+    ready = asyncio.Event()
+    follow = asyncio.create_task(follower.run(ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    load = loadgen.Load()
+    await _windowed(load, follower, scenario, home.port, seconds)
+
+    async def drained() -> None:
+        while len(follower.recorded.keys() & load.sent.keys()) < load.accepted:
+            follower.progress.clear()
+            await follower.progress.wait()
+
+    with contextlib.suppress(TimeoutError):  # what is missing then is reported as not_recorded
+        await asyncio.wait_for(drained(), DRAIN_TIMEOUT_S)
+    follow.cancel()
+    last = max((follower.recorded[i] for i in load.sent if i in follower.recorded), default=load.started)
+    return load, follower, last
+
+
+def quantiles_ms(values: list[float]) -> dict[str, float]:
+    if len(values) < 2:
+        return {}
+    cuts = statistics.quantiles(values, n=100)
+    return {"p50": round(cuts[49] * 1000, 1), "p95": round(cuts[94] * 1000, 1),
+            "p99": round(cuts[98] * 1000, 1)}
+
+
+def profilers(pids: dict[str, int], scenario: Scenario, seconds: float, into: Path | None
+              ) -> list[subprocess.Popen[bytes]]:
+    """py-spy sampling each component (100 Hz, not pausing it) for ``seconds``."""
+    if into is None:
+        return []
+    spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH or in $PY_SPY")
+    into.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                              "--nonblocking", "--format", "raw", "--threads",
+                              "-o", str(into / f"{scenario.name}-{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()]
+
+
+def run_scenario(scenario: Scenario, home: Platform, pids: dict[str, int], seconds: float,
+                 config: dict[str, str], profile: Path | None) -> dict[str, Any]:
+    spies = profilers(pids, scenario, seconds, profile)
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    load_before = os.getloadavg()[0]
+    mine = time.process_time()
+    load, follower, last = asyncio.run(_run(scenario, home, seconds))
+    mine = time.process_time() - mine
+    for spy in spies:
+        spy.wait()
+    span = max(last - load.started, load.elapsed)
+    latencies = [follower.recorded[i] - sent for i, sent in load.sent.items() if i in follower.recorded]
+    completed = len(latencies)
+    return {
+        "scenario": scenario.name,
+        "items_per_request": scenario.per_request,
+        "tenants": len(scenario.tenants),
+        "loop": f"open, {scenario.rate * scenario.per_request:g} events/s offered" if scenario.rate
+        else f"closed, {scenario.connections} connections, window {WINDOW} events",
+        "seconds": round(load.elapsed, 1),
+        "accepted_items_per_s": round(load.accepted / load.elapsed),
+        "completed_events_per_s": round(completed / span),
+        "completed": completed,
+        "not_recorded": load.accepted - completed,
+        "statuses": dict(load.statuses),
+        "e2e_ms": quantiles_ms(latencies),
+        "accept_ms": quantiles_ms(load.replies),
+        "cpu_percent": {name: round((cpu_seconds(pid) - before[name]) / span * 100)
+                        for name, pid in pids.items()} | {"loadgen": round(mine / span * 100)},
+        "peak_rss_mb": {name: round(memory_mb(pid, "VmHWM")) for name, pid in pids.items()},
+        "follow_restarts": follower.restarts,
+        "conditions": conditions(config) | {"load_1m": round(load_before, 2)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the bench's home, e.g. listener.workers=1")
+    parser.add_argument("--profile", type=Path, help="py-spy (on PATH or $PY_SPY) each component "
+                        "during each scenario; collapsed stacks into this directory")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary home")
+    args = parser.parse_args()
+    config = dict(CONFIG)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        config[key] = value
+    only = set(filter(None, args.only.split(",")))
+    if not only or "loadgen" in only:
+        emit(selfcheck(min(args.seconds, 5.0)) | {"conditions": conditions({})})
+    root = Path(tempfile.mkdtemp(prefix="jobico-bench-"))
+    home = make_home(root, config)
+    try:
+        load_before = os.getloadavg()[0]
+        took = start(home)
+        time.sleep(2.0)  # settle: let every component finish its start-up work
+        pids = components(home)
+        emit({"scenario": "startup", "up_to_healthy_s": round(took, 2),
+              "idle_rss_mb": {name: round(memory_mb(pid, "VmRSS")) for name, pid in pids.items()},
+              "idle_rss_total_mb": round(sum(memory_mb(pid, "VmRSS") for pid in pids.values())),
+              "conditions": conditions(config) | {"load_1m": round(load_before, 2)}})
+        wait_for_events(home)
+        for scenario in SCENARIOS:
+            if not only or scenario.name in only:
+                emit(run_scenario(scenario, home, pids, args.seconds, config, args.profile))
+    finally:
+        home.stop()
+        if args.keep:
+            print(f"# home kept at {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
