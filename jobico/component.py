@@ -28,6 +28,11 @@ from jobico.rpc import trio_shell
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SHUTDOWN_GRACE_S = 20.0
+# Orphaned (supervisor killed), every component stops at once, so nobody is left to finish
+# with: an executor would spend its whole grace retrying a settle with a queue that is gone,
+# and the next `jobico up` waits for it. Nothing acknowledged needs the grace (enqueues and
+# records are durable before they are answered; a lost ack means one more delivery).
+ORPHAN_GRACE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +115,7 @@ async def serve_component(ctx: Context, service: Any) -> None:
         await stop.wait()
         shutdown = getattr(service, "shutdown", None)
         if shutdown is not None:
-            with trio.move_on_after(SHUTDOWN_GRACE_S):
+            with trio.move_on_after(ORPHAN_GRACE_S if _orphaned() else SHUTDOWN_GRACE_S):
                 await shutdown()
         serving.cancel()
         nursery.cancel_scope.cancel()
@@ -133,10 +138,16 @@ async def _stop_when_orphaned(ctx: Context, stop: trio.Event) -> None:
     supervisor = os.environ.get("JOBICO_SUPERVISOR_PID")
     if not supervisor:
         return
-    while os.getppid() == int(supervisor):  # noqa: ASYNC110 - polling the kernel, no event to wait on
+    while not _orphaned():  # noqa: ASYNC110 - polling the kernel, no event to wait on
         await trio.sleep(0.5)
     ctx.log.warning("%s: supervisor (pid %s) is gone; stopping", ctx.name, supervisor)
     stop.set()
+
+
+def _orphaned() -> bool:
+    """Started by a supervisor that is no longer our parent."""
+    supervisor = os.environ.get("JOBICO_SUPERVISOR_PID")
+    return bool(supervisor) and os.getppid() != int(supervisor or 0)
 
 
 def main(default_name: str, factory: Callable[[Context], Any]) -> None:

@@ -7,18 +7,24 @@ Prints one JSON line per scenario (``make bench``):
 
 - ``loadgen``: the load generator alone against a trivial asyncio server (child
   process): its ceiling, to compare with the platform's figures below;
-- ``startup``: ``jobico up`` to ``GET /healthz`` 200, and the idle platform's RSS;
+- ``startup``: ``jobico up`` to ``GET /healthz`` 200, the CPU that took, and the idle
+  platform's RSS;
 - ``single``: single-item requests, closed loop;
 - ``batch100``: batches of 100 items, closed loop;
 - ``tenants``: four tenants at once, batches of 10, closed loop;
-- ``rate2000``: 2,000 events/s offered open loop (batches of 10 at 200 requests/s).
+- ``rate2000``: 2,000 events/s offered open loop (batches of 10 at 200 requests/s);
+- ``rate500``: the same at 500 events/s, a rate this machine sustains: the latency
+  without a growing backlog.
 
 Closed loops keep at most ``WINDOW`` events accepted and not yet recorded, so the
 queue never grows without bound and the latency stays meaningful (Little's law:
 latency ~ window / throughput). End-to-end latency is from the POST's send time
 to the moment its record reaches a ``follow`` stream of the recorder (appended and
 fsync'd), per event. Every line names its conditions: machine, cores, load before
-the run, the home's config, the guest.
+the run, the home's config, the guest; and the CPU each component spent per event
+(``cpu_us_per_event``), which, unlike events/s, does not depend on what else runs on
+the machine: ``cpu_bound_events_per_s`` is what that cost allows on idle cores.
+The recorder's figure includes streaming every record to this benchmark.
 """
 
 from __future__ import annotations
@@ -56,8 +62,9 @@ ITEM = {"user": "ada", "email": "ada@example.com", "age": 36, "note": "x" * 64}
 SCHEMA = {"type": "object", "required": ["user", "email"],
           "properties": {"user": {"type": "string"}, "email": {"type": "string"},
                          "age": {"type": "integer", "minimum": 0}}}
-# The bench's home: fsync on (the default), two listener processes.
-CONFIG = {"listener.workers": "2", "executor.workers": "1", "executor.max_concurrency": "4",
+# The bench's home: fsync on (the default), two listener processes, two executor processes
+# of two threads (an echo event is GIL-bound: one process cannot use more than one core).
+CONFIG = {"listener.workers": "2", "executor.workers": "2", "executor.max_concurrency": "2",
           "executor.batch": "64", "queue.fsync": "true", "log.level": "warning"}
 WINDOW = 4000  # closed loops: events accepted and not yet recorded, at most
 STARTUP_TIMEOUT_S = 30.0
@@ -79,6 +86,7 @@ SCENARIOS = (
     Scenario("batch100", 100, 8),
     Scenario("tenants", 10, 16, TENANTS),
     Scenario("rate2000", 10, 32, TENANTS[:1], rate=200.0),
+    Scenario("rate500", 10, 32, TENANTS[:1], rate=50.0),
 )
 
 
@@ -264,7 +272,8 @@ def quantiles_ms(values: list[float]) -> dict[str, float]:
 
 def profilers(pids: dict[str, int], scenario: Scenario, seconds: float, into: Path | None
               ) -> list[subprocess.Popen[bytes]]:
-    """py-spy sampling each component (100 Hz, not pausing it) for ``seconds``."""
+    """py-spy sampling each component (100 Hz, not pausing it; only the thread holding the GIL, so
+    the samples are Python CPU time) for ``seconds``."""
     if into is None:
         return []
     spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
@@ -272,7 +281,7 @@ def profilers(pids: dict[str, int], scenario: Scenario, seconds: float, into: Pa
         raise SystemExit("--profile needs py-spy on PATH or in $PY_SPY")
     into.mkdir(parents=True, exist_ok=True)
     return [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                              "--nonblocking", "--format", "raw", "--threads",
+                              "--nonblocking", "--gil", "--format", "raw",
                               "-o", str(into / f"{scenario.name}-{name}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for name, pid in pids.items()]
@@ -291,6 +300,8 @@ def run_scenario(scenario: Scenario, home: Platform, pids: dict[str, int], secon
     span = max(last - load.started, load.elapsed)
     latencies = [follower.recorded[i] - sent for i, sent in load.sent.items() if i in follower.recorded]
     completed = len(latencies)
+    used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    per_event = {name: round(cpu / max(completed, 1) * 1e6) for name, cpu in used.items() if cpu}
     return {
         "scenario": scenario.name,
         "items_per_request": scenario.per_request,
@@ -305,8 +316,11 @@ def run_scenario(scenario: Scenario, home: Platform, pids: dict[str, int], secon
         "statuses": dict(load.statuses),
         "e2e_ms": quantiles_ms(latencies),
         "accept_ms": quantiles_ms(load.replies),
-        "cpu_percent": {name: round((cpu_seconds(pid) - before[name]) / span * 100)
-                        for name, pid in pids.items()} | {"loadgen": round(mine / span * 100)},
+        "cpu_percent": {name: round(cpu / span * 100) for name, cpu in used.items()}
+        | {"loadgen": round(mine / span * 100)},
+        "cpu_us_per_event": per_event | {"total": sum(per_event.values())},
+        # what the CPU cost allows if the platform had every core to itself
+        "cpu_bound_events_per_s": round((os.cpu_count() or 1) * 1e6 / max(sum(per_event.values()), 1)),
         "peak_rss_mb": {name: round(memory_mb(pid, "VmHWM")) for name, pid in pids.items()},
         "follow_restarts": follower.restarts,
         "conditions": conditions(config) | {"load_1m": round(load_before, 2)},
@@ -335,9 +349,13 @@ def main() -> None:
     try:
         load_before = os.getloadavg()[0]
         took = start(home)
-        time.sleep(2.0)  # settle: let every component finish its start-up work
         pids = components(home)
+        startup_cpu = sum(cpu_seconds(pid) for pid in pids.values())
+        time.sleep(2.0)  # settle: let every component finish its start-up work
         emit({"scenario": "startup", "up_to_healthy_s": round(took, 2),
+              # CPU every process used until healthy: on a busy machine, the part of the
+              # wall time that is ours (it cannot finish faster than this / cores)
+              "startup_cpu_s": round(startup_cpu, 2),
               "idle_rss_mb": {name: round(memory_mb(pid, "VmRSS")) for name, pid in pids.items()},
               "idle_rss_total_mb": round(sum(memory_mb(pid, "VmRSS") for pid in pids.values())),
               "conditions": conditions(config) | {"load_1m": round(load_before, 2)}})

@@ -58,22 +58,57 @@ def _install(home: Home, tenant: str, name: str, data: bytes) -> str:
         return files.write_file(home.tenants, tenant, name, data)
 
 
-def _report_load(home: Home, tenant: str, name: str, sha: str) -> list[dict[str, Any]]:
-    """Wait briefly for ctl to load the file and return its errors (none when not running)."""
+def _load_errors(home: Home, tenant: str, name: str) -> tuple[list[dict[str, Any]], str | None]:
+    """ctl's errors naming the file, and the sha256 it loaded the file with (None if not loaded).
+
+    Errors: ``NotRunning`` when the platform is not up.
+    """
+    shown = f"tenants/{tenant}/{name}"  # how ctl names files in errors (ctl.catalog.display)
+    errors: list[dict[str, Any]] = []
+    loaded = None
+    for doc in rpc(home, "ctl", "packages", {"tenant": tenant}):
+        errors += [e for e in doc["errors"] if e["file"] in (name, shown)]
+        loaded = loaded or {f["path"]: f["sha256"] for f in doc.get("files", [])}.get(name)
+    return errors, loaded
+
+
+def _report_load(home: Home, tenant: str, name: str, sha: str,
+                 before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Wait briefly for ctl to load the file and return its errors (none when not running).
+
+    ``before`` are the file's errors from before the install: seen again, they may be
+    stale (ctl not done yet), so only the file loaded at ``sha`` or new errors end the wait.
+    """
     deadline = time.monotonic() + PICKUP_S
+    errors = before
     while time.monotonic() < deadline:
         try:
-            docs = rpc(home, "ctl", "packages", {"tenant": tenant})
+            errors, loaded = _load_errors(home, tenant, name)
         except NotRunning:
             return []
-        shown = f"tenants/{tenant}/{name}"  # how ctl names files in errors (ctl.catalog.display)
-        for doc in docs:
-            mine = [e for e in doc["errors"] if e["file"] in (name, shown)]
-            hashes = {f["path"]: f["sha256"] for f in doc.get("files", [])}
-            if mine or hashes.get(name) == sha:
-                return mine
+        if loaded == sha or (errors and errors != before):
+            return errors
         time.sleep(0.1)
-    return []
+    return errors
+
+
+def _install_and_report(home: Home, tenant: str, name: str, data: bytes, json: bool) -> None:
+    """Install the file, then print ctl's verdict on it; exit 1 on a load error."""
+    files.check_id(tenant)
+    try:
+        before = _load_errors(home, tenant, name)[0]
+    except NotRunning:
+        before = []
+    sha = _install(home, tenant, name, data)
+    errors = _report_load(home, tenant, name, sha, before)
+    if json:
+        print_json({"tenant": tenant, "path": name, "sha256": sha, "errors": errors})
+    else:
+        typer.echo(f"installed tenants/{tenant}/{name} (sha256 {sha[:12]})")
+        for e in errors:
+            typer.echo(f"load error: {e['file']}:{e.get('line') or ''} {e['message']}", err=True)
+    if errors:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -91,7 +126,7 @@ def deploy(
         tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"{file}: not valid TOML: {exc}") from None
-    _finish(where, tenant, target, _install(where, files.check_id(tenant), target, data), json)
+    _install_and_report(where, tenant, target, data, json)
 
 
 @app.command()
@@ -102,20 +137,7 @@ def upload(
     """Install a schema, wasm or any other file into the tenant folder, atomically."""
     where = home_of(home)
     target = name or file.name
-    _finish(where, tenant, target, _install(where, files.check_id(tenant), target,
-                                            file.read_bytes()), json)
-
-
-def _finish(home: Home, tenant: str, name: str, sha: str, json: bool) -> None:
-    errors = _report_load(home, tenant, name, sha)
-    if json:
-        print_json({"tenant": tenant, "path": name, "sha256": sha, "errors": errors})
-    else:
-        typer.echo(f"installed tenants/{tenant}/{name} (sha256 {sha[:12]})")
-        for e in errors:
-            typer.echo(f"load error: {e['file']}:{e.get('line') or ''} {e['message']}", err=True)
-    if errors:
-        raise typer.Exit(1)
+    _install_and_report(where, tenant, target, file.read_bytes(), json)
 
 
 @app.command("import")
@@ -128,4 +150,4 @@ def import_yaml(
     where = home_of(home)
     package_id, text = convert(file.read_text(encoding="utf-8"), source=str(file))
     name = f"{package_id}.toml"
-    _finish(where, tenant, name, _install(where, files.check_id(tenant), name, text.encode()), json)
+    _install_and_report(where, tenant, name, text.encode(), json)

@@ -138,6 +138,7 @@ class ListenerApp:
             raise Rejected(415, "unsupported_media_type",
                            f"Content-Type must be application/json, "
                            f"got {headers.get('content-type', 'none')!r}")
+        self._check_rate(route, 1, spend=False)  # cheap refusal before reading and validating
         try:
             data = await asgi.read_body(receive, route.max_body, headers.get("content-length"))
         except asgi.BodyTooLarge as exc:
@@ -154,10 +155,7 @@ class ListenerApp:
         key = headers.get("idempotency-key")
         if key is not None and not (0 < len(key) <= MAX_KEY_LEN and key.isprintable()):
             raise Rejected(400, "bad_request", f"Idempotency-Key: 1..{MAX_KEY_LEN} printable chars")
-        refused = self.quotas.refusal(route.tenant, len(encoded), self._clock(), route.rate)
-        if refused:
-            wait, why = refused
-            raise Rejected(429, "rate_limited", why, retry_after_header(wait))
+        self._check_rate(route, len(encoded))
         try:
             ids = await self.enqueuer.enqueue(route.tenant, route.event, encoded, key)
         except Unavailable as exc:
@@ -167,6 +165,12 @@ class ListenerApp:
         self.counters.accepted[route.tenant] += len(ids)
         self.counters.accepted_requests[route.tenant] += 1
         return ids
+
+    def _check_rate(self, route: Route, cost: int, spend: bool = True) -> None:
+        refused = self.quotas.refusal(route.tenant, cost, self._clock(), route.rate, spend)
+        if refused:
+            wait, why = refused
+            raise Rejected(429, "rate_limited", why, retry_after_header(wait))
 
     def _check_signature(self, route: Route, headers: dict[str, str], data: bytes) -> None:
         if route.key_error:

@@ -31,13 +31,17 @@ class TokenBucket:
         """Undo a ``take`` that returned 0.0 for ``cost``."""
         self.tokens += cost
 
-    def take(self, cost: int, now: float) -> float:
-        """Spend ``cost`` tokens and return 0.0, or return the seconds to wait (nothing spent)."""
+    def take(self, cost: int, now: float, spend: bool = True) -> float:
+        """Spend ``cost`` tokens and return 0.0, or return the seconds to wait (nothing spent).
+
+        ``spend=False`` only asks whether ``cost`` would pass now.
+        """
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         need = min(cost, self.burst)
         if self.tokens >= need:
-            self.tokens -= cost
+            if spend:
+                self.tokens -= cost
             return 0.0
         return (need - self.tokens) / self.rate
 
@@ -60,10 +64,15 @@ class Quotas:
     """The buckets of every tenant, created on first use from ``quota_of(tenant)``.
 
     A changed quota (a new config) takes effect for tenants seen after ``reset``.
+    ``share``: the listener processes serving the port (``listener.workers``). Each
+    keeps its own buckets, so each enforces ``1 / share`` of every rate and burst and
+    together they hold the configured figure (the kernel spreads connections
+    across them; a tenant on a single connection gets one process's share).
     """
 
-    def __init__(self, quota_of: Callable[[str], TenantQuota]) -> None:
+    def __init__(self, quota_of: Callable[[str], TenantQuota], share: int = 1) -> None:
         self._quota_of = quota_of
+        self._share = max(1, share)
         self._buckets: dict[str, TokenBucket | None] = {}
         # keyed by the limit too, so a package whose limit changed starts a fresh bucket
         self._packages: dict[tuple[str, PackageRate], TokenBucket] = {}
@@ -73,38 +82,45 @@ class Quotas:
         self._buckets.clear()
         self._packages.clear()
 
-    def refusal(self, tenant: str, cost: int, now: float,
-                package: PackageRate | None = None) -> tuple[float, str] | None:
+    def refusal(self, tenant: str, cost: int, now: float, package: PackageRate | None = None,
+                spend: bool = True) -> tuple[float, str] | None:
         """None when the package (if limited) and the tenant may enqueue ``cost`` items now;
-        else the seconds to wait and what is over its quota, for the 429's message."""
+        else the seconds to wait and what is over its quota, for the 429's message.
+
+        ``spend=False`` asks without spending: the webhook refuses a tenant with an
+        empty bucket before reading and validating its body, so a flood of refused
+        requests costs little.
+        """
         own = None
         if package is not None:
             key = (tenant, package)
             own = self._packages.get(key)
             if own is None:
-                burst = float(package.burst or max(1, math.ceil(package.rate)))
-                own = self._packages[key] = TokenBucket(package.rate, burst, burst, now)
-            wait = own.take(cost, now)
+                own = self._packages[key] = self._bucket(package.rate, package.burst, now)
+            wait = own.take(cost, now, spend)
             if wait:
                 return wait, f"package {tenant}/{package.package} is over its rate limit"
-        wait = self.take(tenant, cost, now)
+        wait = self.take(tenant, cost, now, spend)
         if wait:
-            if own is not None:
+            if own is not None and spend:
                 own.refund(cost)
             return wait, f"tenant {tenant} is over its rate quota"
         return None
 
-    def take(self, tenant: str, cost: int, now: float) -> float:
+    def take(self, tenant: str, cost: int, now: float, spend: bool = True) -> float:
         """0.0 when ``tenant`` may enqueue ``cost`` items now, else seconds to wait."""
         try:
             bucket = self._buckets[tenant]
         except KeyError:
             bucket = self._buckets[tenant] = self._new_bucket(tenant, now)
-        return 0.0 if bucket is None else bucket.take(cost, now)
+        return 0.0 if bucket is None else bucket.take(cost, now, spend)
 
     def _new_bucket(self, tenant: str, now: float) -> TokenBucket | None:
         quota = self._quota_of(tenant)
-        if quota.rate <= 0:
-            return None
-        burst = float(quota.burst or max(1, math.ceil(quota.rate)))
-        return TokenBucket(rate=quota.rate, burst=burst, tokens=burst, stamp=now)
+        return self._bucket(quota.rate, quota.burst, now) if quota.rate > 0 else None
+
+    def _bucket(self, rate: float, burst: int, now: float) -> TokenBucket:
+        """A full bucket for this process's share; burst 0 means one second's worth."""
+        full = float(burst or max(1, math.ceil(rate)))
+        mine = max(1.0, full / self._share)
+        return TokenBucket(rate=rate / self._share, burst=mine, tokens=mine, stamp=now)

@@ -25,8 +25,8 @@ class ListenerService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.enqueuer = QueueEnqueuer(ctx.connect)
-        self.app = ListenerApp(self.enqueuer, self.health, Quotas(ctx.config.quota),
-                               stats=self.stats)
+        quotas = Quotas(ctx.config.quota, share=ctx.config.listener.workers)
+        self.app = ListenerApp(self.enqueuer, self.health, quotas, stats=self.stats)
         self.urls: list[str] = []
         self._stop = trio.Event()
         self._stopped = trio.Event()

@@ -121,9 +121,9 @@ def test_a_changed_wasm_is_live_for_the_next_event(home: Platform) -> None:
     ids=["wasm", "schema", "toml", "unknown-key"],
 )
 def test_a_broken_file_is_reported_and_the_last_good_version_keeps_serving(
-    home: Platform, file: str, data: bytes, reason: str, line: int | None
+    home: Platform, request: pytest.FixtureRequest, file: str, data: bytes, reason: str, line: int | None
 ) -> None:
-    tenant = f"broken-{file.split('.')[-1]}-{reason.split(' ')[0].lower() or 'json'}"
+    tenant = f"broken-{request.node.callspec.id}"
     install(home, tenant)
     home.wait_for_event(tenant, "ping")
     home.write(f"{tenant}/{file}", data)
@@ -170,6 +170,10 @@ def test_deploy_installs_a_package_and_reports_its_load_error(home: Platform, tm
     done = home.cli("deploy", str(tmp_path / "bad.toml"), "--tenant", "deployed", check=False)
     assert done.returncode == 1
     assert "load error: tenants/deployed/bad.toml:1" in done.stderr and "missing.wasm" in done.stderr
+    (tmp_path / "bad.toml").write_text(package({"event": "oops", "wasm": "ping.wasm"}))
+    done = home.cli("deploy", str(tmp_path / "bad.toml"), "--tenant", "deployed", check=False)
+    assert done.returncode == 0, done.stderr  # the fix is reported, not the error it replaced
+    home.wait_for_event("deployed", "oops", timeout=LIVE_S)
     (tmp_path / "notes.toml").write_text("not [valid toml")
     done = home.cli("deploy", str(tmp_path / "notes.toml"), "--tenant", "deployed", check=False)
     assert done.returncode == 1 and "not valid TOML" in done.stderr

@@ -154,8 +154,8 @@ def test_the_readme_quick_start_works_as_written(home: Platform) -> None:
             continue
         assert line.startswith("jobico "), line
         if line == "jobico tui":
-            screen = run_tui(home, env)
-            assert "demo" in screen, screen[-2000:]
+            screen = run_tui(home, env, want="executor-1")
+            assert re.search(r"listener +running", screen), screen[-2000:]
             continue
         if "<" in line:  # `jobico show <an id from the list>`
             line = re.sub(r"<[^>]*>", home.query(tenant="demo", event="greet")[0]["id"], line)
@@ -177,35 +177,44 @@ def bash(line: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def run_tui(p: Platform, env: dict[str, str], timeout: float = 30.0) -> str:
-    """``jobico tui`` on a pseudo-terminal: wait for the dashboard to show the demo tenant, press q."""
+def run_tui(p: Platform, env: dict[str, str], want: str, timeout: float = 30.0) -> str:
+    """``jobico tui`` on a pseudo-terminal until its screen text shows ``want``, then press q."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     env = {**env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
     process = subprocess.Popen(["jobico", "tui", "--home", str(p.root)], stdin=slave, stdout=slave,
                                stderr=slave, env=env, start_new_session=True)
     os.close(slave)
-    screen = b""
+    raw = b""
     try:
         deadline = time.monotonic() + timeout
-        while b"demo" not in screen and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.5)[0]:
-                try:
-                    screen += os.read(master, 65536)
-                except OSError:
-                    break
+        while want not in screen_text(raw) and time.monotonic() < deadline:
+            raw += read_some(master, 0.5)
         os.write(master, b"q")
         end = time.monotonic() + 10
         while process.poll() is None and time.monotonic() < end:
-            if select.select([master], [], [], 0.2)[0]:
-                try:
-                    os.read(master, 65536)
-                except OSError:
-                    break
+            read_some(master, 0.2)  # keep the terminal drained so the app can exit
         assert process.wait(timeout=10) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
         os.close(master)
-    return screen.decode("utf-8", "replace")
+    return screen_text(raw)
+
+
+def read_some(fd: int, wait: float) -> bytes:
+    if not select.select([fd], [], [], wait)[0]:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the app closed the terminal
+        return b""
+
+
+def screen_text(raw: bytes) -> str:
+    """What the terminal shows, roughly: the output without its escape sequences."""
+    return ANSI.sub("", raw.decode("utf-8", "replace"))
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?<>$]*[A-Za-z~]|\x1b[()][A-Z0-9]|\x1b[=>]|\x1b\][^\x07]*\x07")

@@ -52,6 +52,16 @@ def test_a_changed_package_limit_starts_a_fresh_bucket() -> None:
     assert q.refusal("acme", 1, 0.0, PackageRate("p", 5, 5)) is None
 
 
+def test_listener_processes_share_a_tenant_rate_between_them() -> None:
+    """With ``listener.workers = 2`` each process has its own buckets: together they hold the quota."""
+    quota = TenantQuota(rate=10, burst=10)
+    workers = [Quotas(lambda _t: quota, share=2) for _ in range(2)]
+    pkg = PackageRate("pkg", rate=4, burst=4)
+    accepted = sum(q.take("acme", 1, 0.0) == 0.0 for q in workers for _ in range(20))
+    assert accepted == 10
+    assert sum(q.refusal("acme", 1, 100.0, pkg) is None for q in workers for _ in range(20)) == 4
+
+
 @pytest.mark.trio
 async def test_package_rate_limit_is_429_at_the_webhook_and_spares_other_packages() -> None:
     document = {**CATALOG, "tenants": {**CATALOG["tenants"], "acme": {
@@ -71,6 +81,19 @@ async def test_package_rate_limit_is_429_at_the_webhook_and_spares_other_package
     assert limited.status == 429 and limited.headers["retry-after"] == "2"
     assert limited.json()["detail"] == "package acme/limited is over its rate limit"
     assert other.status == 202
+
+
+@pytest.mark.trio
+async def test_a_tenant_over_its_rate_is_refused_before_its_body_is_read() -> None:
+    config = dataclasses.replace(Config(), tenants={"acme": TenantQuota(rate=0.5, burst=1)})
+    app = make_app(config, clock=lambda: 100.0)
+    with trio.fail_after(10):
+        async with serving(app) as port:
+            first = await post(port, "/events/acme/any", {"x": 1})
+            flood = [await post(port, "/events/acme/any", b"{" * 100_000) for _ in range(5)]
+    assert first.status == 202
+    assert {r.status for r in flood} == {429}  # not 400: the body was never parsed
+    assert len(app.enqueuer.calls) == 1  # type: ignore[attr-defined]
 
 
 # ~0.1-0.3 s of wasm per run: long enough that two concurrent runs would overlap
