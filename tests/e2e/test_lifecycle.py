@@ -9,13 +9,21 @@ import subprocess
 
 import pytest
 
+from tests.e2e.conftest import Factory
 from tests.e2e.platform import JOBICO, Platform, wait_until
 
 pytestmark = pytest.mark.e2e
 NAMES = ["repo", "ctl", "queue", "recorder", "executor-1", "listener"]
 
 
-def test_status_lists_every_component_with_pids(platform: Platform) -> None:
+@pytest.fixture(scope="module")
+def shared(module_platform_factory: Factory) -> Platform:
+    """One platform for the tests that leave it running (each kill hits a different component)."""
+    return module_platform_factory()
+
+
+def test_status_lists_every_component_with_pids(shared: Platform) -> None:
+    platform = shared
     doc = platform.status()
     assert [c["name"] for c in doc["components"]] == NAMES
     for c in doc["components"]:
@@ -30,7 +38,8 @@ def test_status_lists_every_component_with_pids(platform: Platform) -> None:
 
 
 @pytest.mark.parametrize("victim", ["queue", "executor-1", "listener", "recorder", "ctl", "repo"])
-def test_kill_9_of_a_component_brings_it_back(platform: Platform, victim: str) -> None:
+def test_kill_9_of_a_component_brings_it_back(shared: Platform, victim: str) -> None:
+    platform = shared
     before = platform.component(victim)
     os.kill(before["pid"], signal.SIGKILL)
 
@@ -43,8 +52,8 @@ def test_kill_9_of_a_component_brings_it_back(platform: Platform, victim: str) -
     assert status == 404  # the webhook answers again once everything is back
 
 
-def test_second_up_on_the_same_home_fails(platform: Platform) -> None:
-    done = subprocess.run([*JOBICO, "up", "--home", str(platform.root)], capture_output=True,
+def test_second_up_on_the_same_home_fails(shared: Platform) -> None:
+    done = subprocess.run([*JOBICO, "up", "--home", str(shared.root)], capture_output=True,
                           text=True, timeout=30)
     assert done.returncode != 0
     assert "already running" in done.stderr
@@ -62,7 +71,7 @@ def test_down_leaves_no_process_and_no_socket(platform: Platform) -> None:
     assert done.returncode == 3
 
 
-def test_detach_then_down(platform_factory) -> None:  # type: ignore[no-untyped-def]
+def test_detach_then_down(platform_factory: Factory) -> None:
     p = platform_factory(start=False)
     done = p.cli("up", "--detach", timeout=90)
     assert "jobico is running" in done.stdout
