@@ -52,7 +52,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "perf"))
 
 import loadgen  # noqa: E402
+from procstat import cpu_model, cpu_seconds, memory_mb  # noqa: E402
 
+from jobico.errors import JobicoError  # noqa: E402
 from jobico.rpc import asyncio_shell  # noqa: E402
 from tests.e2e.platform import JOBICO, Platform, package  # noqa: E402
 from tests.executor import guests  # noqa: E402
@@ -69,7 +71,6 @@ CONFIG = {"listener.workers": "2", "executor.workers": "2", "executor.max_concur
 WINDOW = 4000  # closed loops: events accepted and not yet recorded, at most
 STARTUP_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 60.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -90,23 +91,10 @@ SCENARIOS = (
 )
 
 
-# --- processes ------------------------------------------------------------------------------
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def memory_mb(pid: int, key: str) -> float:
-    """``VmRSS`` (now) or ``VmHWM`` (peak) of ``pid`` in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
+# --- conditions and output ------------------------------------------------------------------
 
 def conditions(config: dict[str, str]) -> dict[str, Any]:
-    return {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    return {"machine": f"{platform.machine()} {cpu_model()}",
             "cores": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "config": config,
             "guest": "jobicolet echo (tests/executor/guests.py ECHO)",
@@ -223,8 +211,9 @@ class Follower:
                     async for record in records:
                         self.recorded.setdefault(record["event_id"], time.perf_counter())
                         self.progress.set()
-            except asyncio_shell.RpcError:
-                self.restarts += 1  # fell behind the recorder's buffer: follow again
+            except JobicoError:  # fell behind the recorder's buffer, or it restarted: follow again
+                self.restarts += 1
+                await asyncio.sleep(0.1)
 
 
 async def _windowed(load: loadgen.Load, follower: Follower, scenario: Scenario, port: int,

@@ -34,6 +34,9 @@ from jobico.listener.catalog import Catalog  # noqa: E402
 from jobico.listener.quotas import Quotas  # noqa: E402
 from jobico.listener.server import bind, hypercorn_config, serve_app  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "perf"))
+from procstat import cpu_seconds  # noqa: E402
+
 SCHEMA = {"type": "object", "required": ["user", "email"],
           "properties": {"user": {"type": "string"}, "email": {"type": "string"},
                          "age": {"type": "integer", "minimum": 0},
@@ -131,12 +134,6 @@ def wait_for_port(port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"server on port {port} did not come up")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(worker: str, args: argparse.Namespace) -> None:

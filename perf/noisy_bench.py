@@ -1,6 +1,6 @@
 """A noisy neighbour: how much does one tenant at full load slow a quiet tenant down?
 
-    .venv/bin/python perf/noisy_bench.py [--seconds 15] [--quiet-rate 20]
+    .venv/bin/python perf/noisy_bench.py [--seconds 15] [--quiet-rate 20] [--noisy-rate 50]
                                          [--noisy-quota "rate=500,burst=1000,max_concurrency=2"]
 
 A real ``jobico up`` (perf/bench.py's home: two listener processes, fsync on, the
@@ -12,7 +12,8 @@ from the POST's scheduled send time to its record reaching the recorder's
 1. ``alone``: the quiet tenant only;
 2. ``noisy``: the same, while tenant ``t2`` (with ``[tenants.t2]`` quotas from
    ``--noisy-quota``) posts batches of 100 on 8 connections as fast as it is
-   answered (429s included), from a load generator in a child process;
+   answered (429s included), or at ``--noisy-rate`` requests/s, from a load
+   generator in a child process;
 3. ``unlimited``: the same on a second home where ``t2`` has no quota.
 
 Prints one JSON line per phase and a verdict: the quiet tenant's p99 with the
@@ -45,28 +46,29 @@ NOISY_CONNECTIONS = 8
 NOISY_BATCH = 100
 
 
-def noisy_load(port: int, seconds: float, out: Queue[dict[str, Any]]) -> None:
-    """Child process: tenant ``t2`` closed loop, so its load generator's CPU is not the quiet one's."""
+def noisy_load(port: int, seconds: float, rate: float | None, out: Queue[dict[str, Any]]) -> None:
+    """Child process: tenant ``t2``, so its load generator's CPU is not the quiet one's."""
     batch = loadgen.batch_body([bench.ITEM] * NOISY_BATCH)
     load = asyncio.run(loadgen.drive("127.0.0.1", port, [loadgen.request(f"/events/{NOISY}/echo", batch)],
-                                     seconds=seconds, connections=NOISY_CONNECTIONS))
+                                     seconds=seconds, connections=NOISY_CONNECTIONS, rate=rate))
     out.put({"noisy_accepted_per_s": round(load.accepted / load.elapsed),
              "noisy_statuses": dict(load.statuses)})
 
 
-async def phase(port: int, run: Path, seconds: float, quiet_rate: float, noisy: bool) -> dict[str, Any]:
+async def phase(port: int, run: Path, args: argparse.Namespace, noisy: bool) -> dict[str, Any]:
     """Quiet load (and noisy load, if asked) for ``seconds``; the quiet tenant's figures."""
     follower = bench.Follower(run / "recorder.sock")
     ready = asyncio.Event()
     follow = asyncio.create_task(follower.run(ready))
     await asyncio.wait_for(ready.wait(), 10)
     results: Queue[dict[str, Any]] = Queue()
-    noise = Process(target=noisy_load, args=(port, seconds, results), daemon=True) if noisy else None
+    noise = Process(target=noisy_load, args=(port, args.seconds, args.noisy_rate, results),
+                    daemon=True) if noisy else None
     if noise is not None:
         noise.start()
     quiet = await loadgen.drive("127.0.0.1", port, [loadgen.request(f"/events/{QUIET}/echo",
                                                                     loadgen.batch_body([bench.ITEM]))],
-                                seconds=seconds, connections=8, rate=quiet_rate)
+                                seconds=args.seconds, connections=8, rate=args.quiet_rate)
     noisy_figures = await asyncio.to_thread(results.get, True, 60) if noise is not None else {}
 
     async def quiet_recorded() -> None:
@@ -98,8 +100,7 @@ def run_home(config: dict[str, str], phases: list[tuple[str, bool]], args: argpa
         for name, noisy in phases:
             time.sleep(2.0)  # let the previous phase's backlog settle
             load_before = os.getloadavg()[0]
-            figures = asyncio.run(phase(home.port, root / ".jobico" / "run", args.seconds,
-                                        args.quiet_rate, noisy))
+            figures = asyncio.run(phase(home.port, root / ".jobico" / "run", args, noisy))
             out.append({"phase": name, "seconds": args.seconds,
                         "quiet_offered_per_s": args.quiet_rate, **figures,
                         "conditions": bench.conditions(config) | {"load_1m": round(load_before, 2)}})
@@ -114,6 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--quiet-rate", type=float, default=20.0, help="quiet tenant's requests/s")
+    parser.add_argument("--noisy-rate", type=float, default=None,
+                        help="noisy tenant's requests/s (of 100 items), open loop; default: closed loop")
     parser.add_argument("--noisy-quota", default="rate=500,burst=1000,max_concurrency=2",
                         help="[tenants.t2] quotas, comma-separated KEY=VALUE")
     args = parser.parse_args()
@@ -130,6 +133,8 @@ def main() -> None:
         "ratio_with_quota": round(noisy["quiet_e2e_ms"].get("p99", float("nan")) / base, 2),
         "ratio_without_quota": round(unlimited["quiet_e2e_ms"].get("p99", float("nan")) / base, 2),
         "noisy_quota": args.noisy_quota,
+        "noisy_load": f"{args.noisy_rate:g} requests/s of {NOISY_BATCH}" if args.noisy_rate
+        else "closed loop",
     }
     verdict["under_2x"] = verdict["ratio_with_quota"] < 2
     print(json.dumps(verdict), flush=True)
