@@ -21,6 +21,13 @@ def rows(app: JobicoApp, table: str, n: int) -> bool:
     return any(t.row_count == n for t in app.screen.query(f"#{table}").results(LiveTable))
 
 
+def over_loaded_overview(app: JobicoApp, screen: str) -> bool:
+    """A modal ``screen`` is up and the overview under it has drawn its data (load-proof)."""
+    base = app.screen_stack[0]
+    return type(app.screen).__name__ == screen and any(
+        t.row_count == 2 for t in base.query("#queues").results(LiveTable))
+
+
 def test_overview(snap_compare) -> None:
     app = JobicoApp(FixedData())
     assert snap_compare(app, terminal_size=SIZE, run_before=script(
@@ -68,17 +75,20 @@ def test_send_with_schema_problems(snap_compare) -> None:
         await settle(pilot)
         app.screen.query_one("#editor", TextArea).text = '{"age": "old"}'
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=script("s", then=fill))
+    assert snap_compare(app, terminal_size=SIZE, run_before=script(
+        "s", until=lambda: over_loaded_overview(app, "SendScreen"), then=fill))
 
 
 def test_upload(snap_compare) -> None:
     app = JobicoApp(FixedData())
-    assert snap_compare(app, terminal_size=SIZE, run_before=script("u"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=script(
+        "u", until=lambda: over_loaded_overview(app, "UploadScreen")))
 
 
 def test_help(snap_compare) -> None:
     app = JobicoApp(FixedData())
-    assert snap_compare(app, terminal_size=SIZE, run_before=script("question_mark"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=script(
+        "question_mark", until=lambda: over_loaded_overview(app, "HelpScreen")))
 
 
 def test_nothing_running(snap_compare) -> None:
