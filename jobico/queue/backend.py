@@ -13,14 +13,13 @@ commit 0 throughout.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol
 
 from jobico.errors import UserError
+from jobico.repo.files import check_id
 
-TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 IDEMPOTENCY_TTL_S = 24 * 3600.0
 OUTCOMES = ("ack", "retry", "dead")
 Outcome = Literal["ack", "retry", "dead"]
@@ -28,9 +27,16 @@ Outcome = Literal["ack", "retry", "dead"]
 
 def check_tenant(tenant: object) -> str:
     """A tenant id, validated: it names files, so it must match SPEC §1."""
-    if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
-        raise UserError(f"tenant {tenant!r} does not match {TENANT_RE.pattern}")
-    return tenant
+    return check_id(tenant, "tenant")
+
+
+class Wire:
+    """Plain-dict form of a slotted dataclass, for msgpack replies."""
+
+    __slots__ = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +66,7 @@ class Applied:
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(Wire):
     id: str
     tenant: str
     event: str
@@ -68,15 +74,6 @@ class Delivery:
     body: bytes
     enqueued_at: float
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "tenant": self.tenant,
-            "event": self.event,
-            "attempt": self.attempt,
-            "body": self.body,
-            "enqueued_at": self.enqueued_at,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +107,7 @@ class Settlement:
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(Wire):
     id: str
     tenant: str
     event: str
@@ -120,21 +117,10 @@ class DeadLetter:
     dead_at: float
     reason: str
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "tenant": self.tenant,
-            "event": self.event,
-            "attempt": self.attempt,
-            "body": self.body,
-            "enqueued_at": self.enqueued_at,
-            "dead_at": self.dead_at,
-            "reason": self.reason,
-        }
 
 
 @dataclass(frozen=True, slots=True)
-class TenantStats:
+class TenantStats(Wire):
     """``depth``: items waiting (ready or backing off); ``inflight``: leased now."""
 
     depth: int
@@ -142,8 +128,6 @@ class TenantStats:
     dead: int
     paused: bool
 
-    def to_wire(self) -> dict[str, Any]:
-        return {"depth": self.depth, "inflight": self.inflight, "dead": self.dead, "paused": self.paused}
 
 
 class Backend(Protocol):

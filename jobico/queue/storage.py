@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jobico.queue import records
-from jobico.queue.backend import IDEMPOTENCY_TTL_S, TENANT_RE, DeadLetter, Limits, LimitsFor
+from jobico.queue.backend import IDEMPOTENCY_TTL_S, DeadLetter, Limits, LimitsFor
 from jobico.queue.memory import Item, MemoryBackend
 from jobico.queue.policy import format_id
 from jobico.queue.segments import (
@@ -42,6 +42,7 @@ from jobico.queue.segments import (
     expired_key_files,
     segment_path,
 )
+from jobico.repo.files import ID_PATTERN
 
 KeyEntry = tuple[str, str, list[int], float]
 
@@ -128,7 +129,7 @@ class FileBackend(MemoryBackend):
         """Every tenant's dead letters; each file is rewritten without the removed ones."""
         letters: dict[int, DeadLetter] = {}
         folder = self._root / "dead"
-        paths = [p for p in folder.glob("*.log") if TENANT_RE.match(p.stem)]
+        paths = [p for p in folder.glob("*.log") if ID_PATTERN.fullmatch(p.stem)]
         self._warn_strays(folder, {p.name for p in paths})
         for path in paths:
             mine: dict[int, DeadLetter] = {}
@@ -176,7 +177,7 @@ class FileBackend(MemoryBackend):
         except ValueError as exc:
             self._log.warning("%s: unreadable (%s); no tenant is paused", path, exc)
             return set()
-        return {n for n in names if isinstance(n, str) and TENANT_RE.match(n)}
+        return {n for n in names if isinstance(n, str) and ID_PATTERN.fullmatch(n)}
 
     def _read(self, path: Path) -> list[list[object]]:
         """The valid records of ``path``; a bad tail is cut off (and logged)."""
