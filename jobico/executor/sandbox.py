@@ -6,9 +6,11 @@ by content hash (with an ``InstancePre`` each, so instantiation skips import
 resolution) and one ticker thread that advances the engine epoch every
 ``TICK_MS`` and keeps stdio captures in check.
 
-Every run gets its own ``Store``: memory capped with ``Store.set_limits``, time
-with an epoch deadline, stdio in per-thread files on tmpfs. Nothing survives a
-run, so no event can see another's state.
+Every run gets its own store (``fastcall.Run``, wasmtime's C API without
+wasmtime-py's per-call wrappers): memory capped by the store's limiter, time by
+an epoch deadline, stdout/stderr in per-thread files on tmpfs when the guest can
+write them at all (decided at load from its imports). Nothing survives a run, so
+no event can see another's state.
 
 Threads, decided by measurement (``perf/executor_bench.py --processes 2``; 2
 shared cores, load 2.9, 1 KiB items, events/s):
@@ -47,13 +49,16 @@ import wasmtime
 
 from jobico.errors import UserError
 from jobico.executor import abi as abis
-from jobico.executor import fastcall, jobicolet
+from jobico.executor import fastcall, jobicolet, wasi
 from jobico.executor.cache import ArtifactCache, engine_key
 from jobico.executor.limits import DEFAULT_MAX_OUTPUT, MIB, LogSink, RunResult, ticks_for
 from jobico.executor.outcome import Outcome, classify
 from jobico.executor.wasi import FloodGuard, Scratch, remove_root, scratch_root
 
 TICK_MS = 10
+WASI_MODULE = "wasi_snapshot_preview1"
+WASI_WRITES = frozenset({"fd_write", "fd_pwrite"})  # the only ways a guest writes to stdout/stderr
+_NO_CAPTURE = ((b"", False), (b"", False))
 
 # Engine settings; part of the cache key, so changing one invalidates artifacts.
 ENGINE_SETTINGS: dict[str, bool | str] = {
@@ -76,6 +81,7 @@ class Compiled:
     module: wasmtime.Module
     pre: wasmtime.InstancePre
     exports: dict[str, object]
+    wasi_imports: frozenset[str]  # the WASI functions the module imports
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,8 @@ class LoadedModule:
     abi: abis.Abi
     entry: str
     plan: jobicolet.Plan | None
+    uses_wasi: bool  # its store needs a WASI context
+    captures: bool  # it can write to stdout/stderr, so they are captured for its logs
 
     @property
     def sha256(self) -> str:
@@ -155,7 +163,9 @@ class Sandbox:
         except UserError as exc:
             raise UserError(f"{name}: {exc}") from None
         plan = jobicolet.plan_for(compiled.exports, entry) if chosen == "jobicolet" else None
-        return LoadedModule(compiled, chosen, entry, plan)
+        is_wasi = chosen == "wasi"
+        writes = is_wasi or not compiled.wasi_imports.isdisjoint(WASI_WRITES)
+        return LoadedModule(compiled, chosen, entry, plan, is_wasi or bool(compiled.wasi_imports), writes)
 
     def _compile(self, module_bytes: bytes, sha256: str, name: str) -> Compiled:
         with self._lock:
@@ -177,7 +187,8 @@ class Sandbox:
                 pre = self._linker.instantiate_pre(module)
             except wasmtime.WasmtimeError as exc:
                 raise UserError(f"{name} cannot be linked: {exc}") from None
-            found = Compiled(sha256, module, pre, abis.exports_of(module))
+            wasi_imports = frozenset(i.name or "" for i in module.imports if i.module == WASI_MODULE)
+            found = Compiled(sha256, module, pre, abis.exports_of(module), wasi_imports)
             self._compiled[sha256] = found
             return found
 
@@ -195,35 +206,36 @@ class Sandbox:
 
         Blocks for up to ``timeout_ms`` (plus two ticks): call it from a worker thread.
         ``env`` is given to wasi guests only (jobicolet gets no environment).
+        Errors: ``OSError`` when a capture file cannot be opened (a host problem).
         """
         started = time.perf_counter()
-        scratch = self._scratch()
         sink = LogSink(max_output)
-        store = wasmtime.Store(self.engine)
-        store.set_limits(memory_size=memory_mb * MIB)
-        is_wasi = module.abi == "wasi"
-        wasi = scratch.config(
-            stdin=input_bytes if is_wasi else None, env=(env or {}) if is_wasi else {}, limit=max_output
-        )
-        store.set_wasi(wasi)
-        store.set_epoch_deadline(ticks_for(timeout_ms, TICK_MS))
         outcome = Outcome()
-        instance = None
+        is_wasi = module.abi == "wasi"
+        scratch = self._scratch() if module.captures else None
+        if scratch is not None:
+            setup = scratch.config(
+                stdin=input_bytes if is_wasi else None, env=env if is_wasi else None, limit=max_output
+            )
+        else:
+            setup = wasi.config() if module.uses_wasi else None
+        run = fastcall.Run(self.engine, memory_mb * MIB, ticks_for(timeout_ms, TICK_MS), setup)
         jobicolet.bind_sink(sink)
         try:
-            instance = module.compiled.pre.instantiate(store)
+            run.instantiate(module.compiled.pre)
             if module.plan is not None:
                 outcome.code, outcome.result, outcome.cut = jobicolet.call(
-                    module.plan, store, instance, input_bytes, max_output
+                    module.plan, run, input_bytes, max_output
                 )
             else:
-                fastcall.call(store, fastcall.export_func(store, instance, "_start"))
+                run.call(run.func(b"_start"))
         except (wasmtime.Trap, wasmtime.WasmtimeError, jobicolet.GuestFault) as exc:
             outcome.failure = exc
         finally:
             jobicolet.bind_sink(None)
-            stdout, stderr = scratch.collect(max_output)
-        outcome.memory_bytes = _memory_size(store, instance)
+            stdout, stderr = scratch.collect(max_output) if scratch is not None else _NO_CAPTURE
+            outcome.memory_bytes = run.memory_size()
+            run.close()
         return classify(
             outcome, module.abi, sink, stdout, stderr,
             timeout_ms=timeout_ms, memory_mb=memory_mb,
@@ -235,8 +247,3 @@ class Sandbox:
         if scratch is None:
             scratch = self._local.scratch = Scratch(self._root, self._guard)
         return scratch
-
-
-def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int:
-    memory = fastcall.export_memory(store, instance) if instance is not None else None
-    return memory.data_len(store) if memory is not None else 0

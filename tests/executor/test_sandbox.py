@@ -198,3 +198,41 @@ def test_a_module_importing_what_jobico_does_not_provide_is_refused(sandbox: San
 def test_a_result_outside_guest_memory_is_a_trap(sandbox: Sandbox) -> None:
     result = run(sandbox, guests.BAD_POINTER)
     assert result.status == "trap" and "outside its memory" in (result.reason or "")
+
+
+def test_a_jobicolet_guest_without_wasi_imports_runs_with_no_stdio_setup(sandbox: Sandbox) -> None:
+    # Rust guests built for wasm32-unknown-unknown import no WASI: their stores get no
+    # WASI context and no capture files, and they work the same.
+    module = bytes(
+        wasmtime.wat2wasm("""
+(module
+  (import "env" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 512) "hello")
+  (global $heap (mut i32) (i32.const 65536))
+  (func $malloc (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (local.get $p) (i32.and (i32.add (local.get $n) (i32.const 7))
+                                                       (i32.const -8))))
+    (local.get $p))
+  (func (export "free") (param i32))
+  (func (export "init"))
+  (func (export "event") (param $r i32) (param $p i32) (param $n i32)
+    (call $log (i32.const 1) (i32.const 512) (i32.const 5))
+    (i64.store (local.get $r) (i64.const 0))
+    (i64.store offset=8 (local.get $r)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
+              (i64.extend_i32_u (local.get $n))))))
+""")
+    )
+    loaded = sandbox.load(module, guests.sha256(module))
+    assert not loaded.uses_wasi and not loaded.captures
+    result = sandbox.run(loaded, ITEM)
+    assert (result.status, result.result) == ("ok", ITEM.decode())
+    assert result.logs == [{"level": "info", "message": "hello"}]
+
+
+def test_only_guests_that_can_write_get_stdio_captures(sandbox: Sandbox) -> None:
+    assert sandbox.load(guests.ECHO, guests.sha256(guests.ECHO)).captures  # imports fd_write
+    assert sandbox.load(guests.WASI_ECHO, guests.sha256(guests.WASI_ECHO)).captures

@@ -14,8 +14,8 @@ def test_flood_guard_cuts_a_capture_past_twice_its_cap(tmp_path: Path) -> None:
     big, small = tmp_path / "big", tmp_path / "small"
     big.write_bytes(b"a" * 100)
     small.write_bytes(b"b" * 20)
-    guard.watch(big, 10)
-    guard.watch(small, 10)
+    guard.watch([str(big)], 10)
+    guard.watch([str(small)], 10)
     guard.check()
     assert big.read_bytes() == b"a" * 11  # the cap and one byte to show there was more
     assert small.read_bytes() == b"b" * 20
@@ -25,8 +25,8 @@ def test_a_released_capture_is_left_alone(tmp_path: Path) -> None:
     guard = FloodGuard()
     path = tmp_path / "out"
     path.write_bytes(b"a" * 100)
-    guard.watch(path, 10)
-    guard.release(path)
+    guard.watch([str(path)], 10)
+    guard.release([str(path)])
     guard.check()
     assert path.stat().st_size == 100
 
