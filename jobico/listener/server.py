@@ -2,37 +2,43 @@
 
 - ``bind``: the TCP socket, bound here so ``listener.workers`` processes can share
   one port through ``SO_REUSEPORT`` (the kernel spreads connections across them).
-- ``serve_app``: hypercorn's trio worker on that socket.
-- ``follow_catalog``: keeps ``app.catalog`` on ctl's latest version, reconnecting.
-- ``QueueEnqueuer``: one persistent client to the queue; while it is down, 503.
+- ``serve_app``: hypercorn's asyncio worker on that socket, on a thread with its own
+  event loop, started and stopped from trio. The asyncio worker costs about half the
+  CPU per request of hypercorn's trio worker (docs/performance.md), and the rest of
+  the listener (the RPC socket, signals, the ctl follower) stays on the component
+  shell's trio loop. Whatever the app calls (``enqueuer``, ``health``, ``stats``)
+  runs on the asyncio loop and must use ``asyncio_shell`` clients.
+- ``follow_catalog``: keeps ``app.catalog`` on ctl's latest version, reconnecting;
+  from trio, by replacing ``app.catalog`` whole (one attribute store, thread-safe).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import hypercorn
-import hypercorn.trio
+import hypercorn.asyncio
 import trio
+from hypercorn.utils import repr_socket_addr
 
-from jobico.errors import JobicoError, Unavailable
+from jobico.errors import Unavailable
 from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import Catalog, ValidatorCache
-from jobico.rpc.errors import ConnectionLost
+from jobico.listener.enqueuer import CONNECT_TIMEOUT_S, RECONNECT_PAUSE_S, Connect
 
 log = logging.getLogger("jobico.listener")
 
-Connect = Callable[[str, float], Awaitable[Any]]
-
-ENQUEUE_TIMEOUT_S = 10.0
-CONNECT_TIMEOUT_S = 1.0
-RECONNECT_PAUSE_S = 0.5
 # A client that sends nothing for this long (a stalled or trickling body) is cut off;
 # hypercorn's default is to wait forever, which lets idle sockets pile up.
 READ_TIMEOUT_S = 10
+BACKLOG = 1024
+# Cut (cancelled), the HTTP thread closes its connections at once; past this, it is left behind.
+CUT_TIMEOUT_S = 5.0
 
 
 def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -61,7 +67,7 @@ def hypercorn_config(sock: socket.socket, log: logging.Logger) -> hypercorn.Conf
     config.bind = [f"fd://{sock.detach()}"]
     config.accesslog = None
     config.errorlog = log
-    config.backlog = 1024
+    config.backlog = BACKLOG
     config.graceful_timeout = 5.0
     config.read_timeout = READ_TIMEOUT_S
     return config
@@ -73,17 +79,98 @@ async def serve_app(
     log: logging.Logger,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    closing: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` on ``sock`` until cancelled or ``shutdown_trigger`` returns.
+    """Serve ``app`` on ``sock`` (hypercorn's asyncio worker, own thread) until stopped.
 
-    ``task_status.started`` gets hypercorn's ``http://host:port`` list once accepting.
-    Cancellation: open connections are cut. A returned trigger stops accepting and
-    lets in-flight requests finish (up to the graceful timeout).
+    ``task_status.started`` gets the ``http://host:port`` list once the socket listens
+    (connections wait in the backlog until the loop accepts them). ``closing`` runs
+    on the asyncio loop last, to close the app's asyncio clients.
+    Cancellation: open connections are cut. A returned (trio) ``shutdown_trigger``
+    stops accepting and lets in-flight requests finish (up to the graceful timeout).
+    Errors: whatever hypercorn or ``closing`` raised on the thread.
     """
-    config = hypercorn_config(sock, log)
-    await hypercorn.trio.serve(app, config, shutdown_trigger=shutdown_trigger,  # type: ignore[arg-type]
-                               task_status=task_status)
+    sock.listen(BACKLOG)
+    urls = [f"http://{repr_socket_addr(sock.family, sock.getsockname())}"]
+    http = _HttpThread(app, hypercorn_config(sock, log), closing)
+    http.start(trio.lowlevel.current_trio_token())
+    task_status.started(urls)
+    try:
+        async with trio.open_nursery() as nursery:
+            if shutdown_trigger is not None:
+                nursery.start_soon(_stop_after, shutdown_trigger, http)
+            await http.finished.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(CUT_TIMEOUT_S):
+            http.cut()
+            await http.finished.wait()
+    if http.error is not None:
+        raise http.error
+
+
+async def _stop_after(trigger: Callable[[], Awaitable[None]], http: _HttpThread) -> None:
+    await trigger()
+    http.stop()
+
+
+class _HttpThread:
+    """hypercorn's asyncio ``serve`` on a loop of its own, on a daemon thread.
+
+    ``stop`` (graceful) and ``cut`` (cancel) are safe to call from trio at any time,
+    also before the loop runs or after it closed; ``finished`` is set from the thread's
+    end through the trio token.
+    """
+
+    def __init__(self, app: ListenerApp, config: hypercorn.Config,
+                 closing: Callable[[], Awaitable[None]] | None) -> None:
+        self.finished = trio.Event()
+        self.error: BaseException | None = None
+        self._app, self._config, self._closing = app, config, closing
+        self._loop = asyncio.new_event_loop()
+        self._graceful = asyncio.Event()
+        self._task = self._loop.create_task(self._serve())
+
+    def start(self, token: trio.lowlevel.TrioToken) -> None:
+        threading.Thread(target=self._run, args=(token,), name="listener-http", daemon=True).start()
+
+    def stop(self) -> None:
+        self._soon(self._graceful.set)
+
+    def cut(self) -> None:
+        self._soon(self._task.cancel)
+
+    def _soon(self, callback: Callable[[], object]) -> None:
+        if not self.finished.is_set():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to stop
+                self._loop.call_soon_threadsafe(callback)
+
+    async def _serve(self) -> None:
+        try:
+            await hypercorn.asyncio.serve(self._app, self._config,  # type: ignore[arg-type]
+                                          shutdown_trigger=self._graceful.wait)
+        except asyncio.CancelledError:
+            pass  # cut from trio
+        finally:
+            if self._closing is not None:
+                await self._closing()
+
+    def _run(self, token: trio.lowlevel.TrioToken) -> None:
+        loop = self._loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._task)
+        except BaseException as exc:  # reported to trio by ``serve_app``
+            self.error = exc
+        finally:
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.close()
+            with contextlib.suppress(trio.RunFinishedError):  # trio is gone: nobody waits
+                token.run_sync_soon(self.finished.set)
 
 
 async def follow_catalog(
@@ -108,65 +195,3 @@ async def follow_catalog(
         except Unavailable as exc:
             log.debug("catalog stream from ctl: %s; reconnecting", exc)
         await trio.sleep(RECONNECT_PAUSE_S)
-
-
-class QueueEnqueuer:
-    """``enqueue`` over one persistent RPC client to the queue, reconnected on demand.
-
-    While the queue is unreachable every call fails fast with ``Unavailable`` (503):
-    at most one connection attempt per ``RECONNECT_PAUSE_S``.
-    """
-
-    def __init__(self, connect: Connect) -> None:
-        self._connect = connect
-        self._client: Any = None
-        self._lock = trio.Lock()
-        self._next_try = 0.0
-
-    @property
-    def connected(self) -> bool:
-        return self._client is not None
-
-    async def _get(self) -> Any:
-        async with self._lock:
-            if self._client is None:
-                if trio.current_time() < self._next_try:
-                    raise Unavailable("queue unreachable; retrying shortly")
-                self._next_try = trio.current_time() + RECONNECT_PAUSE_S
-                self._client = await self._connect("queue", CONNECT_TIMEOUT_S)
-            return self._client
-
-    async def enqueue(
-        self, tenant: str, event: str, items: list[bytes], key: str | None
-    ) -> list[str]:
-        """The event ids, once the queue has the items on disk.
-
-        Errors: ``Unavailable`` (queue down, full, tenant over its depth limit, or
-        failing: any other error from the queue is logged and becomes ``Unavailable``).
-        Cancellation: the items may or may not be queued; a retry with the same
-        ``Idempotency-Key`` settles it.
-        """
-        client = await self._get()
-        params = {"tenant": tenant, "event": event, "items": items, "key": key}
-        try:
-            result = await client.call("enqueue", params, timeout=ENQUEUE_TIMEOUT_S)
-        except ConnectionLost:
-            await self.aclose(client)
-            raise
-        except Unavailable:
-            raise
-        except JobicoError as exc:  # the queue failed on valid items: retryable for the sender
-            log.error("queue enqueue failed: %s", exc)
-            raise Unavailable(f"queue error: {exc}") from None
-        return list(result["ids"])
-
-    async def aclose(self, client: Any = None) -> None:
-        """Drop the connection (only if it is still ``client``, when given).
-
-        Cancellation: shielded, so a connection is never left half-closed.
-        """
-        current = self._client
-        if current is not None and (client is None or client is current):
-            self._client = None
-            with trio.CancelScope(shield=True):
-                await current.aclose()

@@ -1,7 +1,10 @@
 """The listener as a component: the webhook server plus its links, under the common main.
 
 Serves ``listener.host:listener.port``; with ``listener.workers > 1`` the supervisor
-runs ``listener-1..N`` and each binds the port with ``SO_REUSEPORT``.
+runs ``listener-1..N`` and each binds the port with ``SO_REUSEPORT``. Two event loops:
+HTTP, and everything a request calls (the queue, the health and stats probes), runs
+on an asyncio loop on a thread of its own (``server.serve_app``); the RPC socket,
+signals and the ctl follower stay on the component shell's trio loop.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from jobico.component import Context
 from jobico.errors import ConfigError, JobicoError, Unavailable
 from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import EMPTY
+from jobico.listener.enqueuer import QueueEnqueuer
 from jobico.listener.quotas import Quotas
-from jobico.listener.server import QueueEnqueuer, bind, follow_catalog, serve_app
+from jobico.listener.server import bind, follow_catalog, serve_app
+from jobico.rpc import asyncio_shell
 
 FIRST_CATALOG_WAIT_S = 10.0
 PROBE_TIMEOUT_S = 1.0
@@ -24,7 +29,7 @@ PROBE_TIMEOUT_S = 1.0
 class ListenerService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.enqueuer = QueueEnqueuer(ctx.connect)
+        self.enqueuer = QueueEnqueuer(self._connect)
         quotas = Quotas(ctx.config.quota, share=ctx.config.listener.workers)
         self.app = ListenerApp(self.enqueuer, self.health, quotas, stats=self.stats)
         self.urls: list[str] = []
@@ -57,13 +62,12 @@ class ListenerService:
                 task_status.started()
         finally:
             self._stopped.set()
-            await self.enqueuer.aclose()
 
     async def _serve(self, sock: Any, done: trio.CancelScope, *,
                      task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """hypercorn until ``shutdown`` has let in-flight requests finish; then stop the rest."""
         await serve_app(self.app, sock, self.ctx.log, shutdown_trigger=self._stop.wait,
-                        task_status=task_status)
+                        closing=self.enqueuer.aclose, task_status=task_status)
         done.cancel()
 
     async def shutdown(self) -> None:
@@ -73,7 +77,12 @@ class ListenerService:
 
     async def status(self) -> dict[str, Any]:
         return {"urls": self.urls, "catalog_version": self.app.catalog.version,
-                "queue_connected": self.enqueuer.connected, **self.app.counters.as_dict()}
+                "queue_connected": self.enqueuer.connected, "enqueue_calls": self.enqueuer.calls,
+                **self.app.counters.as_dict()}
+
+    async def _connect(self, component: str, timeout: float) -> asyncio_shell.Client:
+        """An asyncio RPC client, for the HTTP thread's loop (``ctx.connect`` is trio's)."""
+        return await asyncio_shell.connect(self.ctx.home.socket(component), timeout=timeout)
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Every component of the home ``running``, as the supervisor sees it.
@@ -82,7 +91,7 @@ class ListenerService:
         reachable queue.
         """
         try:
-            async with await self.ctx.connect("supervisor", PROBE_TIMEOUT_S) as client:
+            async with await self._connect("supervisor", PROBE_TIMEOUT_S) as client:
                 status = await client.call("status", {}, timeout=PROBE_TIMEOUT_S)
         except Unavailable:
             return await self._health_alone()
@@ -102,7 +111,7 @@ class ListenerService:
 
     async def _stats_of(self, component: str) -> dict[str, Any] | None:
         try:
-            async with await self.ctx.connect(component, PROBE_TIMEOUT_S) as client:
+            async with await self._connect(component, PROBE_TIMEOUT_S) as client:
                 result = await client.call("stats", {}, timeout=PROBE_TIMEOUT_S)
         except JobicoError as exc:
             self.ctx.log.debug("%s stats: %s", component, exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,15 @@ class FakeCtl:
 
 
 class FakeQueue:
-    def __init__(self, broken: bool = False) -> None:
+    def __init__(self, broken: bool = False, delay: float = 0.0) -> None:
         self.items: list[bytes] = []
         self.broken = broken
+        self.delay = delay  # a slow disk: requests pile up while a call is in flight
+        self.calls = 0
 
     async def rpc_enqueue(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        await trio.sleep(self.delay)
         if self.broken:
             raise RuntimeError("disk on fire")
         start = len(self.items)
@@ -47,15 +51,28 @@ class FakeQueue:
         return {"acme": {"depth": len(self.items)}}
 
 
-async def start_server(nursery: trio.Nursery, path: Path, handler: object) -> trio.CancelScope:
-    scope = trio.CancelScope()
+async def start_server(nursery: trio.Nursery, path: Path,
+                       handler: object) -> Callable[[], Awaitable[None]]:
+    """Serve ``handler`` on ``path``; returns ``stop``, which waits until the server is gone.
+
+    Waiting matters: a server unlinks its socket file on the way out, so a restart on the
+    same path must not bind before the old one has finished.
+    """
+    scope, gone = trio.CancelScope(), trio.Event()
 
     async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        with scope:
-            await trio_shell.serve(path, handler, task_status=task_status)
+        try:
+            with scope:
+                await trio_shell.serve(path, handler, task_status=task_status)
+        finally:
+            gone.set()
+
+    async def stop() -> None:
+        scope.cancel()
+        await gone.wait()
 
     await nursery.start(run)
-    return scope
+    return stop
 
 
 async def eventually(port: int, path: str, status: int) -> None:
@@ -82,8 +99,8 @@ async def test_serves_follows_ctl_and_survives_queue_and_ctl_restarts(ctx: Conte
     home, queue = ctx.home, FakeQueue()
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            ctl_scope = await start_server(nursery, home.socket("ctl"), FakeCtl(CATALOG))
-            queue_scope = await start_server(nursery, home.socket("queue"), queue)
+            stop_ctl = await start_server(nursery, home.socket("ctl"), FakeCtl(CATALOG))
+            stop_queue = await start_server(nursery, home.socket("queue"), queue)
             service = ListenerService(ctx)
             await nursery.start(service.run)
             port = int(service.urls[0].rsplit(":", 1)[1])
@@ -94,13 +111,13 @@ async def test_serves_follows_ctl_and_survives_queue_and_ctl_restarts(ctx: Conte
             metrics = (await request(port, "GET", "/metrics")).body.decode()
             assert 'jobico_queue_depth{tenant="acme"} 1' in metrics
 
-            queue_scope.cancel()
+            await stop_queue()
             await eventually(port, "/events/acme/signup", 503)
             assert (await request(port, "GET", "/healthz")).status == 503
             await start_server(nursery, home.socket("queue"), queue)
             await eventually(port, "/events/acme/signup", 202)
 
-            ctl_scope.cancel()
+            await stop_ctl()
             newer = {"version": 2, "tenants": {"acme": {"events": {"later": job("acme", "later")}}}}
             await start_server(nursery, home.socket("ctl"), FakeCtl(newer))
             await eventually(port, "/events/acme/later", 202)
@@ -173,4 +190,57 @@ async def test_a_failing_queue_is_503_not_500(ctx: Context) -> None:
             r = await post(port, "/events/acme/signup", {"name": "a"})
             assert r.status == 503 and "retry-after" in r.headers
             await service.shutdown()
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_concurrent_single_items_share_enqueue_calls_and_each_gets_its_id(ctx: Context) -> None:
+    queue = FakeQueue(delay=0.2)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
+            await start_server(nursery, ctx.home.socket("queue"), queue)
+            service = ListenerService(ctx)
+            await nursery.start(service.run)
+            port = int(service.urls[0].rsplit(":", 1)[1])
+            replies: dict[int, Any] = {}
+
+            async def send(n: int) -> None:
+                replies[n] = await post(port, "/events/acme/signup", {"name": str(n)})
+
+            async with trio.open_nursery() as senders:
+                for n in range(20):
+                    senders.start_soon(send, n)
+            assert all(r.status == 202 for r in replies.values())
+            ids = {n: r.json()["ids"] for n, r in replies.items()}
+            assert all(len(one) == 1 for one in ids.values())
+            # each request's id is the one its own item got in the queue
+            assert {queue.items[int(one[0], 16)] for one in ids.values()} == {
+                b'{"name":"%d"}' % n for n in range(20)}
+            assert queue.calls < 20 and (await service.status())["enqueue_calls"] == queue.calls
+            await service.shutdown()
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_shutdown_lets_a_request_in_flight_finish(ctx: Context) -> None:
+    queue = FakeQueue(delay=0.5)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
+            await start_server(nursery, ctx.home.socket("queue"), queue)
+            service = ListenerService(ctx)
+            await nursery.start(service.run)
+            port = int(service.urls[0].rsplit(":", 1)[1])
+            replies = []
+
+            async def send() -> None:
+                replies.append(await post(port, "/events/acme/signup", {"name": "a"}))
+
+            async with trio.open_nursery() as inner:
+                inner.start_soon(send)
+                while not queue.calls:  # noqa: ASYNC110 - the fake queue has no event to wait on
+                    await trio.sleep(0.01)
+                await service.shutdown()
+            assert [r.status for r in replies] == [202] and queue.items == [b'{"name":"a"}']
             nursery.cancel_scope.cancel()
