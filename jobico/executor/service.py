@@ -141,11 +141,14 @@ class ExecutorService:
         try:
             await self._pause(self._catalog_ready.wait)
             while not self._stopping:
-                if self._outstanding >= self.window:
+                window = settle.safe_window(
+                    self.window, conf.max_concurrency, conf.lease_ms, self.catalog or {}
+                )
+                free = min(window - self._outstanding, conf.batch)
+                if free <= 0:
                     self._room = trio.Event()
                     await self._pause(self._room.wait)
                     continue
-                free = min(self.window - self._outstanding, conf.batch)
                 params = {
                     "worker": self.ctx.name,
                     "max": free,

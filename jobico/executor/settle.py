@@ -75,6 +75,22 @@ def record(delivery: Delivery, job: Job, result: RunResult, started_at: float) -
     }
 
 
+LEASE_MARGIN_MS = 2000
+
+
+def safe_window(window: int, max_concurrency: int, lease_ms: int, catalog: Mapping[str, Any]) -> int:
+    """How many events one executor may hold leased so it surely runs them all before
+    their lease ends: a longer backlog would be redelivered to another worker while
+    it still waits here (run twice, recorded ``ok`` once), and a bigger lease would
+    delay the re-run after a crash past SPEC's 30 s. At least one round of
+    ``max_concurrency``, even when a job's ``timeout_ms`` alone exceeds the lease.
+    """
+    slowest = max((job.get("timeout_ms", 0) for tenant in catalog.get("tenants", {}).values()
+                   for job in tenant.get("events", {}).values()), default=0)
+    rounds = (lease_ms - LEASE_MARGIN_MS) // slowest if slowest else window
+    return max(max_concurrency, min(window, rounds * max_concurrency))
+
+
 def iso_utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

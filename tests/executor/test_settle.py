@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from jobico.executor import settle
 from jobico.executor.limits import RunResult
 from jobico.executor.settle import chained, record, retry_delay_ms, settlement, wasi_env
 
@@ -59,3 +60,18 @@ def test_wasi_env_names_only_the_event() -> None:
         "JOBICO_EVENT_ID": "00aa",
         "JOBICO_ATTEMPT": "1",
     }
+
+
+def test_lease_window_never_outlasts_the_lease() -> None:
+    def catalog(*timeouts: int) -> dict[str, object]:
+        events = {f"e{i}": {"timeout_ms": t} for i, t in enumerate(timeouts)}
+        return {"tenants": {"acme": {"events": events}}}
+
+    # 2 s guests, 4 at a time, 30 s leases: 14 rounds of 4 fit, not the 64 asked for.
+    assert settle.safe_window(64, 4, 30_000, catalog(100, 2000)) == 56
+    # fast guests: the whole window fits
+    assert settle.safe_window(64, 4, 30_000, catalog(100)) == 64
+    # a guest slower than the lease still gets one round, never zero
+    assert settle.safe_window(64, 4, 30_000, catalog(60_000)) == 4
+    # no catalog yet: the configured window
+    assert settle.safe_window(64, 4, 30_000, {}) == 64
