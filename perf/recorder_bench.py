@@ -1,7 +1,10 @@
-"""Recorder figures: fsync'd append rate, query latency, index rebuild time.
+"""Recorder figures: fsync'd append rate, CPU per record, query latency, index rebuild time.
 
 Run: ``.venv/bin/python perf/recorder_bench.py [--records N]``. Uses a temporary
 folder on the same disk as the system temp dir; prints its conditions first.
+The ``process`` figures run ``python -m jobico.recorder`` as the platform does
+(RPC appends of executor-shaped records, one ``follow`` stream) and divide the
+process's CPU time by the records it stored: the figure to compare between runs.
 """
 
 from __future__ import annotations
@@ -11,16 +14,22 @@ import os
 import platform
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import trio
+from procstat import cpu_seconds  # perf/, the script's own folder
 
+from jobico.errors import Unavailable
+from jobico.home import Home
 from jobico.recorder.commit import GroupCommit
 from jobico.recorder.records import Filter, parse_time
 from jobico.recorder.store import Store
+from jobico.rpc import trio_shell
+from jobico.rpc.errors import ConnectFailed
 
 BATCH = 100
 TENANTS = [f"tenant{i}" for i in range(10)]
@@ -121,6 +130,83 @@ def bench_queries(root: Path) -> None:
     store.close()
 
 
+def executor_record(n: int) -> dict[str, Any]:
+    """A record as ``jobico.executor.settle.record`` builds it: every field, ISO time."""
+    raw = record(n)
+    started = time.gmtime(raw["started_at"])
+    millis = int(raw["started_at"] * 1000) % 1000
+    return {**raw, "id": f"{raw['event_id']}-1", "reason": None if raw["status"] == "ok" else "x",
+            "truncated": False, "duration_ms": round(raw["duration_ms"], 3),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", started) + f".{millis:03d}Z"}
+
+
+async def _start_recorder(home: Path) -> tuple[trio.Process, trio_shell.Client, float]:
+    """The recorder process on ``home``, a client, and the seconds until it served."""
+    env = {**os.environ, "JOBICO_HOME": str(home)}
+    t0 = time.perf_counter()
+    process = await trio.lowlevel.open_process([sys.executable, "-m", "jobico.recorder"], env=env)
+    while True:
+        try:
+            client = await trio_shell.connect(Home(home).socket("recorder"))
+            return process, client, time.perf_counter() - t0
+        except ConnectFailed:
+            assert process.poll() is None, "the recorder exited"
+            await trio.sleep(0.01)
+
+
+async def _process_run(home: Path, count: int, writers: int, follow: bool) -> None:
+    process, client, _ = await _start_recorder(home)
+    empty_start_cpu = cpu_seconds(process.pid)  # interpreter, imports, an empty store
+    batches = [[executor_record(n) for n in range(first, first + BATCH)]
+               for first in range(0, count, BATCH)]
+    followed, dropped = 0, ""
+    async with client, trio.open_nursery() as nursery:
+        async def follower(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            nonlocal followed, dropped
+            async with client.stream("follow", {}) as items:
+                task_status.started()
+                try:
+                    async for _ in items:
+                        followed += 1
+                        if followed == count:
+                            return
+                except Unavailable as exc:
+                    dropped = f" (the follower was dropped after {followed:,} records: {exc})"
+
+        if follow:
+            await nursery.start(follower)
+        cpu0, t0 = cpu_seconds(process.pid), time.perf_counter()
+
+        async def writer(mine: list[list[dict[str, Any]]]) -> None:
+            for records in mine:
+                await client.call("append", {"records": records})
+
+        async with trio.open_nursery() as writers_nursery:
+            for w in range(writers):
+                writers_nursery.start_soon(writer, batches[w::writers])
+    elapsed, cpu = time.perf_counter() - t0, cpu_seconds(process.pid) - cpu0
+    print(f"process: {writers} writers, batches of {BATCH}, {int(follow)} follower: "
+          f"{count / elapsed:,.0f} records/s, recorder CPU {cpu / count * 1e6:.0f} µs per record"
+          + dropped)
+    process.terminate()
+    await process.wait()
+    process, client, served = await _start_recorder(home)
+    rebuild_cpu = cpu_seconds(process.pid) - empty_start_cpu
+    await client.aclose()
+    print(f"process: restart with {count:,} records serves in {served:.2f} s; index rebuild "
+          f"CPU {rebuild_cpu / count * 1e6:.0f} µs per record (beyond an empty start)")
+    process.terminate()
+    await process.wait()
+
+
+def bench_process(root: Path, count: int, writers: int, *, follow: bool) -> None:
+    """Figures of the real recorder process; ``root`` gets a fresh home."""
+    home = root / f"home-{writers}-{int(follow)}"
+    home.mkdir()
+    (home / "jobico.toml").write_text("")
+    trio.run(_process_run, home, count, writers, follow)
+
+
 def fsync_ms(folder: str) -> float:
     """Median time of one 40 KB write + fsync in ``folder``: the disk's floor per batch."""
     times = []
@@ -145,6 +231,8 @@ def main() -> None:
     print(f"disk: {tempfile.gettempdir()}, write+fsync p50 {fsync_ms(tempfile.gettempdir()):.2f} ms; "
           f"{args.records:,} records of ~400 bytes, 10 tenants, 10 % failures")
     with tempfile.TemporaryDirectory(prefix="recorder-bench-") as tmp:
+        bench_process(Path(tmp), args.records, args.writers, follow=False)
+        bench_process(Path(tmp), args.records, args.writers, follow=True)
         root = Path(tmp) / "recorder"
         bench_sync_append(root, args.records // 2)
         bench_group_commit(root, args.records // 2, args.writers)

@@ -39,9 +39,12 @@ class Hub:
 
     def publish(self, durable: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
         """Hand each record to every subscriber whose filter matches; never blocks."""
+        if not self._subscribers:
+            return
+        subscribers = list(self._subscribers)
         for entry, record in durable:
-            for sub in list(self._subscribers):
-                if not sub.where.matches(entry):
+            for sub in subscribers:
+                if sub.dropped or not sub.where.matches(entry):
                     continue
                 try:
                     sub.send.send_nowait(record)

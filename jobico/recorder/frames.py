@@ -2,7 +2,7 @@
 
 Pure: bytes in, records out. A crash can leave a torn frame at the end of a
 segment; ``scan`` stops at the first frame whose length, checksum or payload
-is wrong and reports where the good data ends, so the caller can cut it and
+is wrong, so the caller knows where the good data ends, can cut the rest, and
 garbage is never loaded as a record.
 """
 
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
 
 HEADER = struct.Struct("<II")
 MAX_PAYLOAD = 16 * 1024 * 1024  # well above a record with 1 MiB result + 1 MiB logs
+_packer = msgpack.Packer(use_bin_type=True)  # one for all: packb builds a Packer per call
 
 
 class CorruptFrame(Exception):
@@ -23,7 +25,9 @@ class CorruptFrame(Exception):
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    payload = msgpack.packb(record, use_bin_type=True)
+    """The frame of ``record``. Errors: ``TypeError``/``ValueError`` for a value msgpack
+    cannot carry (the shared packer starts clean again after one)."""
+    payload = _packer.pack(record)
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
@@ -47,19 +51,18 @@ def _payload(buf: bytes | memoryview, offset: int) -> tuple[dict[str, Any], int]
     return record, start + length
 
 
-def scan(buf: bytes | memoryview) -> tuple[list[tuple[int, int, dict[str, Any]]], int]:
-    """Every whole frame from the start of ``buf`` as (offset, length, record), and the
-    offset where good data ends (``len(buf)`` when the segment is intact)."""
-    frames: list[tuple[int, int, dict[str, Any]]] = []
+def scan(buf: bytes | memoryview) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """Every whole frame from the start of ``buf`` as (offset, length, record), lazily
+    (a segment's records are not all held at once); good data ends where the last
+    one ends (``len(buf)`` when the segment is intact)."""
     offset = 0
     while offset < len(buf):
         found = _payload(buf, offset)
         if found is None:
-            break
+            return
         record, end = found
-        frames.append((offset, end - offset, record))
+        yield offset, end - offset, record
         offset = end
-    return frames, offset
 
 
 def decode(frame: bytes) -> dict[str, Any]:

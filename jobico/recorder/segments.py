@@ -30,9 +30,10 @@ class Segment:
     records: int = 0
     newest: float = float("-inf")
 
-    def note(self, started: float) -> None:
-        self.records += 1
-        self.newest = max(self.newest, started)
+    def note(self, records: int, newest: float) -> None:
+        """Count ``records`` more, the newest of them started at ``newest``."""
+        self.records += records
+        self.newest = max(self.newest, newest)
 
     def read(self, offset: int, length: int) -> bytes:
         return os.pread(self.fd, length, offset)

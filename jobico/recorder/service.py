@@ -10,6 +10,7 @@ stream ``follow {filters, "backlog"}`` -> the last ``backlog`` matching records
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from functools import partial
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from jobico.component import Context
 
 SWEEP_INTERVAL_S = DAY
+GC_YOUNG_THRESHOLD = 50_000
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 
@@ -46,11 +48,30 @@ def _string(params: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _keep_gc_off_the_index(loaded: bool) -> None:
+    """Tune the cyclic GC of the recorder's own process: measured at 7-10 µs a record
+    with the defaults, about a tenth of the recorder's CPU per appended record.
+
+    Index entries live until retention and form no cycles, yet each full collection
+    walked them all; and with a young generation of 700 objects, every batch's records
+    were still alive (so walked) when one ran. So the young generation is collected
+    every 50,000 allocations, by when most of a batch's objects are freed, and once
+    loaded, what start-up built (imports, the rebuilt index) is frozen out of the scans.
+    """
+    if loaded:
+        gc.freeze()
+    else:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 class RecorderService:
     """Execution records for one home, in ``<home>/.jobico/recorder/``."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, own_process: bool = False) -> None:
+        """``own_process``: the service is the process (``python -m jobico.recorder``), so it
+        may tune the process-wide GC; never in a test runner's process."""
         self._ctx = ctx
+        self._own_process = own_process
         self._hub = Hub()
         self._store: Store | None = None
         self._commit: GroupCommit | None = None
@@ -69,8 +90,12 @@ class RecorderService:
         Errors: ``OSError`` when the folder cannot be read, or an fsync fails.
         """
         retention = self._ctx.config.recorder.retention_days
+        if self._own_process:
+            _keep_gc_off_the_index(loaded=False)
         self._store = await trio.to_thread.run_sync(
             partial(Store, self._ctx.home.recorder, retention_days=retention))
+        if self._own_process:
+            _keep_gc_off_the_index(loaded=True)
         try:
             self._commit = GroupCommit(self._store, self._hub.publish)
             self._ctx.log.info("recorder: %d records loaded", len(self._store))

@@ -78,14 +78,21 @@ class Store:
         return self._seq
 
     def _load(self, segment: Segment, data: bytes, last: bool) -> None:
-        found, end = frames.scan(data)
-        for offset, length, record in found:
-            started = parse_time(record["started_at"], f"{segment.path}@{offset}")
+        end = 0
+        loaded: list[Entry] = []
+        for offset, length, record in frames.scan(data):
+            end = offset + length
+            try:
+                started = parse_time(record["started_at"], "started_at")
+            except UserError as exc:  # a record this version never writes
+                raise UserError(f"{segment.path}@{offset}: {exc}") from None
             if self._index.admits(record):
                 self._seq += 1
                 entry = Entry.of(record, started, self._seq, segment.number, offset, length)
-                self._index.add(entry, keep_sorted=False)
-                self._count(entry, segment)
+                self._index.add(entry)
+                loaded.append(entry)
+        self._index.place(loaded, keep_sorted=False)
+        self._count(loaded, segment)
         if end == len(data):
             return
         if last:
@@ -96,9 +103,11 @@ class Store:
             log.error("%s: ignored %d damaged bytes from offset %d (records there are lost)",
                       segment.path, len(data) - end, end)
 
-    def _count(self, entry: Entry, segment: Segment) -> None:
-        self._stats.add(entry.tenant, entry.status, entry.duration_ms)
-        segment.note(entry.started)
+    def _count(self, entries: list[Entry], segment: Segment) -> None:
+        add = self._stats.add
+        for entry in entries:
+            add(entry.tenant, entry.status, entry.duration_ms)
+        segment.note(len(entries), max((e.started for e in entries), default=segment.newest))
 
     def write(self, records: Iterable[object], now: float | None = None) -> Written:
         """Check every record, then write the new ones in one write (not yet durable).
@@ -110,7 +119,8 @@ class Store:
         checked = [_framed(raw, i, now) for i, raw in enumerate(records)]
         stored = [False] * len(checked)
         chunks: list[bytes] = []
-        added: list[tuple[Entry, dict[str, Any]]] = []
+        entries: list[Entry] = []
+        kept: list[dict[str, Any]] = []
         segment: Segment | None = None
         offset = 0
         for i, (record, started, frame) in enumerate(checked):
@@ -123,19 +133,20 @@ class Store:
             self._seq += 1
             entry = Entry.of(record, started, self._seq, segment.number, offset, len(frame))
             self._index.add(entry)  # now, so a duplicate later in this batch is refused
-            added.append((entry, record))
+            entries.append(entry)
+            kept.append(record)
             chunks.append(frame)
             offset += len(frame)
         if segment is not None:
+            self._index.place(entries)
             try:
                 self._dir.write(b"".join(chunks))
             except OSError:
-                failed = {id(entry) for entry, _ in added}
+                failed = {id(entry) for entry in entries}
                 self._index.discard(lambda e: id(e) in failed)
                 raise
-            for entry, _ in added:
-                self._count(entry, segment)
-            self._pending.extend(added)
+            self._count(entries, segment)
+            self._pending.extend(zip(entries, kept, strict=True))
         return Written(stored, self._seq)
 
     def _segment_for(self, now: float) -> Segment:

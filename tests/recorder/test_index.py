@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from jobico.recorder.index import Entry, Index
 from jobico.recorder.records import Filter, normalize
 from tests.recorder.conftest import T0, rec
@@ -10,7 +14,9 @@ def index_of(*raws: dict) -> Index:
     for seq, raw in enumerate(raws, start=1):
         record, started = normalize(raw, 0, now=T0)
         assert index.admits(record)
-        index.add(Entry.of(record, started, seq, 1, 0, 0))
+        entry = Entry.of(record, started, seq, 1, 0, 0)
+        index.add(entry)
+        index.place([entry])
     return index
 
 
@@ -63,3 +69,31 @@ def test_discard_forgets_everything_about_an_entry() -> None:
     assert ids(index.query(Filter(tenant="acme"), 10)) == ["a-1"]
     assert index.get("b-1") is None and index.ok_ids(["b"]) == set()
     assert index.admits(normalize(rec("b"), 0, T0)[0])
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # _TAIL is set per example
+@given(batches=st.lists(st.lists(st.tuples(st.integers(0, 50), st.sampled_from(["acme", "beta"]),
+                                           st.sampled_from(["ok", "trap"])),
+                                 min_size=1, max_size=8), min_size=1, max_size=12),
+       tail=st.sampled_from([1, 4096]))
+def test_batches_out_of_start_order_query_newest_first(
+        batches: list[list[tuple[int, str, str]]], tail: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs end in another order than they start: however batches overlap in time
+    (and when a batch lands far back, ``tail=1``), every filter walks newest first."""
+    monkeypatch.setattr("jobico.recorder.index._TAIL", tail)
+    index, everything, seq = Index(), [], 0
+    for batch in batches:
+        placed = []
+        for at, tenant, status in batch:
+            seq += 1
+            record, started = normalize(rec(f"{seq}", at=T0 + at, tenant=tenant, status=status), 0, T0)
+            entry = Entry.of(record, started, seq, 1, 0, 0)
+            index.add(entry)
+            placed.append(entry)
+        index.place(placed)
+        everything += placed
+    newest_first = sorted(everything, key=lambda e: (e.started, e.seq), reverse=True)
+    for where in (Filter(), Filter(tenant="beta"), Filter(statuses=frozenset({"trap"})),
+                  Filter(event="signup", since=T0 + 10, until=T0 + 40)):
+        assert ids(index.query(where, 1000)) == ids([e for e in newest_first if where.matches(e)])

@@ -36,10 +36,28 @@ def test_ok_has_no_reason_and_given_values_are_kept() -> None:
     ({"logs": [{"level": "loud", "message": "x"}]}, "record 3: logs[0]"),
     ({"duration_ms": -1}, "record 3: duration_ms"),
     ({"started_at": "yesterday"}, "record 3: started_at"),
+    ({"started_at": "2023-13-14T22:13:20.123Z"}, "record 3: started_at"),
+    ({"package": None}, "record 3: package"),
+    ({"reason": 5}, "record 3: reason"),
+    ({"logs": [{"level": ["info"]}]}, "record 3: logs[0]"),
+    ({"event": 7}, "record 3: event: required"),
 ])
 def test_bad_record_names_position_and_field(change: dict[str, Any], message: str) -> None:
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         normalize(rec(**change), 3, now=T0)
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("2023-11-14T22:13:20.123Z", "2023-11-14T22:13:20.123000Z"),  # as the executor sends it
+    ("2023-11-14T22:13:20.123456Z", "2023-11-14T22:13:20.123456Z"),
+    ("2023-11-14T23:13:20.5+01:00", "2023-11-14T22:13:20.500000Z"),
+    ("2023-11-14T22:13:20", "2023-11-14T22:13:20.000000Z"),
+    (T0 + 0.25, "2023-11-14T22:13:20.250000Z"),
+])
+def test_started_at_is_stored_in_one_form(given: object, stored: str) -> None:
+    record, started = normalize(rec(started_at=given), 0, now=0)
+    assert record["started_at"] == stored
+    assert started == parse_time(stored, "x")
 
 
 def test_parse_time_forms() -> None:
