@@ -17,7 +17,7 @@ from jobico.errors import Unavailable
 from jobico.recorder.index import Entry
 from jobico.recorder.records import Filter
 
-DEFAULT_BUFFER = 1000
+DEFAULT_BUFFER = 10_000  # records a follower may lag before it is dropped (~10 MB)
 
 
 class _Subscriber:
@@ -69,6 +69,15 @@ class Hub:
                 yield record
             async for record in sub.receive:
                 yield record
+                # Drain what is already buffered without a checkpoint per record: an
+                # append adds up to a batch at once, and a follower that took one record
+                # per scheduler pass fell behind at ~10k records/s.
+                while True:
+                    try:
+                        record = sub.receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    yield record
             if sub.dropped:
                 raise Unavailable(f"follow: fell more than {self._buffer} records behind; "
                                   "dropped (follow again to resume)")

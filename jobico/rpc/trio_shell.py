@@ -134,13 +134,19 @@ def _error_fields(exc: JobicoError) -> tuple[str, str, tuple[str, ...]]:
     return type_name, str(exc), bases
 
 
+STREAM_SLICE = 64  # stream items sent between forced checkpoints
+
+
 async def _send_items(handler: object, conn: Connection, outbox: Outbox, request: Request) -> None:
     items = _method(handler, request)(request.params)
     async with contextlib.aclosing(items):
+        sent = 0
         async for item in items:
             await outbox.wait_writable()
             outbox.put(conn.send(StreamItem(request.id, item)))
-            await trio.lowlevel.checkpoint()  # a generator that never awaits must not starve others
+            sent += 1
+            if sent % STREAM_SLICE == 0:  # a generator that never awaits must not starve others
+                await trio.lowlevel.checkpoint()
 
 
 def _method(handler: object, request: Request) -> Any:
