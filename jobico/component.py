@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import trio
 
 from jobico.config import Config, load_config
+from jobico.errors import JobicoError
 from jobico.home import Home
 from jobico.rpc import trio_shell
 
@@ -160,6 +161,17 @@ def main(default_name: str, factory: Callable[[Context], Any]) -> None:
     ctx = Context(home=home, config=config, name=name, log=log)
     try:
         trio.run(serve_component, ctx, factory(ctx))
-    except Exception:
-        log.exception("%s crashed", name)
+    except Exception as exc:
+        problems = _leaves(exc)
+        if all(isinstance(p, JobicoError) for p in problems):  # said plainly, no traceback
+            log.error("%s cannot run: %s", name, "; ".join(map(str, problems)))
+        else:
+            log.exception("%s crashed", name)
         raise SystemExit(1) from None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The errors inside (possibly nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]

@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from typing import IO, Any
 import trio
 
 from jobico.config import Config, flags_as_env
-from jobico.errors import NotFound, UserError
+from jobico.errors import ConfigError, NotFound, UserError
 from jobico.home import Home
 from jobico.rpc import trio_shell
 from supervisor.process import Supervised, wait_for_strays
@@ -171,10 +172,26 @@ class Supervisor:
         return {"restarting": name}
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Errors: ``ConfigError`` naming ``listener.port`` when something already listens there."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"listener.port: cannot listen on {host}:{port}: {exc.strerror}; "
+                "stop what uses it or pick another port (--port N)"
+            ) from None
+
+
 def run_supervisor(home: Home, config: Config, flags: Mapping[str, Any], role: str = "all") -> None:
     """Blocking entry of ``jobico up`` (foreground).
 
-    Errors: ``UserError`` when another supervisor holds this home.
+    Errors: ``UserError`` when another supervisor holds this home, or the webhook
+    port is taken (said once here rather than as a listener restarting forever).
     """
     components(config, role)  # a bad role fails here, before the lock
     home.ensure()
@@ -184,6 +201,8 @@ def run_supervisor(home: Home, config: Config, flags: Mapping[str, Any], role: s
         pids_file = home.run / PIDS_FILE
         if pids_file.exists():
             wait_for_strays(json.loads(pids_file.read_text() or "[]"))
+        if any(spec.module == "listener" for spec in components(config, role)):
+            check_port_free(config.listener.host, config.listener.port)
         trio.run(Supervisor(home, config, flags, role).run)
     finally:
         lock.release()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 import subprocess
 
@@ -78,3 +79,15 @@ def test_detach_then_down(platform_factory: Factory) -> None:
     assert all(c["state"] == "running" for c in p.status()["components"])
     p.cli("down", timeout=90)
     assert p.cli("status", check=False).returncode == 3
+
+
+def test_up_on_a_taken_port_says_so_once(platform_factory: Factory) -> None:
+    p = platform_factory(start=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", p.port))
+        taken.listen()
+        done = subprocess.run([*JOBICO, "up", "--home", str(p.root)], capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 1
+    assert "listener.port" in done.stderr and "in use" in done.stderr
+    assert "Traceback" not in done.stderr
