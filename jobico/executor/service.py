@@ -86,6 +86,7 @@ class ExecutorService:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. **Cancellation:** waits for runs already on threads."""
         self.sandbox = await trio.to_thread.run_sync(Sandbox, self.ctx.home.cache)
+        await self._release_predecessors_leases()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._follow_catalog)
@@ -97,6 +98,16 @@ class ExecutorService:
                 await self.queue.aclose()
                 await self.recorder.aclose()
             self.sandbox.close()
+
+    async def _release_predecessors_leases(self) -> None:
+        """A previous process of this name may have died holding leases: free them now
+        so its events run again at once, not after ``lease_ms``. Best effort: with the
+        queue not up yet, the leases simply expire."""
+        try:
+            with trio.move_on_after(2):
+                await self.queue.call("release", {"worker": self.ctx.name})
+        except JobicoError as exc:
+            self.ctx.log.info("could not release earlier leases (%s); they will expire", exc)
 
     async def shutdown(self) -> None:
         """Stop leasing; return once every leased delivery has been reported and settled."""

@@ -154,6 +154,9 @@ class Backend(Protocol):
     def expire(self) -> int:
         """Return expired leases to their tenant's ready queue; how many."""
 
+    def release(self, worker: str) -> int:
+        """Return every lease ``worker`` holds to the ready queues now; how many items."""
+
     def compact(self) -> int:
         """Housekeeping that lets storage be reclaimed; the commit to flush (0: none)."""
 

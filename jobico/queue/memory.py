@@ -85,6 +85,7 @@ class MemoryBackend:
         self._rr = 0
         self._delayed: list[tuple[float, int, Item]] = []
         self._leases: list[tuple[float, int, list[Item]]] = []  # one entry per lease call
+        self._owners: dict[int, str] = {}  # lease number -> worker, for release()
         self._keys = IdempotencyKeys()
         self._last_id = 0
         self._seq = itertools.count(1)
@@ -234,6 +235,7 @@ class MemoryBackend:
                 )
         if leased:
             heapq.heappush(self._leases, (now + lease_ms / 1000, lease_no, leased))
+            self._owners[lease_no] = worker
         return out
 
     def expire(self) -> int:
@@ -350,14 +352,30 @@ class MemoryBackend:
         count = 0
         while self._leases and self._leases[0][0] <= now:
             _, lease_no, items = heapq.heappop(self._leases)
-            for item in reversed(items):  # keep their order at the front
-                if item.state == LEASED and item.lease_no == lease_no:
-                    state = self._tenants[item.tenant]
-                    state.inflight_n -= 1
-                    state.ready_n += 1
-                    item.state = READY
-                    state.ready.appendleft(item)
-                    count += 1
+            count += self._give_back(lease_no, items)
+        return count
+
+    def release(self, worker: str) -> int:
+        """Give back at once every lease ``worker`` holds (a restarted worker's predecessor
+        died with them): its events run again now instead of when the leases expire."""
+        mine = [entry for entry in self._leases if self._owners.get(entry[1]) == worker]
+        if not mine:
+            return 0
+        self._leases = [entry for entry in self._leases if self._owners.get(entry[1]) != worker]
+        heapq.heapify(self._leases)
+        return sum(self._give_back(lease_no, items) for _, lease_no, items in mine)
+
+    def _give_back(self, lease_no: int, items: list[Item]) -> int:
+        self._owners.pop(lease_no, None)
+        count = 0
+        for item in reversed(items):  # keep their order at the front
+            if item.state == LEASED and item.lease_no == lease_no:
+                state = self._tenants[item.tenant]
+                state.inflight_n -= 1
+                state.ready_n += 1
+                item.state = READY
+                state.ready.appendleft(item)
+                count += 1
         return count
 
     def _select_dead(self, ids: Sequence[str] | None, tenant: str | None) -> list[DeadLetter]:

@@ -213,6 +213,12 @@ class RedisBackend:
     async def expire(self) -> int:
         return int(await self._run("EXPIRE"))
 
+    async def release(self, worker: str) -> int:
+        """Not done on Redis: worker names repeat across nodes (every node has an
+        ``executor-1``), so a restart must not give back another node's leases; they
+        expire after ``executor.lease_ms`` as before."""
+        return 0
+
     async def compact(self) -> int:
         """Settled entries are deleted as they settle; Redis reclaims their memory itself."""
         return 0

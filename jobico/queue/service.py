@@ -145,6 +145,15 @@ class QueueService:
                     found = await self._backend.lease(worker, max_items, lease_ms)
         return [d.to_wire() for d in found]
 
+    async def rpc_release(self, params: Any) -> dict[str, Any]:
+        """A (re)starting worker gives back what its dead predecessor had leased."""
+        worker = str(_params(params).get("worker", ""))
+        released = await self._backend.release(worker)
+        if released:
+            self._ctx.log.info("released %d leased items of %s", released, worker)
+            self._wake()
+        return {"released": released}
+
     async def rpc_settle(self, params: Any) -> dict[str, Any]:
         """Apply verdicts at once; they reach the disk with the next group commit.
 

@@ -91,6 +91,21 @@ def test_expired_lease_is_redelivered(harness: Harness) -> None:
     assert [(d.id, d.attempt) for d in again] == [(item, 1)]
 
 
+def test_a_restarted_worker_gives_back_its_predecessors_leases(harness: Harness) -> None:
+    q = harness.open()
+    first, second = q.enqueue("acme", "e", [b"1", b"2"], None).ids
+    assert [d.id for d in q.lease("executor-1", 1, LEASE_MS)] == [first]
+    assert [d.id for d in q.lease("executor-2", 1, LEASE_MS)] == [second]
+    if harness.kind == "redis":  # names repeat across nodes: leases only expire there
+        assert q.release("executor-1") == 0
+        return
+    assert q.release("executor-1") == 1
+    assert q.release("executor-1") == 0
+    again = q.lease("executor-1", 10, LEASE_MS)
+    assert [(d.id, d.attempt) for d in again] == [(first, 1)]  # same attempt: it never ran
+    assert q.stats()["acme"].inflight == 2
+
+
 def test_retry_backs_off_then_comes_back_as_the_next_attempt(harness: Harness) -> None:
     q = harness.open()
     [item] = q.enqueue("acme", "e", [b"1"], None).ids
