@@ -94,6 +94,15 @@ def ctx(tmp_path: Path) -> Context:
     return Context(home=home, config=config, name="listener", log=logging.getLogger("t"))
 
 
+
+async def listening(nursery: trio.Nursery, ctx: Context, queue: FakeQueue) -> tuple[ListenerService, int]:
+    """A listener serving against fake ctl and ``queue`` servers; its service and HTTP port."""
+    await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
+    await start_server(nursery, ctx.home.socket("queue"), queue)
+    service = ListenerService(ctx)
+    await nursery.start(service.run)
+    return service, int(service.urls[0].rsplit(":", 1)[1])
+
 @pytest.mark.trio
 async def test_serves_follows_ctl_and_survives_queue_and_ctl_restarts(ctx: Context) -> None:
     home, queue = ctx.home, FakeQueue()
@@ -182,11 +191,7 @@ async def test_a_taken_port_is_a_config_error_naming_the_key(ctx: Context) -> No
 async def test_a_failing_queue_is_503_not_500(ctx: Context) -> None:
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
-            await start_server(nursery, ctx.home.socket("queue"), FakeQueue(broken=True))
-            service = ListenerService(ctx)
-            await nursery.start(service.run)
-            port = int(service.urls[0].rsplit(":", 1)[1])
+            service, port = await listening(nursery, ctx, FakeQueue(broken=True))
             r = await post(port, "/events/acme/signup", {"name": "a"})
             assert r.status == 503 and "retry-after" in r.headers
             await service.shutdown()
@@ -198,11 +203,7 @@ async def test_concurrent_single_items_share_enqueue_calls_and_each_gets_its_id(
     queue = FakeQueue(delay=0.2)
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
-            await start_server(nursery, ctx.home.socket("queue"), queue)
-            service = ListenerService(ctx)
-            await nursery.start(service.run)
-            port = int(service.urls[0].rsplit(":", 1)[1])
+            service, port = await listening(nursery, ctx, queue)
             replies: dict[int, Any] = {}
 
             async def send(n: int) -> None:
@@ -227,11 +228,7 @@ async def test_shutdown_lets_a_request_in_flight_finish(ctx: Context) -> None:
     queue = FakeQueue(delay=0.5)
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            await start_server(nursery, ctx.home.socket("ctl"), FakeCtl(CATALOG))
-            await start_server(nursery, ctx.home.socket("queue"), queue)
-            service = ListenerService(ctx)
-            await nursery.start(service.run)
-            port = int(service.urls[0].rsplit(":", 1)[1])
+            service, port = await listening(nursery, ctx, queue)
             replies = []
 
             async def send() -> None:
