@@ -13,19 +13,11 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from jobico.queue.backend import DeadLetter
+from jobico.queue.records import ItemsBatch
 
 
 class Journal(Protocol):
-    def items(
-        self,
-        tenant: str,
-        event: str,
-        attempt: int,
-        enqueued_at: float,
-        not_before: float,
-        key: str | None,
-        items: list[tuple[int, bytes]],
-    ) -> int: ...
+    def items(self, batch: ItemsBatch) -> int: ...
     def done(self, ids: list[int]) -> int: ...
     def stragglers(self) -> list[int]: ...
     def dead(self, tenant: str, letters: Sequence[DeadLetter]) -> int: ...
@@ -40,16 +32,7 @@ class Journal(Protocol):
 class NullJournal:
     """Nothing to make durable: every commit is 0 and already done."""
 
-    def items(
-        self,
-        tenant: str,
-        event: str,
-        attempt: int,
-        enqueued_at: float,
-        not_before: float,
-        key: str | None,
-        items: list[tuple[int, bytes]],
-    ) -> int:
+    def items(self, batch: ItemsBatch) -> int:
         return 0
 
     def done(self, ids: list[int]) -> int:

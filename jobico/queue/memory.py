@@ -37,6 +37,7 @@ from jobico.queue.backend import (
 from jobico.queue.journal import Journal, NullJournal
 from jobico.queue.keys import IdempotencyKeys
 from jobico.queue.policy import allocate_ids, fair_shares, format_id, parse_id, retry_delay
+from jobico.queue.records import ItemsBatch
 
 READY, DELAYED, LEASED, GONE = range(4)
 
@@ -112,7 +113,9 @@ class MemoryBackend:
         if depth + len(items) > limit:
             raise Unavailable(f"tenant {tenant} queue is full: {depth} of {limit} items queued")
         numbers, self._last_id = allocate_ids(self._last_id, int(now * 1_000_000), len(items))
-        commit = self._journal.items(tenant, event, 1, now, now, key, list(zip(numbers, items, strict=True)))
+        commit = self._journal.items(
+            ItemsBatch(tenant, event, 1, now, now, key, list(zip(numbers, items, strict=True)))
+        )
         fresh = [Item(n, tenant, event, 1, body, now, now) for n, body in zip(numbers, items, strict=True)]
         self._live.update((item.id, item) for item in fresh)
         state.ready.extend(fresh)
@@ -297,13 +300,8 @@ class MemoryBackend:
     def _journal_one(self, item: Item) -> int:
         """Journal one item as it now stands (a retry, a replay, a straggler copied forward)."""
         return self._journal.items(
-            item.tenant,
-            item.event,
-            item.attempt,
-            item.enqueued_at,
-            item.not_before,
-            None,
-            [(item.id, item.body)],
+            ItemsBatch(item.tenant, item.event, item.attempt, item.enqueued_at, item.not_before, None,
+                       [(item.id, item.body)])
         )
 
     def _tenant(self, name: str) -> _Tenant:

@@ -46,17 +46,22 @@ def frame(record: list[Any]) -> bytes:
     return HEADER.pack(len(body), zlib.crc32(body)) + body
 
 
-def items_record(
-    tenant: str,
-    event: str,
-    attempt: int,
-    enqueued_at: float,
-    not_before: float,
-    key: str | None,
-    items: list[tuple[int, bytes]],
-) -> bytes:
-    """Items of one tenant and event that share an attempt number and times."""
-    return frame([ITEMS, tenant, event, attempt, enqueued_at, not_before, key, items])
+@dataclass(frozen=True, slots=True)
+class ItemsBatch:
+    """Items of one tenant and event that share an attempt number, times and key."""
+
+    tenant: str
+    event: str
+    attempt: int
+    enqueued_at: float
+    not_before: float
+    key: str | None
+    items: list[tuple[int, bytes]]
+
+
+def items_record(batch: ItemsBatch) -> bytes:
+    b = batch
+    return frame([ITEMS, b.tenant, b.event, b.attempt, b.enqueued_at, b.not_before, b.key, b.items])
 
 
 def done_record(ids: list[int]) -> bytes:

@@ -102,17 +102,9 @@ class SegmentJournal:
 
     # -- appending (owner thread) ------------------------------------------------------------
 
-    def items(
-        self,
-        tenant: str,
-        event: str,
-        attempt: int,
-        enqueued_at: float,
-        not_before: float,
-        key: str | None,
-        items: list[tuple[int, bytes]],
-    ) -> int:
-        data = records.items_record(tenant, event, attempt, enqueued_at, not_before, key, items)
+    def items(self, batch: records.ItemsBatch) -> int:
+        data = records.items_record(batch)
+        items = batch.items
         with self._lock:
             seg = self._log_segment(len(data))
             seq = self._push(("log", seg), data)

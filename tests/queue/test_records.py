@@ -8,7 +8,9 @@ from jobico.queue import records
 def sample() -> bytes:
     return (
         records.mark_record(7)
-        + records.items_record("acme", "signup", 1, 1.5, 1.5, "k", [(8, b"{}"), (9, b"[]")])
+        + records.items_record(
+            records.ItemsBatch("acme", "signup", 1, 1.5, 1.5, "k", [(8, b"{}"), (9, b"[]")])
+        )
         + records.done_record([8])
     )
 
