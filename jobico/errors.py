@@ -20,6 +20,10 @@ class NotFound(UserError):
     """The named tenant, event, record or file does not exist."""
 
 
+class Conflict(UserError):
+    """The request contradicts one already made (an idempotency key reused for another body)."""
+
+
 class ConfigError(UserError):
     """A configuration value is invalid; the message names the key and its source."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobico.errors import ConfigError, JobicoError, NotFound, Unavailable, UserError
+from jobico.errors import ConfigError, Conflict, JobicoError, NotFound, Unavailable, UserError
 
 
 class RpcError(JobicoError):
@@ -71,6 +71,10 @@ class RemoteConfigError(RemoteError, ConfigError):
     """A remote ``ConfigError``."""
 
 
+class RemoteConflict(RemoteError, Conflict):
+    """A remote ``Conflict``."""
+
+
 class RemoteUnavailable(RemoteError, Unavailable):
     """A remote ``Unavailable`` (including the peer's own lost connections and timeouts)."""
 
@@ -78,6 +82,7 @@ class RemoteUnavailable(RemoteError, Unavailable):
 _KNOWN: dict[str, type[RemoteError]] = {
     "NotFound": RemoteNotFound,
     "ConfigError": RemoteConfigError,
+    "Conflict": RemoteConflict,
     "UserError": RemoteUserError,
     "Unavailable": RemoteUnavailable,
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobico.errors import ConfigError, JobicoError, NotFound, Unavailable, UserError
+from jobico.errors import ConfigError, Conflict, JobicoError, NotFound, Unavailable, UserError
 from jobico.rpc.errors import (
     CallTimeout,
     ConnectFailed,
@@ -15,7 +15,7 @@ from jobico.rpc.errors import (
 )
 
 
-@pytest.mark.parametrize("cls", [NotFound, UserError, ConfigError, Unavailable])
+@pytest.mark.parametrize("cls", [NotFound, UserError, ConfigError, Conflict, Unavailable])
 def test_known_types_are_caught_by_their_own_class(cls: type[JobicoError]) -> None:
     error = remote_error(cls.__name__, "no tenant 'acme'")
     assert isinstance(error, cls)
