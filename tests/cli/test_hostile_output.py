@@ -8,10 +8,14 @@ terminal control sequences; the real CLI prints them escaped and exits 0, and
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +24,7 @@ import trio
 
 from jobico.home import Home
 from jobico.rpc import trio_shell
-from tests.cli.test_offline import run
+from tests.cli.test_offline import JOBICO, run
 from tests.e2e.platform import wait_until
 
 HOSTILE = ["[/]", "[bold]x", "\x1b[2J\x1b]0;pwned\x07", "\x9b31m"]
@@ -97,7 +101,7 @@ def test_executions_prints_markup_and_controls_as_text(home: Home) -> None:
 
 
 def test_show_prints_result_reason_and_logs_escaped(home: Home) -> None:
-    for record in json.loads(cli(home, "executions", "--json")):
+    for record in json.loads(cli(home, "executions", "--json", "--tenant", "acme")):
         out = cli(home, "show", record["id"])
         text = HOSTILE[int(record["event_id"], 16) // 2]
         shown = SHOWN[HOSTILE.index(text)]
@@ -112,10 +116,33 @@ def test_dead_prints_reasons_escaped(home: Home) -> None:
 
 
 def test_json_output_stays_exact(home: Home) -> None:
-    records = json.loads(cli(home, "executions", "--json"))
+    records = json.loads(cli(home, "executions", "--json", "--tenant", "acme"))
     assert sorted(r["result"] or r["reason"] for r in records) == sorted(HOSTILE * 2)
     shown = json.loads(cli(home, "show", records[0]["id"], "--json"))
     assert shown["logs"][0]["message"] in HOSTILE
     letters = json.loads(cli(home, "dead", "--json"))
     assert sorted(d["reason"] for d in letters) == sorted(HOSTILE)
     assert sorted(d["body"] for d in letters) == sorted(HOSTILE)
+
+
+def test_follow_prints_new_records_escaped(home: Home) -> None:
+    """``--follow`` prints lines of its own; records are appended until one arrives."""
+    follower = subprocess.Popen([*JOBICO, "executions", "--follow", "--tenant", "globex", "--home",
+                                 str(home.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert follower.stdout is not None
+    try:
+        deadline = time.monotonic() + 30
+        for n in itertools.count():
+            assert time.monotonic() < deadline, "no followed record within 30 s"
+            record = {"event_id": f"{n:016x}", "attempt": 1, "tenant": "globex", "package": "pkg",
+                      "event": "signup", "status": "error", "code": 1, "result": "", "reason": HOSTILE[2],
+                      "started_at": time.time(), "duration_ms": 1.0, "module_sha256": "ab" * 32}
+            call(home, "recorder", "append", {"records": [record]})
+            if select.select([follower.stdout], [], [], 0.5)[0]:
+                break
+        line = follower.stdout.readline().decode()
+        assert_escaped(line, [SHOWN[2]])
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, errors = follower.communicate(timeout=30)
+    assert follower.returncode == 0 and b"Traceback" not in errors, errors
