@@ -98,7 +98,7 @@ def show(
         print_json(record)
         return
     for key in ("id", "event_id", "tenant", "package", "event", "attempt", "status", "reason",
-                "code", "started_at", "duration_ms", "truncated", "module_sha256"):
+                "code", "accepted_at", "started_at", "duration_ms", "truncated", "module_sha256"):
         typer.echo(f"{key:>13}: {visible(str(record.get(key)))}")
     typer.echo("       result:")
     typer.echo(_indent(visible(_pretty(record.get("result") or ""), multiline=True)))
