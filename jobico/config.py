@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobico.errors import ConfigError
+from jobico.redact import redact_url
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 QUEUE_BACKENDS = ("file", "memory", "redis")
@@ -85,6 +86,12 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data.pop("sources")
+        return data
+
+    def shown(self) -> dict[str, Any]:
+        """``to_dict`` for printing: the queue URL's password masked (it reaches terminals and logs)."""
+        data = self.to_dict()
+        data["queue"]["url"] = redact_url(data["queue"]["url"])
         return data
 
 

@@ -3,12 +3,11 @@
 Children learn the supervisor's pid (``JOBICO_SUPERVISOR_PID``) and stop by
 themselves once re-parented, so a supervisor killed with ``kill -9`` never leaves
 components running on their own; the next ``jobico up`` also waits for any such
-leftovers before it starts.
+leftovers before it starts (supervisor.strays).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -170,24 +169,3 @@ def _describe(code: int) -> str:
         return f"signal {signal.Signals(-code).name}"
     return f"code {code}"
 
-
-def wait_for_strays(pids: list[int], timeout: float = STOP_TIMEOUT_S) -> None:
-    """Wait for components left by a supervisor that was killed, killing what lingers."""
-    deadline = time.monotonic() + timeout
-    alive = [p for p in pids if _is_component(p)]
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-        alive = [p for p in alive if _is_component(p)]
-    for pid in alive:
-        os.kill(pid, signal.SIGKILL)
-
-
-def _is_component(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read()
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except OSError:
-        return False
-    return b"jobico." in cmdline and not zombie

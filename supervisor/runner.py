@@ -8,7 +8,6 @@ way they talk to any component.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import signal
 import socket
@@ -20,14 +19,15 @@ from typing import IO, Any
 
 import trio
 
+from jobico.cli.visible import visible
 from jobico.config import Config, flags_as_env
 from jobico.errors import ConfigError, NotFound, UserError
 from jobico.home import Home
+from jobico.redact import redact_url
 from jobico.rpc import trio_shell
-from supervisor.process import Supervised, wait_for_strays
+from supervisor.process import STOP_TIMEOUT_S, Supervised
 from supervisor.spec import components, shutdown_order, start_waves
-
-PIDS_FILE = "pids.json"
+from supervisor.strays import pids_file, read_pids, wait_for_strays, write_pids
 
 
 class HomeLock:
@@ -63,13 +63,17 @@ class HomeLock:
 
 
 class Console:
-    """The supervisor's concise live log: stderr, mirrored to ``log.file`` when set."""
+    """The supervisor's concise live log: stderr, mirrored to ``log.file`` when set.
+
+    Messages echo components' stderr, which may quote tenants' files or guests'
+    output, so control characters are shown as escapes, never sent to the terminal.
+    """
 
     def __init__(self, mirror: Path | None = None) -> None:
         self._mirror = open(mirror, "a", encoding="utf-8") if mirror else None  # noqa: SIM115
 
     def __call__(self, name: str, message: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} {name:<11} {message}"
+        line = f"{time.strftime('%H:%M:%S')} {name:<11} {visible(message)}"
         print(line, file=sys.stderr, flush=True)
         if self._mirror is not None:
             self._mirror.write(line + "\n")
@@ -98,13 +102,13 @@ class Supervisor:
         Cancellation: cancelling ``run`` kills nothing by itself; callers stop it
         through ``down`` so shutdown stays ordered.
         """
-        pids_file = self.home.run / PIDS_FILE
+        pids = pids_file(self.home)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._on_signal, signals)
                 await nursery.start(trio_shell.serve, self.home.socket("supervisor"), self)
                 nursery.start_soon(self._start_all, nursery)
-                nursery.start_soon(self._track_pids, pids_file)
+                nursery.start_soon(self._track_pids, pids)
                 await self._stop.wait()
                 self.state = "stopping"
                 self.say("supervisor", "stopping")
@@ -114,7 +118,7 @@ class Supervisor:
                             stopping.start_soon(self.children[spec.name].stop)
                 nursery.cancel_scope.cancel()
         self.home.socket("supervisor").unlink(missing_ok=True)
-        pids_file.unlink(missing_ok=True)
+        pids.unlink(missing_ok=True)
         self.say("supervisor", "stopped")
 
     async def _start_all(self, nursery: trio.Nursery) -> None:
@@ -133,15 +137,20 @@ class Supervisor:
         self.state = "running"
         ready = sum(c.state.state == "running" for c in self.children.values())
         where = (f"webhook on http://{self.config.listener.host}:{self.config.listener.port}"
-                 if self.role == "all" else f"executor-only node on {self.config.queue.url}")
+                 if self.role == "all" else f"executor-only node on {redact_url(self.config.queue.url)}")
         self.say("supervisor", f"{ready}/{len(self.children)} components running; {where}")
 
     def _pids(self) -> list[int]:
         return [c.state.pid for c in self.children.values() if c.state.pid]
 
-    async def _track_pids(self, pids_file: Path) -> None:
+    async def _track_pids(self, path: Path) -> None:
+        """Keep ``path`` listing the live components, for the next ``jobico up`` after a ``kill -9``."""
+        written = None
         while True:
-            await trio.Path(pids_file).write_text(json.dumps(self._pids()))
+            pids = self._pids()
+            if pids != written:
+                await trio.to_thread.run_sync(write_pids, path, pids)
+                written = pids
             await trio.sleep(0.5)
 
     async def _on_signal(self, signals: Any) -> None:
@@ -190,17 +199,16 @@ def check_port_free(host: str, port: int) -> None:
 def run_supervisor(home: Home, config: Config, flags: Mapping[str, Any], role: str = "all") -> None:
     """Blocking entry of ``jobico up`` (foreground).
 
-    Errors: ``UserError`` when another supervisor holds this home, or the webhook
-    port is taken (said once here rather than as a listener restarting forever).
+    Errors: ``UserError`` when another supervisor holds this home, its ``pids.json``
+    is corrupt, or the webhook port is taken (said once here rather than as a
+    listener restarting forever).
     """
     components(config, role)  # a bad role fails here, before the lock
     home.ensure()
     lock = HomeLock(home)
     lock.acquire()
     try:
-        pids_file = home.run / PIDS_FILE
-        if pids_file.exists():
-            wait_for_strays(json.loads(pids_file.read_text() or "[]"))
+        wait_for_strays(home, read_pids(pids_file(home)), STOP_TIMEOUT_S)
         if any(spec.module == "listener" for spec in components(config, role)):
             check_port_free(config.listener.host, config.listener.port)
         trio.run(Supervisor(home, config, flags, role).run)

@@ -17,6 +17,11 @@ class ComponentSpec:
         return [python, "-m", f"jobico.{self.module}", self.name]
 
 
+def is_component_argv(argv: list[str]) -> bool:
+    """``argv`` is one ``ComponentSpec.argv`` builds (with any python): how leftovers are told apart."""
+    return len(argv) == 4 and argv[1] == "-m" and argv[2].startswith("jobico.") and bool(argv[3])
+
+
 def _instances(module: str, count: int, plain_when_one: bool) -> list[ComponentSpec]:
     if count == 1 and plain_when_one:
         return [ComponentSpec(module, module)]

@@ -92,3 +92,11 @@ def test_flags_round_trip_through_child_environment(tmp_path: Path) -> None:
     assert env == {"JOBICO_LISTENER_PORT": "9100", "JOBICO_QUEUE_FSYNC": "false"}
     config = load_config(tmp_path, environ=env)
     assert (config.listener.port, config.queue.fsync) == (9100, False)
+
+
+def test_shown_masks_the_queue_password_that_components_still_get(tmp_path: Path) -> None:
+    write(tmp_path / "jobico.toml", '[queue]\nbackend = "redis"\nurl = "redis://:s3cret@127.0.0.1:6379/0"\n')
+    config = load_config(tmp_path, environ={})
+    assert config.queue.url == "redis://:s3cret@127.0.0.1:6379/0"
+    assert config.shown()["queue"]["url"] == "redis://:****@127.0.0.1:6379/0"
+    assert config.to_dict()["queue"]["url"] == config.queue.url  # shown() copies, never masks in place

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 
 from jobico.errors import JobicoError
+from tui import fmt
 from tui.screens.dead import DeadScreen
 from tui.screens.executions import ExecutionsScreen
 from tui.screens.help import HelpScreen
@@ -90,7 +91,7 @@ class JobicoApp(App[None]):
         try:
             catalog = await self.source.catalog()
         except JobicoError as exc:
-            self.notify(str(exc), title="No catalog", severity="error")
+            self.notify(fmt.said(exc), title="No catalog", severity="error", markup=False)
             return
         await self.push_screen_wait(SendScreen(catalog))
 
@@ -99,7 +100,7 @@ class JobicoApp(App[None]):
         try:
             tenants = (await self.source.catalog()).tenants()
         except JobicoError as exc:
-            self.notify(str(exc), title="No catalog", severity="error")
+            self.notify(fmt.said(exc), title="No catalog", severity="error", markup=False)
             return
         await self.push_screen_wait(UploadScreen(tenants))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from jobico.cli.visible import visible
+
 DASH = "\u2013"  # an en dash: a blank that still lines up
 STATUS_STYLES = {"ok": "green", "error": "red", "timeout": "yellow", "trap": "magenta",
                  "limit": "yellow", "running": "green", "up": "green", "ready": "green",
@@ -46,3 +48,8 @@ def status(value: str) -> Text:
 
 def level(value: str) -> Text:
     return Text(value, style=LEVEL_STYLES.get(value, ""))
+
+
+def said(exc: Exception) -> str:
+    """An error for a notification (shown with ``markup=False``): it may quote a guest or a sender."""
+    return visible(str(exc), multiline=True)

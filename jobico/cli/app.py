@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import trio
 import typer
 
+from jobico.cli.visible import visible
 from jobico.errors import JobicoError
 from jobico.home import Home, open_home
 from jobico.rpc import trio_shell
@@ -99,18 +100,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def print_table(columns: list[str], rows: Iterable[Iterable[Any]], title: str | None = None) -> None:
+    """Cells are plain text: a guest's ``[/]`` is not Rich markup, its ESC not a terminal command."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     for column in columns:
         table.add_column(column, no_wrap=True, overflow="ellipsis")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else visible(str(v))) for v in row))
     # Piped output gets a wide fixed width rather than rich's 80 columns, so no column is dropped.
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {visible(message, multiline=True)}", err=True)
     raise typer.Exit(code)

@@ -20,6 +20,7 @@ from jobico.cli.app import (
     print_table,
     rpc,
 )
+from jobico.cli.visible import visible
 from jobico.errors import UserError
 from jobico.home import Home
 from jobico.repo import files
@@ -106,7 +107,7 @@ def _install_and_report(home: Home, tenant: str, name: str, data: bytes, json: b
     else:
         typer.echo(f"installed tenants/{tenant}/{name} (sha256 {sha[:12]})")
         for e in errors:
-            typer.echo(f"load error: {e['file']}:{e.get('line') or ''} {e['message']}", err=True)
+            typer.echo(visible(f"load error: {e['file']}:{e.get('line') or ''} {e['message']}"), err=True)
     if errors:
         raise typer.Exit(1)
 

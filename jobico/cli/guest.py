@@ -10,6 +10,7 @@ import typer
 
 from jobico.cli.app import JsonOption, app, print_json
 from jobico.cli.events import _item
+from jobico.cli.visible import visible
 from jobico.errors import UserError
 from jobico.repo.files import sha256_bytes
 
@@ -45,9 +46,9 @@ def run_guest(
         print_json(doc)
     else:
         for log in doc["logs"]:
-            typer.echo(f"[{log['level']}] {log['message']}", err=True)
-        typer.echo(doc["result"])
+            typer.echo(visible(f"[{log['level']}] {log['message']}"), err=True)
+        typer.echo(visible(doc["result"], multiline=True))  # --json has the exact bytes
         if doc["status"] != "ok":
-            typer.echo(f"{doc['status']}: {doc['reason']}", err=True)
+            typer.echo(visible(f"{doc['status']}: {doc['reason']}"), err=True)
     if doc["status"] != "ok":
         raise typer.Exit(2)

@@ -23,7 +23,7 @@ from jobico.cli.app import (
     print_table,
     rpc,
 )
-from jobico.config import load_config
+from jobico.config import flags_as_env, load_config
 from jobico.errors import UserError
 from jobico.home import CONFIG_NAME, Home
 
@@ -89,15 +89,18 @@ def up(
 
 
 def _detach(home: Home, flags: dict[str, Any], role: str = "all") -> None:
-    """Start ``jobico up`` in its own session and return once every component serves."""
+    """Start ``jobico up`` in its own session and return once every component serves.
+
+    The flags reach it as ``JOBICO_*`` variables, never as arguments: a command line
+    is world-readable (``ps``), and ``--queue`` may carry the Redis password.
+    """
     home.ensure()
     log = home.logs / "supervisor.log"
     argv = [sys.executable, "-m", "jobico.cli.main", "up", "--home", str(home.root), "--role", role]
-    for key, value in flags.items():
-        argv += ["--set", f"{key}={value}"]
     with open(log, "ab") as out:
         child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            env={**os.environ, **flags_as_env(flags)},
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -196,10 +199,10 @@ def show_config(
     """Print the effective configuration and where each value came from."""
     where = home_of(home)
     config = load_config(where.root, _flags(port, settings))
+    data = config.shown()
     if json:
-        print_json({**config.to_dict(), "sources": dict(config.sources)})
+        print_json({**data, "sources": dict(config.sources)})
         return
-    data = config.to_dict()
     rows = []
     for key, source in config.sources.items():
         section, _, name = key.partition(".")

@@ -8,6 +8,7 @@ import typer
 
 from jobico.cli import catalog, events, guest, lifecycle, records  # noqa: F401 - register commands
 from jobico.cli.app import app
+from jobico.cli.visible import visible
 from jobico.errors import JobicoError
 
 
@@ -16,7 +17,7 @@ def main() -> None:
     try:
         app()
     except JobicoError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {visible(str(exc), multiline=True)}", err=True)  # may quote a guest or sender
         sys.exit(1)
 
 

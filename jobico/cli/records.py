@@ -18,6 +18,7 @@ from jobico.cli.app import (
     print_table,
     rpc,
 )
+from jobico.cli.visible import visible
 from jobico.errors import NotFound, UserError
 from jobico.rpc.errors import RemoteError
 
@@ -58,7 +59,7 @@ def executions(
     if since:
         filters["since"] = _timestamp(since)
     if follow_:
-        each = print_json_line if json else (lambda r: typer.echo("  ".join(map(str, _row(r)))))
+        each = print_json_line if json else (lambda r: typer.echo(visible("  ".join(map(str, _row(r))))))
         follow(where, "recorder", "follow", filters, each)
         return
     records = rpc(where, "recorder", "query", {**filters, "limit": limit})
@@ -97,13 +98,13 @@ def show(
         print_json(record)
         return
     for key in ("id", "event_id", "tenant", "package", "event", "attempt", "status", "reason",
-                "code", "started_at", "duration_ms", "truncated", "module_sha256"):
-        typer.echo(f"{key:>13}: {record.get(key)}")
+                "code", "accepted_at", "started_at", "duration_ms", "truncated", "module_sha256"):
+        typer.echo(f"{key:>13}: {visible(str(record.get(key)))}")
     typer.echo("       result:")
-    typer.echo(_indent(_pretty(record.get("result") or "")))
+    typer.echo(_indent(visible(_pretty(record.get("result") or ""), multiline=True)))
     typer.echo("         logs:")
     for log in record.get("logs") or []:
-        typer.echo(f"    [{log['level']}] {log['message']}")
+        typer.echo(visible(f"    [{log['level']}] {log['message']}"))
 
 
 def _pretty(text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -19,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
 from jobico.errors import JobicoError
+from tui import fmt
 from tui.source import DataSource, Offline
 from tui.widgets.filter_bar import FilterBar
 
@@ -60,7 +62,7 @@ class DashScreen(Screen[None]):
         if isinstance(exc, Offline):
             cast("JobicoApp", self.app).show_offline()
         line = self.query_one("#problem", Static)
-        line.update("" if exc is None else f"⚠ {exc}")
+        line.update(Text("" if exc is None else f"⚠ {fmt.said(exc)}"))  # Text: never markup
         line.set_class(exc is not None, "-shown")
 
     async def fetch(self, call: Awaitable[T]) -> T | None:
@@ -78,7 +80,7 @@ class DashScreen(Screen[None]):
         try:
             await call
         except JobicoError as exc:
-            self.notify(str(exc), title="Failed", severity="error")
+            self.notify(fmt.said(exc), title="Failed", severity="error", markup=False)
             if isinstance(exc, Offline):
                 cast("JobicoApp", self.app).show_offline()
             return False

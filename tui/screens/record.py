@@ -15,6 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
+from jobico.cli.visible import visible
 from tui import fmt
 from tui.screens.base import DashScreen
 from tui.source import Record
@@ -23,25 +24,28 @@ from tui.widgets.live_table import LiveTable
 
 
 def summary(r: Record) -> Text:
-    text = Text.assemble(("record ", "bold"), r.id, ("  event id ", "bold"), r.event_id, "\n",
-                         f"{r.tenant} / {r.package} / {r.event}   attempt {r.attempt}   ",
+    """Plain ``Text`` (never markup), every field on one line as ``visible`` shows it."""
+    text = Text.assemble(("record ", "bold"), visible(r.id), ("  event id ", "bold"), visible(r.event_id),
+                         "\n", visible(f"{r.tenant} / {r.package} / {r.event}   attempt {r.attempt}   "),
                          fmt.status(r.status), f"   code {fmt.DASH if r.code is None else r.code}")
-    text.append(f"\nstarted {r.started_at}   took {fmt.number(r.duration_ms, ' ms')}   "
-                f"module {r.module_sha256[:16] or fmt.DASH}")
+    text.append(visible(f"\nstarted {r.started_at}   took {fmt.number(r.duration_ms, ' ms')}   "
+                        f"module {r.module_sha256[:16] or fmt.DASH}", multiline=True))
     if r.reason:
-        text.append(f"\nreason: {r.reason}", style="red")
+        text.append("\nreason: " + visible(r.reason), style="red")
     if r.truncated:
         text.append("\nresult or logs were truncated", style="yellow")
     return text
 
 
 def pretty_result(result: str) -> RenderableType:
-    """JSON results indented and highlighted; anything else shown as it is."""
+    """JSON results indented and highlighted; anything else as plain text; control characters
+    (which JSON strings may hold as C1 or bidi characters) shown as escapes either way."""
     try:
         value = json.loads(result)
     except ValueError:
-        return Text(result or "(empty)")
-    return Syntax(json.dumps(value, indent=2, ensure_ascii=False), "json", word_wrap=True)
+        return Text(visible(result, multiline=True) or "(empty)")
+    pretty = json.dumps(value, indent=2, ensure_ascii=False)
+    return Syntax(visible(pretty, multiline=True), "json", word_wrap=True)
 
 
 class RecordScreen(DashScreen):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,7 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select, Static, TextArea
 
+from jobico.cli.visible import visible
 from jobico.errors import JobicoError
+from tui import fmt
 from tui.source import Catalog, EventInfo
 from tui.validation import check_item, skeleton
 
@@ -65,7 +68,7 @@ class SendScreen(ModalScreen[list[str] | None]):
         else:
             _, problems = check_item(self.query_one("#editor", TextArea).text, self.target.schema)
         shown = self.query_one("#problems", Static)
-        shown.update("\n".join(f"✗ {p}" for p in problems) or "✓ valid")
+        shown.update(Text("\n".join(f"✗ {visible(p)}" for p in problems) or "✓ valid"))  # never markup
         shown.set_class(bool(problems), "-bad")
         return problems
 
@@ -84,7 +87,7 @@ class SendScreen(ModalScreen[list[str] | None]):
         try:
             ids = await cast("JobicoApp", self.app).source.send(target.tenant, target.event, item)
         except JobicoError as exc:
-            self.notify(str(exc), title="Not sent", severity="error")
+            self.notify(fmt.said(exc), title="Not sent", severity="error", markup=False)
             return
         self.notify(f"{target.tenant}/{target.event} accepted: {', '.join(ids)}")
         self.dismiss(ids)

@@ -15,6 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static, Tree
 
+from jobico.cli.visible import visible
 from tui import fmt
 from tui.screens.base import DashScreen
 from tui.source import Catalog, EventInfo, PackageInfo
@@ -28,7 +29,7 @@ def package_detail(pkg: PackageInfo) -> RenderableType:
     lines = [Text.assemble(("package ", "bold"), pkg.package, ("  tenant ", "bold"), pkg.tenant),
              Text(f"file {pkg.file}   version {pkg.version or fmt.DASH}"),
              Text(f"events {', '.join(e.event for e in pkg.events) or fmt.DASH}")]
-    lines += [Text(f"✗ {err}", style="bold red") for err in pkg.errors]
+    lines += [Text(f"✗ {visible(str(err))}", style="bold red") for err in pkg.errors]  # tenants name files
     return Group(*lines)
 
 

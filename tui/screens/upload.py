@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from jobico.errors import JobicoError
+from tui import fmt
 from tui.source import Upload
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class UploadScreen(ModalScreen[Upload | None]):
         try:
             done = await cast("JobicoApp", self.app).source.upload(tenant, path)
         except JobicoError as exc:
-            self.notify(str(exc), title="Not uploaded", severity="error")
+            self.notify(fmt.said(exc), title="Not uploaded", severity="error", markup=False)
             return
         verb = "deployed package" if done.kind == "package" else "uploaded"
         self.notify(f"{verb} {done.tenant}/{done.path}")

@@ -3,6 +3,8 @@
 Clearing and refilling a table every second makes it blink and loses the
 cursor; instead each refresh is diffed against what is shown: rows that are
 gone are removed, changed cells updated, new rows added, all by row key.
+Text cells are shown as they are: DataTable would read a ``str`` as Rich markup
+(a guest's result ``[/]`` raises), and a control character would reach the terminal.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import DataTable
+
+from jobico.cli.visible import visible
 
 Row = Sequence[Any]
 
@@ -39,6 +44,11 @@ def diff_rows(shown: Mapping[str, Row], wanted: Mapping[str, Row]) -> RowDiff:
     )
 
 
+def plain(cell: Any) -> Any:
+    """A ``str`` cell as literal text; renderables (styled ``Text``) pass as they are."""
+    return Text(visible(cell)) if isinstance(cell, str) else cell
+
+
 class LiveTable(DataTable[Any]):
     """``sync`` replaces the whole content by diff; ``append`` tails with a row bound."""
 
@@ -59,16 +69,16 @@ class LiveTable(DataTable[Any]):
             self.remove_row(key)
         for key, cells in diff.changed.items():
             for index, value in cells:
-                self.update_cell(key, self._column_names[index], value, update_width=True)
+                self.update_cell(key, self._column_names[index], plain(value), update_width=True)
         for key in diff.added:
-            self.add_row(*rows[key], key=key)
+            self.add_row(*map(plain, rows[key]), key=key)
         self._shown = {k: tuple(v) for k, v in rows.items()}
 
     def append(self, key: str, cells: Row, limit: int) -> None:
         """Add a row at the bottom, dropping the oldest so at most ``limit`` remain."""
         if key in self._shown:
             return
-        self.add_row(*cells, key=key)
+        self.add_row(*map(plain, cells), key=key)
         self._shown[key] = tuple(cells)
         while len(self._shown) > limit:
             oldest = next(iter(self._shown))
@@ -91,5 +101,5 @@ class LiveTable(DataTable[Any]):
         self.clear()
         self._shown = {}
         for key, cells in rows.items():
-            self.add_row(*cells, key=key)
+            self.add_row(*map(plain, cells), key=key)
             self._shown[key] = tuple(cells)
