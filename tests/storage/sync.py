@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,10 +19,14 @@ import pytest
 
 class SyncGate:
     """Every sync of a file under ``root`` waits for ``release`` (or passes at once when
-    created open), then may fail with ``fail_next``; ``log`` records each one that returned."""
+    created open), takes ``slow_s`` more (a slow disk: writes arrive during it), then may
+    fail with ``fail_next``; ``log`` records each one that returned."""
 
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, *, shut: bool = True) -> None:
+    def __init__(
+        self, root: Path, monkeypatch: pytest.MonkeyPatch, *, shut: bool = True, slow_s: float = 0.0
+    ) -> None:
         self._root = str(root)
+        self._slow_s = slow_s
         self._open = threading.Event()
         if not shut:
             self._open.set()
@@ -39,6 +44,7 @@ class SyncGate:
             self.waiting.set()
             if not self._open.wait(60):
                 raise TimeoutError("the test never released the sync")
+            time.sleep(self._slow_s)
             failure, self.fail_next = self.fail_next, None
             if failure is not None:
                 raise failure
