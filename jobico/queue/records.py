@@ -36,6 +36,7 @@ _PAIR_BYTES = 16  # what an [id, body] pair adds besides the body: headers and a
 _ARRAY_GROWTH = 4  # a list's header grows from 1 byte (empty) to 5 (over 65535 entries)
 _KEY_SLACK = KIB  # a key record's fields besides its key and its u64 ids
 MAX_REASON_CHARS = 64 * KIB  # a dead letter's reason is for a person to read
+IDS_PER_RECORD = MIB  # ids in one DONE or UNDEAD record: 9 MiB at most
 
 # Record kinds (the first element of the body).
 ITEMS = 1  # [ITEMS, tenant, event, attempt, enqueued_at, not_before, key, [[id, body], ...]]
@@ -118,7 +119,7 @@ def key_fits(tenant: str, key: str, count: int) -> bool:
 
 
 def done_record(ids: list[int]) -> bytes:
-    return frame([DONE, ids])
+    return _id_records(DONE, ids)
 
 
 def mark_record(last_id: int) -> bytes:
@@ -134,7 +135,15 @@ def dead_record(
 
 
 def undead_record(ids: list[int]) -> bytes:
-    return frame([UNDEAD, ids])
+    return _id_records(UNDEAD, ids)
+
+
+def _id_records(kind: int, ids: list[int]) -> bytes:
+    """One record of ``ids``, or several in a row for a list too long for one (a purge of
+    millions of dead letters): each id is at most 9 bytes, so each record fits."""
+    if len(ids) <= IDS_PER_RECORD:
+        return frame([kind, ids])
+    return b"".join(frame([kind, ids[i:i + IDS_PER_RECORD]]) for i in range(0, len(ids), IDS_PER_RECORD))
 
 
 def key_record(tenant: str, key: str, ids: list[int], at: float) -> bytes:

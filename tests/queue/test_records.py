@@ -114,3 +114,11 @@ def test_the_real_limit_holds_any_item_an_rpc_message_can_carry() -> None:
 def test_a_key_record_must_fit_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(records, "MAX_BODY", 4096)
     assert records.key_fits("acme", "k", 100) and not records.key_fits("acme", "k", 400)
+
+
+def test_id_lists_of_any_length_are_written_as_records_that_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records, "IDS_PER_RECORD", 3)
+    for make, kind in [(records.done_record, records.DONE), (records.undead_record, records.UNDEAD)]:
+        found = records.scan(make(list(range(1, 11))))
+        assert [r[0] for r in found.records] == [kind] * 4
+        assert [n for r in found.records for n in r[1]] == list(range(1, 11))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
+import zlib
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from jobico.errors import UserError
@@ -249,3 +252,32 @@ def test_an_item_too_big_for_a_record_is_refused_before_anything_is_queued(
         q.enqueue("acme", "e", [b"1", b"x" * 5000], "k")
     assert not q.pending() and q.stats().get("acme", None) in (None, TenantStats(0, 0, 0, False))
     assert q.enqueue("acme", "e", [b"1"], "k").duplicate is False  # the key was not taken
+
+
+def legacy(record: list) -> bytes:
+    """A record framed as versions before format 2 wrote it."""
+    body = msgpack.packb(record, use_bin_type=True)
+    return struct.pack("<II", len(body), zlib.crc32(body)) + body
+
+
+def test_a_home_written_before_format_2_still_reads(files: Harness) -> None:
+    root = files.root
+    for folder in ("log", "dead", "keys"):
+        (root / folder).mkdir(parents=True)
+    at = files.clock()
+    segment_path(root, 1).write_bytes(
+        legacy([records.MARK, 0])
+        + legacy([records.ITEMS, "acme", "e", 1, at, at, "k", [[1, b"one"], [2, b"two"], [3, b"three"]]])
+        + legacy([records.DONE, [2]])
+    )
+    (root / "dead" / "acme.log").write_bytes(legacy([records.DEAD, 3, "e", 1, at, at, "boom", b"three"]))
+    q = files.open()
+    assert [(d.id, d.body) for d in q.lease("w", 10, LEASE_MS)] == [(f"{1:016x}", b"one")]
+    assert [d.reason for d in q.dead("acme")] == ["boom"]
+    assert q.enqueue("acme", "e", [b"x"], "k").ids == [f"{n:016x}" for n in (1, 2, 3)]
+    with (root / "dead" / "acme.log").open("ab") as handle:  # format 2 after the old frames
+        handle.write(records.dead_record(4, "e", 2, at, at, "again", b"four"))
+    q.close()
+    q = files.open()
+    assert [d.reason for d in q.dead("acme")] == ["boom", "again"]
+    assert q.damaged == []  # type: ignore[attr-defined]
