@@ -54,7 +54,7 @@ def _framed(raw: object, position: int, now: float) -> tuple[dict[str, Any], flo
     record, started = normalize(raw, position, now)
     try:
         return record, started, frames.encode(record)
-    except (TypeError, ValueError, UserError) as exc:  # msgpack: a value it cannot carry
+    except (TypeError, ValueError, UserError) as exc:  # a value msgpack cannot carry; too big
         raise UserError(f"record {position}: {exc}") from None
 
 

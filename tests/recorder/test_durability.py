@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import time
 from pathlib import Path
 
@@ -77,3 +78,30 @@ def test_a_store_sync_that_fails_forgets_what_it_did_not_make_durable(
     assert store.stats()["bytes"] == size and store.ok_ids(["b", "c"]) == set()
     assert store.append([rec("b")]) == [True]
     store.close()
+
+
+@pytest.mark.trio
+async def test_a_full_disk_is_unavailable_and_nothing_half_written_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    failures = iter([True])
+
+    def full_disk(fd: int, data: bytes) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)) and next(failures, False):
+            real_write(fd, bytes(data[: len(data) // 2]))  # half a record reaches the file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    now = time.time()
+    async with running(tmp_path) as service:
+        with pytest.raises(Unavailable, match="No space left"):
+            await service.rpc_append({"records": [rec("a", at=now)]})
+        assert await service.rpc_append({"records": [rec("a", at=now)]}) == {"stored": [True], "refused": []}
+    reopened = Store(tmp_path / ".jobico" / "recorder")
+    try:
+        assert [r["id"] for r in reopened.query(Filter(), 10)] == ["a-1"]
+        assert reopened.stats()["damaged"] == 0
+    finally:
+        reopened.close()
