@@ -7,7 +7,15 @@ with everything that arrived meanwhile — no timer: under light load a commit
 costs one fsync, under heavy load each fsync carries up to ``max_records`` records
 (one per enqueue call) or ``max_bytes`` bytes (DESIGN.md measured 83k records/s this way, against
 21k/s for a fixed 2 ms timer). Waiters are released as soon as their commit is
-durable.
+durable, never before: an enqueue's answer means its records are fsync'd.
+
+When a write or fsync fails, every waiter gets ``Unavailable`` and the queue
+keeps serving. The records stay buffered; the files are cut back to where
+they were, and the next flush (after ``RETRY_AFTER_ERROR_S``) writes them
+again rather than only retrying the fsync, which after a failure may report
+success for pages the kernel dropped. So an enqueue answered ``Unavailable``
+may still be delivered (at least once); resent with the same idempotency key
+it gets the same ids. The recorder follows the same policy (its ``commit.py``).
 """
 
 from __future__ import annotations

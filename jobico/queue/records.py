@@ -1,32 +1,42 @@
-"""The queue's on-disk record format: framing, CRC, kinds, and segment scanning.
+"""The queue's on-disk records: kinds, encoding, and reading a file back.
 
 Every queue file (log segments, dead-letter logs, idempotency-key logs) is a
-plain concatenation of frames::
-
-    u32 little-endian  length of the body
-    u32 little-endian  CRC-32 of the body
-    body               a msgpack array whose first element is the record kind
+plain concatenation of frames (``storage.frames``) whose body is a msgpack
+array, the record kind first.
 
 A crash can leave a *torn tail*: a frame cut short, or bytes that never made it
-to disk. ``scan`` reads frames until the first one that is short, fails its
-CRC or does not decode to a known record, and reports where the valid prefix
-ends, so the caller can cut the file there. A torn tail is therefore never
-loaded as data, and every record before it survives.
+to disk. ``scan`` reports where it starts, so the caller can cut the file
+there; a record damaged in the middle (a bad disk) is skipped and listed, and
+the records after it are read as usual. Neither is ever loaded as data.
+
+The queue's one size limit is ``MAX_BODY``, given to the writer and the reader
+alike: a batch whose ITEMS record would be larger is written as several
+records (``items_frames``), and an item too big for a record of its own is
+refused before anything is queued, never written and dropped on restart.
 
 Pure and synchronous: bytes in, records out.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgpack
 
-HEADER = struct.Struct("<II")
-MAX_BODY = 64 * 1024 * 1024
+from jobico.caps import KIB, MIB
+from jobico.errors import UserError
+from jobico.rpc.protocol import MAX_MESSAGE_SIZE
+from jobico.storage import frames
+from jobico.storage.frames import Damage
+
+# Any one item an enqueue message can carry fits in a record, with the record's other fields.
+MAX_BODY = MAX_MESSAGE_SIZE + MIB
+_PAIR_BYTES = 16  # what an [id, body] pair adds besides the body: headers and a u64 id
+_ARRAY_GROWTH = 4  # a list's header grows from 1 byte (empty) to 5 (over 65535 entries)
+_KEY_SLACK = KIB  # a key record's fields besides its key and its u64 ids
+MAX_REASON_CHARS = 64 * KIB  # a dead letter's reason is for a person to read
+IDS_PER_RECORD = MIB  # ids in one DONE or UNDEAD record: 9 MiB at most
 
 # Record kinds (the first element of the body).
 ITEMS = 1  # [ITEMS, tenant, event, attempt, enqueued_at, not_before, key, [[id, body], ...]]
@@ -41,9 +51,11 @@ _ARITY = {ITEMS: 8, DONE: 2, MARK: 2, DEAD: 8, UNDEAD: 2, KEY: 5}
 
 
 def frame(record: list[Any]) -> bytes:
-    """One record as the bytes appended to a file."""
-    body = msgpack.packb(record, use_bin_type=True)
-    return HEADER.pack(len(body), zlib.crc32(body)) + body
+    """One record as the bytes appended to a file.
+
+    Errors: ``FrameTooLarge`` (a ``UserError``) when it encodes to more than ``MAX_BODY``.
+    """
+    return frames.frame(msgpack.packb(record, use_bin_type=True), MAX_BODY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +72,54 @@ class ItemsBatch:
 
 
 def items_record(batch: ItemsBatch) -> bytes:
-    b = batch
-    return frame([ITEMS, b.tenant, b.event, b.attempt, b.enqueued_at, b.not_before, b.key, b.items])
+    return frame(_items_fields(batch))
+
+
+def _items_fields(b: ItemsBatch) -> list[Any]:
+    return [ITEMS, b.tenant, b.event, b.attempt, b.enqueued_at, b.not_before, b.key, b.items]
+
+
+Part = tuple[bytes, list[tuple[int, bytes]]]  # an ITEMS record and the items it holds
+
+
+def items_frames(batch: ItemsBatch) -> list[Part]:
+    """The ITEMS record of ``batch``, or several when one would be over ``MAX_BODY``.
+
+    The parts carry no idempotency key: a crash may keep some parts of a batch it
+    never acknowledged, and a key restored with only their ids would answer a resend
+    with them, losing the rest. The key record (``key_record``) remembers it once the
+    whole batch is written. Errors: ``UserError`` naming an item too big for a record.
+    """
+    try:
+        return [(items_record(batch), batch.items)]
+    except frames.FrameTooLarge:
+        pass
+    empty = msgpack.packb(_items_fields(replace(batch, key=None, items=[])), use_bin_type=True)
+    room = MAX_BODY - len(empty) - _ARRAY_GROWTH
+    parts: list[Part] = []
+    part: list[tuple[int, bytes]] = []
+    size = 0
+    for index, (number, body) in enumerate(batch.items):
+        cost = len(body) + _PAIR_BYTES
+        if cost > room:
+            raise UserError(f"items[{index}]: {len(body)} bytes, over the {room - _PAIR_BYTES} bytes "
+                            "a queue record holds for one item")
+        if part and size + cost > room:
+            parts.append((items_record(replace(batch, key=None, items=part)), part))
+            part, size = [], 0
+        part.append((number, body))
+        size += cost
+    parts.append((items_record(replace(batch, key=None, items=part)), part))
+    return parts
+
+
+def key_fits(tenant: str, key: str, count: int) -> bool:
+    """Whether the key record of a batch of ``count`` items is within ``MAX_BODY``."""
+    return len(tenant) + 4 * len(key) + 9 * count + _KEY_SLACK <= MAX_BODY  # 4: UTF-8 at most
 
 
 def done_record(ids: list[int]) -> bytes:
-    return frame([DONE, ids])
+    return _id_records(DONE, ids)
 
 
 def mark_record(last_id: int) -> bytes:
@@ -75,11 +129,21 @@ def mark_record(last_id: int) -> bytes:
 def dead_record(
     id: int, event: str, attempt: int, enqueued_at: float, dead_at: float, reason: str, body: bytes
 ) -> bytes:
-    return frame([DEAD, id, event, attempt, enqueued_at, dead_at, reason, body])
+    """A dead letter; its reason is cut to ``MAX_REASON_CHARS``, so that the record of
+    any item that fitted an ITEMS record fits too."""
+    return frame([DEAD, id, event, attempt, enqueued_at, dead_at, reason[:MAX_REASON_CHARS], body])
 
 
 def undead_record(ids: list[int]) -> bytes:
-    return frame([UNDEAD, ids])
+    return _id_records(UNDEAD, ids)
+
+
+def _id_records(kind: int, ids: list[int]) -> bytes:
+    """One record of ``ids``, or several in a row for a list too long for one (a purge of
+    millions of dead letters): each id is at most 9 bytes, so each record fits."""
+    if len(ids) <= IDS_PER_RECORD:
+        return frame([kind, ids])
+    return b"".join(frame([kind, ids[i:i + IDS_PER_RECORD]]) for i in range(0, len(ids), IDS_PER_RECORD))
 
 
 def key_record(tenant: str, key: str, ids: list[int], at: float) -> bytes:
@@ -88,43 +152,27 @@ def key_record(tenant: str, key: str, ids: list[int], at: float) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """What ``scan`` found: the decoded records and where the valid prefix ends.
+    """What ``scan`` found: the decoded records, and where the good data ends.
 
-    ``error`` is None when the whole input was valid, else why the record
-    starting at ``valid_end`` was rejected.
+    ``error`` is None unless there is a torn tail from ``valid_end`` on (then why);
+    ``damaged`` lists the records skipped before it.
     """
 
     records: list[list[Any]]
     valid_end: int
     error: str | None
+    damaged: list[Damage] = field(default_factory=list)
 
 
 def scan(data: bytes) -> Scan:
-    """Decode frames from the start of ``data`` until the end or the first bad one."""
-    records: list[list[Any]] = []
-    pos = 0
-    size = len(data)
-    while pos < size:
-        if size - pos < HEADER.size:
-            return Scan(records, pos, f"torn header at byte {pos}")
-        length, crc = HEADER.unpack_from(data, pos)
-        if length == 0 or length > MAX_BODY:
-            return Scan(records, pos, f"impossible record length {length} at byte {pos}")
-        start = pos + HEADER.size
-        if start + length > size:
-            return Scan(records, pos, f"torn record at byte {pos}: {size - start} of {length} bytes")
-        body = data[start : start + length]
-        if zlib.crc32(body) != crc:
-            return Scan(records, pos, f"CRC mismatch at byte {pos}")
-        record = _decode(body)
-        if record is None:
-            return Scan(records, pos, f"undecodable record at byte {pos}")
-        records.append(record)
-        pos = start + length
-    return Scan(records, pos, None)
+    """Decode every readable record of ``data``; see ``storage.frames.Frames``."""
+    found = frames.Frames(data, MAX_BODY, _decode)
+    records = [record for _, _, record in found]
+    tail = None if found.tail is None else f"{found.tail} at byte {found.end}"
+    return Scan(records, found.end, tail, found.damaged)
 
 
-def _decode(body: bytes) -> list[Any] | None:
+def _decode(body: memoryview) -> list[Any] | None:
     """The record in ``body``, or None when it is not a well-formed known kind."""
     try:
         record = msgpack.unpackb(body, raw=False)

@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from jobico.errors import UserError
 from jobico.queue import records
 from jobico.queue.backend import IDEMPOTENCY_TTL_S, DeadLetter
 
@@ -103,19 +104,27 @@ class SegmentJournal:
     # -- appending (owner thread) ------------------------------------------------------------
 
     def items(self, batch: records.ItemsBatch) -> int:
-        data = records.items_record(batch)
-        items = batch.items
+        """Journal ``batch``: one ITEMS record, or several for a batch over the record limit.
+
+        Errors: ``UserError`` when a record could not hold it (an item, or its key's ids,
+        too big): raised before anything is journaled, so nothing is half-queued.
+        """
+        if batch.key is not None and not records.key_fits(batch.tenant, batch.key, len(batch.items)):
+            raise UserError(f"{len(batch.items)} items under one idempotency key are more than a "
+                            "queue record holds; send them in smaller batches")
+        parts = records.items_frames(batch)
         with self._lock:
-            seg = self._log_segment(len(data))
-            seq = self._push(("log", seg), data)
             seg_of = self._seg_of
-            for number, _ in items:
-                old = seg_of.get(number)
-                if old is not None:
-                    self._finish(old, seq)
-                seg_of[number] = seg
-            self._live[seg] += len(items)
-            self._last_id = max(self._last_id, max(number for number, _ in items))
+            for data, items in parts:
+                seg = self._log_segment(len(data))
+                seq = self._push(("log", seg), data)
+                for number, _ in items:
+                    old = seg_of.get(number)
+                    if old is not None:
+                        self._finish(old, seq)
+                    seg_of[number] = seg
+                self._live[seg] += len(items)
+            self._last_id = max(self._last_id, max(number for number, _ in batch.items))
             return seq
 
     def done(self, ids: list[int]) -> int:

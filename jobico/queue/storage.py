@@ -4,8 +4,9 @@ Everything queued lives in memory (bounded by the per-tenant depth limit) and
 in the journal's files (layout in ``journal.py``); ``recover`` reads the files
 back. Along the way it
 
-- cuts every file at its first bad record (a torn tail from a crash, or
-  garbage), so later appends are readable and earlier records survive;
+- cuts a torn tail (a crash in the middle of an append) off every file, so
+  later appends are readable; skips a record damaged in the middle of a file
+  (logged as an error, counted in ``damaged``), keeping the records after it;
 - replays the shared log in order: an ITEMS record adds or supersedes (a
   retry is the same id with attempt + 1), a DONE record removes;
 - loads each tenant's dead letters and rewrites the file without the
@@ -66,6 +67,7 @@ class FileBackend(MemoryBackend):
         self._root = root
         self._fsync = fsync
         self._log = log or logging.getLogger("jobico.queue")
+        self.damaged: list[tuple[Path, records.Damage]] = []  # skipped by recover, for status
 
     def recover(self) -> None:
         """Read the folder back into memory; see the module docstring.
@@ -180,9 +182,14 @@ class FileBackend(MemoryBackend):
         return {n for n in names if isinstance(n, str) and ID_PATTERN.fullmatch(n)}
 
     def _read(self, path: Path) -> list[list[object]]:
-        """The valid records of ``path``; a bad tail is cut off (and logged)."""
+        """The readable records of ``path``; a damaged one is skipped and a torn tail cut
+        off (both logged)."""
         data = path.read_bytes()
         found = records.scan(data)
+        for damage in found.damaged:
+            self._log.error("%s: skipped %d damaged bytes at byte %d: %s (the records after them are kept)",
+                            path, damage.length, damage.offset, damage.reason)
+            self.damaged.append((path, damage))
         if found.error is not None:
             self._log.warning("%s: %s; cutting %d bytes", path, found.error, len(data) - found.valid_end)
             with path.open("r+b") as handle:

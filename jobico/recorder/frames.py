@@ -1,22 +1,20 @@
-"""The on-disk frame of one record: u32 length, u32 CRC32 of the payload, msgpack payload.
+"""The recorder's frames: one msgpack-encoded execution record per frame (``storage.frames``).
 
-Pure: bytes in, records out. A crash can leave a torn frame at the end of a
-segment; ``scan`` stops at the first frame whose length, checksum or payload
-is wrong, so the caller knows where the good data ends, can cut the rest, and
-garbage is never loaded as a record.
+Pure: bytes in, records out. The recorder's one size limit is the record cap,
+``caps.MAX_RECORD_BYTES`` of msgpack: ``encode`` refuses a bigger record (the
+store then refuses it on its own) and ``scan`` skips a bigger frame, so the
+recorder never writes what it would refuse to read back.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import msgpack
 
-HEADER = struct.Struct("<II")
-MAX_PAYLOAD = 16 * 1024 * 1024  # well above a record with 1 MiB result + 1 MiB logs
+from jobico.caps import MAX_RECORD_BYTES
+from jobico.storage.frames import Frames, frame, payload
+
 _packer = msgpack.Packer(use_bin_type=True)  # one for all: packb builds a Packer per call
 
 
@@ -26,51 +24,32 @@ class CorruptFrame(Exception):
 
 def encode(record: dict[str, Any]) -> bytes:
     """The frame of ``record``. Errors: ``TypeError``/``ValueError`` for a value msgpack
-    cannot carry (the shared packer starts clean again after one)."""
-    payload = _packer.pack(record)
-    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    cannot carry (the shared packer starts clean again after one); ``FrameTooLarge`` (a
+    ``UserError``) when it encodes to more than ``MAX_RECORD_BYTES``."""
+    return frame(_packer.pack(record), MAX_RECORD_BYTES)
 
 
-def _payload(buf: bytes | memoryview, offset: int) -> tuple[dict[str, Any], int] | None:
-    """The record framed at ``offset`` and the offset after it, or None if it is not whole."""
-    if len(buf) - offset < HEADER.size:
-        return None
-    length, crc = HEADER.unpack_from(buf, offset)
-    start = offset + HEADER.size
-    if length > MAX_PAYLOAD or len(buf) - start < length:
-        return None
-    payload = memoryview(buf)[start:start + length]  # no copy: crc32 and msgpack take views
-    if zlib.crc32(payload) != crc:
-        return None
+def _record(data: memoryview) -> dict[str, Any] | None:
+    """The record in an intact payload, or None when it is not a map (not a record)."""
     try:
-        record = msgpack.unpackb(payload, raw=False)
-    except (ValueError, TypeError):
+        record = msgpack.unpackb(data, raw=False)
+    except (ValueError, TypeError, msgpack.UnpackException):
         return None
-    if not isinstance(record, dict):
-        return None
-    return record, start + length
+    return record if isinstance(record, dict) else None
 
 
-def scan(buf: bytes | memoryview) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """Every whole frame from the start of ``buf`` as (offset, length, record), lazily
-    (a segment's records are not all held at once); good data ends where the last
-    one ends (``len(buf)`` when the segment is intact)."""
-    offset = 0
-    while offset < len(buf):
-        found = _payload(buf, offset)
-        if found is None:
-            return
-        record, end = found
-        yield offset, end - offset, record
-        offset = end
+def scan(data: bytes) -> Frames[dict[str, Any]]:
+    """The frames of a segment: iterate for (offset, length, record); see ``Frames``."""
+    return Frames(data, MAX_RECORD_BYTES, _record)
 
 
-def decode(frame: bytes) -> dict[str, Any]:
+def decode(whole: bytes) -> dict[str, Any]:
     """The record in one whole frame read back from disk.
 
     Errors: ``CorruptFrame`` when it does not check out.
     """
-    found = _payload(frame, 0)
-    if found is None or found[1] != len(frame):
-        raise CorruptFrame(f"bad frame of {len(frame)} bytes")
-    return found[0]
+    found = payload(whole, MAX_RECORD_BYTES)
+    record = None if found is None else _record(found)
+    if record is None:
+        raise CorruptFrame(f"bad frame of {len(whole)} bytes")
+    return record

@@ -32,6 +32,7 @@ _DEFAULTS: dict[str, Any] = {
     "code": None,
     "result": "",
     "module_sha256": "",
+    "accepted_at": None,  # unknown: an executor from before SPEC §5 named it
 }
 
 
@@ -60,8 +61,9 @@ def parse_time(value: object, field: str) -> float:
     raise UserError(f"{field}: expected an ISO 8601 time or epoch seconds, got {value!r}")
 
 
-def started_at(value: object, field: str) -> tuple[str, float]:
-    """``started_at`` in the one form records carry, and as epoch seconds.
+def record_time(value: object, field: str) -> tuple[str, float]:
+    """A time (``started_at``, ``accepted_at``) in the one form records carry, and as epoch
+    seconds.
 
     Errors: ``UserError`` naming ``field`` (see ``parse_time``). Runs for every record
     appended and loaded: a time already in that form (as stored), or with milliseconds
@@ -90,8 +92,8 @@ def normalize(raw: object, position: int, now: float) -> tuple[dict[str, Any], f
     """A complete, checked copy of one incoming record, and its start time in epoch seconds.
 
     Missing optional fields get their defaults (``id`` is ``<event_id>-<attempt>``,
-    ``started_at`` is ``now``, ``reason`` is the status for a failure); unknown
-    fields are kept. Errors: ``UserError`` "record <position>: <field>: ...".
+    ``started_at`` is ``now``, ``accepted_at`` None, ``reason`` is the status for a
+    failure); unknown fields are kept. Errors: ``UserError`` "record <position>: <field>: ...".
     It runs for every record appended, so each field is checked once, without loops
     over field names.
     """
@@ -126,8 +128,11 @@ def normalize(raw: object, position: int, now: float) -> tuple[dict[str, Any], f
         _check_logs(record["logs"], position)
     else:
         record["logs"] = []
-    record["started_at"], started = started_at(get("started_at", now),
+    record["started_at"], started = record_time(get("started_at", now),
                                                 f"record {position}: started_at")
+    accepted = get("accepted_at")
+    if accepted is not None:
+        record["accepted_at"] = record_time(accepted, f"record {position}: accepted_at")[0]
     return record, started
 
 

@@ -3,8 +3,12 @@
 The I/O half of the store. Writes go to the active segment at the end (one
 ``write`` per batch); durability is a separate step, ``plan_sync`` then
 ``SyncPlan.run`` (safe in a worker thread: it fsyncs duplicated descriptors,
-so the store may rotate or drop segments meanwhile). Sealed segments stay open
-for reads until retention removes them whole.
+so the store may rotate or drop segments meanwhile), then ``synced`` — or,
+when the fsync failed, ``rollback``: every segment is cut back to what earlier
+syncs made durable. After a failed fsync the kernel may have dropped the
+unsynced pages while still showing them, so neither retrying the fsync nor
+reading the file back tells what is on disk; cutting them off does. Sealed
+segments stay open for reads until retention removes them whole.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Segment:
     created: float
     fd: int
     size: int
+    synced: int = 0  # bytes made durable by a sync (or found on disk)
     records: int = 0
     newest: float = float("-inf")
 
@@ -41,10 +46,12 @@ class Segment:
 
 @dataclass(slots=True)
 class SyncPlan:
-    """What one fsync round makes durable: every write up to ``ticket``."""
+    """What one fsync round makes durable: every write up to ``ticket``, that is
+    each segment up to its size in ``sizes``."""
 
     ticket: int
     fds: list[int] = field(default_factory=list)
+    sizes: list[tuple[Segment, int]] = field(default_factory=list)
 
     def run(self) -> None:
         """fsync and close the duplicated descriptors. Blocking; Errors: ``OSError``."""
@@ -66,7 +73,8 @@ class SegmentDir:
         self._dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
         self.segments: dict[int, Segment] = {}
         self.active: Segment | None = None
-        self._dirty: set[int] = set()  # descriptors written since the last plan; dir fd too
+        self._dirty: set[Segment] = set()  # written (or cut) since the last plan
+        self._dir_dirty = False  # a segment was created since the last plan
 
     def load(self) -> Iterator[tuple[Segment, bytes, bool]]:
         """Open every segment in order, yielding it with its bytes and whether it is the
@@ -80,7 +88,7 @@ class SegmentDir:
         for number, created, path in numbered:
             fd = os.open(path, os.O_RDWR | os.O_APPEND)
             data = path.read_bytes()
-            segment = Segment(number, path, float(created), fd, len(data))
+            segment = Segment(number, path, float(created), fd, len(data), len(data))
             self.segments[number] = segment
             self.active = segment
             yield segment, data, number == numbered[-1][0]
@@ -93,7 +101,7 @@ class SegmentDir:
         segment = Segment(number, path, float(int(now)), fd, 0)
         self.segments[number] = segment
         self.active = segment
-        self._dirty.add(self._dir_fd)
+        self._dir_dirty = True
         return segment
 
     def write(self, data: bytes) -> None:
@@ -111,26 +119,48 @@ class SegmentDir:
             os.ftruncate(segment.fd, segment.size)
             raise
         segment.size += len(data)
-        self._dirty.add(segment.fd)
+        self._dirty.add(segment)
 
     def truncate(self, segment: Segment, size: int) -> None:
-        """Cut a torn tail off ``segment``."""
+        """Cut ``segment`` to ``size`` bytes (a torn tail, unsynced writes)."""
         os.ftruncate(segment.fd, size)
         segment.size = size
-        self._dirty.add(segment.fd)
+        segment.synced = min(segment.synced, size)
+        self._dirty.add(segment)
 
     def plan_sync(self, ticket: int) -> SyncPlan:
-        plan = SyncPlan(ticket, [os.dup(fd) for fd in self._dirty])
+        plan = SyncPlan(ticket, [os.dup(s.fd) for s in self._dirty],
+                        [(s, s.size) for s in self._dirty])
+        if self._dir_dirty:
+            plan.fds.append(os.dup(self._dir_fd))
         self._dirty.clear()
+        self._dir_dirty = False
         return plan
+
+    def synced(self, plan: SyncPlan) -> None:
+        """Note what a plan that ran made durable."""
+        for segment, size in plan.sizes:
+            segment.synced = max(segment.synced, size)
+
+    def rollback(self) -> None:
+        """Cut every segment back to its durable size (after a failed fsync); the cuts
+        and any new segment's directory entry are synced with the next plan.
+
+        Errors: ``OSError`` when a segment cannot be cut.
+        """
+        for segment in self.segments.values():
+            if segment.size > segment.synced:
+                self.truncate(segment, segment.synced)
+        self._dir_dirty = True
 
     def pending(self, segment: Segment) -> bool:
         """True while ``segment`` has writes no sync plan has taken yet."""
-        return segment.fd in self._dirty
+        return segment in self._dirty
 
     def remove(self, segment: Segment) -> None:
         """Delete a whole segment (retention); callers never remove a ``pending`` one."""
         del self.segments[segment.number]
+        self._dirty.discard(segment)
         if self.active is segment:
             self.active = None
         os.close(segment.fd)

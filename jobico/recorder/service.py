@@ -1,7 +1,9 @@
 """The recorder component: the store behind RPC, group commit, follow streams, retention.
 
-RPC (docs/internals.md, recorder): ``append {"records"}`` -> ``{"stored": [bool]}``
-once durable; ``query {filters, "limit"}`` -> records newest first; ``get {"id"}``;
+RPC (docs/internals.md, recorder): ``append {"records"}`` -> ``{"stored": [bool],
+"refused": [[index, reason]]}`` once durable (a malformed record, or one over
+``caps.MAX_RECORD_BYTES`` encoded, is refused on its own; ``Unavailable`` when the
+fsync failed, see ``commit.py``); ``query {filters, "limit"}`` -> records newest first; ``get {"id"}``;
 ``attempts {"event_id"}`` -> every run of an event; ``ok_ids {"event_ids"}`` ->
 the ids that already have an ``ok``; ``stats`` -> counts and run-time histogram;
 stream ``follow {filters, "backlog"}`` -> the last ``backlog`` matching records
@@ -87,7 +89,8 @@ class RecorderService:
         group commit and a daily retention sweep until cancelled.
 
         Cancellation: the store is synced and closed on the way out.
-        Errors: ``OSError`` when the folder cannot be read, or an fsync fails.
+        Errors: ``OSError`` when the folder cannot be read, or cannot be cut back after a
+        failed fsync (a failed fsync alone is ``Unavailable`` to the appends it covered).
         """
         retention = self._ctx.config.recorder.retention_days
         if self._own_process:
@@ -125,14 +128,16 @@ class RecorderService:
     async def status(self) -> dict[str, Any]:
         stats = self.store.stats()
         return {"records": stats["records"], "segments": stats["segments"],
-                "bytes": stats["bytes"], "followers": len(self._hub)}
+                "bytes": stats["bytes"], "damaged": stats["damaged"],
+                "damaged_bytes": stats["damaged_bytes"], "followers": len(self._hub)}
 
-    async def rpc_append(self, params: object) -> dict[str, list[bool]]:
+    async def rpc_append(self, params: object) -> dict[str, list[Any]]:
         records = _params(params).get("records")
         if not isinstance(records, list):
             raise UserError("records: required, a list of execution records")
         assert self._commit is not None
-        return {"stored": await self._commit.append(records)}
+        stored, refused = await self._commit.append(records)
+        return {"stored": stored, "refused": [list(r) for r in refused]}
 
     async def rpc_query(self, params: object) -> list[dict[str, Any]]:
         given = _params(params)

@@ -7,7 +7,13 @@ are two steps so that many concurrent appends share one fsync:
 ``append`` does both for callers that do not batch (tests, benchmarks).
 
 Queries, ``get`` and follow only see durable records; idempotency sees every
-written one, so two concurrent appends of the same run store it once.
+written one, so two concurrent appends of the same run store it once. When an
+fsync fails, ``abandon`` forgets every write not yet durable and cuts it off
+the files, so its appender can send it again (``commit.py`` has the policy).
+
+On open, a damaged record in the middle of a segment is skipped and reported
+(logged as an error, counted in ``stats``), never a reason to drop the records
+after it; a torn tail of the last segment is cut (``storage.frames``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from jobico.recorder.index import Entry, Index
 from jobico.recorder.records import Filter, normalize, parse_time
 from jobico.recorder.segments import Segment, SegmentDir, SyncPlan
 from jobico.recorder.stats import Stats
+from jobico.storage.frames import Damage
 
 DAY = 86400.0
 REPLY_MAX_BYTES = 32 * 1024 * 1024  # half the RPC message limit: room for msgpack overhead
@@ -33,16 +40,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    stored: list[bool]  # per record: False for a duplicate run
+    stored: list[bool]  # per record: False for a duplicate run or a refused record
+    refused: list[tuple[int, str]]  # (position, reason) of each record refused on its own
     ticket: int  # durable once Store.durable >= ticket
 
 
 def _framed(raw: object, position: int, now: float) -> tuple[dict[str, Any], float, bytes]:
-    """A checked record, its start time and its frame. Errors: ``UserError``."""
+    """A checked record, its start time and its frame.
+
+    Errors: ``UserError`` naming the record: malformed, a value msgpack cannot carry,
+    or over ``caps.MAX_RECORD_BYTES`` encoded.
+    """
     record, started = normalize(raw, position, now)
     try:
         return record, started, frames.encode(record)
-    except (TypeError, ValueError) as exc:  # msgpack: a value it cannot carry
+    except (TypeError, ValueError, UserError) as exc:  # a value msgpack cannot carry; too big
         raise UserError(f"record {position}: {exc}") from None
 
 
@@ -64,6 +76,7 @@ class Store:
         self._seq = 0
         self.durable = 0
         self._pending: list[tuple[Entry, dict[str, Any]]] = []
+        self.damaged: list[tuple[Path, Damage]] = []  # skipped on open, for stats
         for segment, data, last in self._dir.load():
             self._load(segment, data, last)
         self._index.sort()
@@ -78,52 +91,74 @@ class Store:
         return self._seq
 
     def _load(self, segment: Segment, data: bytes, last: bool) -> None:
-        end = 0
         loaded: list[Entry] = []
-        for offset, length, record in frames.scan(data):
-            end = offset + length
+        found = frames.scan(data)
+        for offset, length, record in found:
             try:
                 started = parse_time(record["started_at"], "started_at")
-            except UserError as exc:  # a record this version never writes
-                raise UserError(f"{segment.path}@{offset}: {exc}") from None
-            if self._index.admits(record):
+                admitted = self._index.admits(record)
+                entry = Entry.of(record, started, self._seq + 1, segment.number, offset, length)
+            except (KeyError, TypeError, UserError) as exc:  # not a record this version writes
+                self._damaged(segment, Damage(offset, length, f"not an execution record ({exc})"))
+                continue
+            if admitted:
                 self._seq += 1
-                entry = Entry.of(record, started, self._seq, segment.number, offset, length)
                 self._index.add(entry)
                 loaded.append(entry)
         self._index.place(loaded, keep_sorted=False)
-        self._count(loaded, segment)
-        if end == len(data):
+        self._count(loaded)
+        self._note(loaded, segment)
+        for damage in found.damaged:
+            self._damaged(segment, damage)
+        if found.tail is None:
             return
+        torn = len(data) - found.end
         if last:
-            log.warning("%s: cut a torn tail of %d bytes at offset %d",
-                        segment.path, len(data) - end, end)
-            self._dir.truncate(segment, end)
+            log.warning("%s: cut a torn tail of %d bytes at offset %d (%s)",
+                        segment.path, torn, found.end, found.tail)
+            self._dir.truncate(segment, found.end)
         else:
-            log.error("%s: ignored %d damaged bytes from offset %d (records there are lost)",
-                      segment.path, len(data) - end, end)
+            self._damaged(segment, Damage(found.end, torn, f"{found.tail}, and no record after it"))
 
-    def _count(self, entries: list[Entry], segment: Segment) -> None:
+    def _damaged(self, segment: Segment, damage: Damage) -> None:
+        """Report a record lost to damage loudly: the records around it are kept."""
+        log.error("%s: skipped %d damaged bytes at offset %d: %s (the records after them are kept)",
+                  segment.path, damage.length, damage.offset, damage.reason)
+        self.damaged.append((segment.path, damage))
+
+    def _count(self, entries: Iterable[Entry]) -> None:
+        """Count durable records in the metrics (a record rolled back is never counted)."""
         add = self._stats.add
         for entry in entries:
             add(entry.tenant, entry.status, entry.duration_ms)
+
+    @staticmethod
+    def _note(entries: list[Entry], segment: Segment) -> None:
+        """Tell retention about records written to ``segment``, as soon as they are written."""
         segment.note(len(entries), max((e.started for e in entries), default=segment.newest))
 
     def write(self, records: Iterable[object], now: float | None = None) -> Written:
         """Check every record, then write the new ones in one write (not yet durable).
 
-        Errors: ``UserError`` naming the first bad record (nothing is written);
-        ``OSError`` from the disk (nothing is written either).
+        A record that is malformed or over ``caps.MAX_RECORD_BYTES`` encoded is
+        refused on its own (listed in ``refused``); the others are written.
+        Errors: ``OSError`` from the disk (nothing is written).
         """
         now = time.time() if now is None else now
-        checked = [_framed(raw, i, now) for i, raw in enumerate(records)]
-        stored = [False] * len(checked)
+        checked: list[tuple[int, dict[str, Any], float, bytes]] = []
+        refused: list[tuple[int, str]] = []
+        for i, raw in enumerate(records):
+            try:
+                checked.append((i, *_framed(raw, i, now)))
+            except UserError as exc:
+                refused.append((i, str(exc)))
+        stored = [False] * (len(checked) + len(refused))
         chunks: list[bytes] = []
         entries: list[Entry] = []
         kept: list[dict[str, Any]] = []
         segment: Segment | None = None
         offset = 0
-        for i, (record, started, frame) in enumerate(checked):
+        for i, record, started, frame in checked:
             if not self._index.admits(record):
                 continue
             if segment is None:
@@ -145,9 +180,9 @@ class Store:
                 failed = {id(entry) for entry in entries}
                 self._index.discard(lambda e: id(e) in failed)
                 raise
-            self._count(entries, segment)
+            self._note(entries, segment)
             self._pending.extend(zip(entries, kept, strict=True))
-        return Written(stored, self._seq)
+        return Written(stored, refused, self._seq)
 
     def _segment_for(self, now: float) -> Segment:
         active = self._dir.active
@@ -162,17 +197,39 @@ class Store:
 
     def end_sync(self, plan: SyncPlan) -> list[tuple[Entry, dict[str, Any]]]:
         """Mark ``plan`` durable; returns the records that just became durable, in order."""
+        self._dir.synced(plan)
         self.durable = max(self.durable, plan.ticket)
         cut = 0
         while cut < len(self._pending) and self._pending[cut][0].seq <= self.durable:
             cut += 1
         done, self._pending = self._pending[:cut], self._pending[cut:]
+        self._count(entry for entry, _ in done)
         return done
 
+    def abandon(self) -> int:
+        """After a failed sync: forget every write not yet durable and cut it off the
+        files, so that sending it again stores it. Returns how many records that was.
+
+        Errors: ``OSError`` when a file cannot be cut (the store is then unusable).
+        """
+        lost = {id(entry) for entry, _ in self._pending}
+        self._pending.clear()
+        if lost:
+            self._index.discard(lambda e: id(e) in lost)
+        self._dir.rollback()
+        return len(lost)
+
     def sync(self) -> list[tuple[Entry, dict[str, Any]]]:
-        """Make everything written durable, blocking. Errors: ``OSError``."""
+        """Make everything written durable, blocking.
+
+        Errors: ``OSError``; what was not durable is then ``abandon``ed.
+        """
         plan = self.begin_sync()
-        plan.run()
+        try:
+            plan.run()
+        except OSError:
+            self.abandon()
+            raise
         return self.end_sync(plan)
 
     def append(self, records: Iterable[object]) -> list[bool]:
@@ -212,7 +269,9 @@ class Store:
 
     def _read(self, entry: Entry) -> dict[str, Any]:
         segment = self._dir.segments[entry.segment]
-        return frames.decode(segment.read(entry.offset, entry.length))
+        record = frames.decode(segment.read(entry.offset, entry.length))
+        record.setdefault("accepted_at", None)  # records written before SPEC §5 named it
+        return record
 
     def sweep(self, now: float | None = None) -> int:
         """Drop whole segments whose newest record is older than ``retention_days``.
@@ -232,7 +291,8 @@ class Store:
 
     def stats(self) -> dict[str, Any]:
         return {"records": len(self._index), "segments": len(self._dir.segments),
-                "bytes": self._dir.size(), **self._stats.as_dict()}
+                "bytes": self._dir.size(), "damaged": len(self.damaged),
+                "damaged_bytes": sum(d.length for _, d in self.damaged), **self._stats.as_dict()}
 
     def close(self) -> None:
         """Sync what is written and release every file. Errors: ``OSError`` from the sync."""

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from jobico.errors import UserError
 from jobico.queue import records
+from jobico.rpc.protocol import MAX_MESSAGE_SIZE
+from jobico.storage.frames import HEADER, FrameTooLarge
 
 
 def sample() -> bytes:
@@ -47,6 +52,73 @@ def test_garbage_yields_no_records_and_a_reason() -> None:
     assert found.records == [] and found.valid_end == 0 and found.error
 
 
-def test_a_valid_frame_of_an_unknown_shape_is_rejected() -> None:
-    found = records.scan(records.frame([99, "x"]) + records.frame(["not", "a", "kind"]))
-    assert found.records == [] and "undecodable" in (found.error or "")
+def test_a_valid_frame_of_an_unknown_shape_is_skipped_not_cut() -> None:
+    unknown = records.frame([99, "x"]) + records.frame(["not", "a", "kind"])
+    found = records.scan(unknown + sample())
+    assert found.records == records.scan(sample()).records and found.error is None
+    assert [(d.offset, d.length) for d in found.damaged] == [(0, len(unknown))]
+
+
+def test_a_record_damaged_in_the_middle_is_skipped_and_the_rest_read() -> None:
+    parts = [records.items_record(records.ItemsBatch(t, "e", 1, 1.5, 1.5, None, [(n, b"{}")]))
+             for n, t in enumerate(["a", "b", "c", "d"], start=1)]
+    data = bytearray(b"".join(parts))
+    data[len(parts[0]) + len(parts[1]) // 2] ^= 0x10  # inside B
+    found = records.scan(bytes(data))
+    assert [r[1] for r in found.records] == ["a", "c", "d"] and found.error is None
+    assert [(d.offset, d.length) for d in found.damaged] == [(len(parts[0]), len(parts[1]))]
+
+
+def batch(items: list[bytes], key: str | None = "k") -> records.ItemsBatch:
+    return records.ItemsBatch("acme", "e", 1, 1.5, 1.5, key, list(enumerate(items, start=1)))
+
+
+def test_a_batch_over_the_record_limit_is_split_and_reads_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(records, "MAX_BODY", 4096)
+    zeros = [b"0"] * 2000  # a JSON array of zeros: tiny items, a record far over the limit
+    parts = records.items_frames(batch(zeros))
+    assert len(parts) > 1 and all(len(data) <= 4096 + HEADER.size for data, _ in parts)
+    found = records.scan(b"".join(data for data, _ in parts))
+    assert found.error is None and found.damaged == []
+    assert [pair for r in found.records for pair in r[7]] == [[n, b] for n, b in batch(zeros).items]
+    assert {r[6] for r in found.records} == {None}  # the key record, written after, holds the key
+    assert [items for _, items in parts] == [[tuple(p) for p in r[7]] for r in found.records]
+
+
+def test_a_batch_within_the_limit_is_one_record_with_its_key() -> None:
+    [(data, items)] = records.items_frames(batch([b"{}"] * 3))
+    assert records.scan(data).records[0][6] == "k" and len(items) == 3
+
+
+def test_an_item_too_big_for_a_record_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records, "MAX_BODY", 4096)
+    with pytest.raises(UserError, match=r"items\[2\]: 5000 bytes, over the \d+ bytes"):
+        records.items_frames(batch([b"1", b"2", b"x" * 5000]))
+    with pytest.raises(FrameTooLarge, match="over the limit of 4096"):
+        records.frame([records.DONE, list(range(2000))])
+
+
+def test_the_real_limit_holds_any_item_an_rpc_message_can_carry() -> None:
+    assert records.MAX_BODY > MAX_MESSAGE_SIZE
+    item = b"x" * (MAX_MESSAGE_SIZE - 1024)
+    [(data, _)] = records.items_frames(records.ItemsBatch("t" * 63, "e" * 63, 1, 1.5, 1.5, None,
+                                                          [(2**63, item)]))
+    assert len(data) - HEADER.size <= records.MAX_BODY
+    dead = records.dead_record(2**63, "e" * 63, 99, 1.5, 1.5, "r" * MAX_MESSAGE_SIZE, item)
+    assert len(dead) - HEADER.size <= records.MAX_BODY  # the reason is cut to fit
+    assert records.scan(dead).records[0][6] == "r" * records.MAX_REASON_CHARS
+
+
+def test_a_key_record_must_fit_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records, "MAX_BODY", 4096)
+    assert records.key_fits("acme", "k", 100) and not records.key_fits("acme", "k", 400)
+
+
+def test_id_lists_of_any_length_are_written_as_records_that_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records, "IDS_PER_RECORD", 3)
+    for make, kind in [(records.done_record, records.DONE), (records.undead_record, records.UNDEAD)]:
+        found = records.scan(make(list(range(1, 11))))
+        assert [r[0] for r in found.records] == [kind] * 4
+        assert [n for r in found.records for n in r[1]] == list(range(1, 11))

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import struct
+import zlib
 from pathlib import Path
 
+import msgpack
+import pytest
+
+from jobico.errors import UserError
 from jobico.queue import records
-from jobico.queue.backend import Settlement
+from jobico.queue.backend import Settlement, TenantStats
 from jobico.queue.segments import segment_path
 from jobico.queue.storage import FileBackend
 
@@ -197,3 +204,80 @@ def test_a_few_long_lived_items_do_not_pin_the_log(files: Harness) -> None:
     q = files.reopen(q)
     q.resume("slow")
     assert [(d.id, d.body, d.attempt) for d in q.lease("w", 10, LEASE_MS)] == [(held, b"held", 1)]
+
+
+def test_a_record_damaged_in_the_middle_loses_only_itself(
+    files: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    q = files.open()
+    ends = []
+    for tenant in ["a", "b", "c", "d"]:
+        q.enqueue(tenant, "e", [tenant.encode() * 20], None)
+        flush_all(q)
+        ends.append(segments(files.root)[-1].stat().st_size)
+    q.close()
+    [path] = segments(files.root)
+    data = bytearray(path.read_bytes())
+    data[(ends[0] + ends[1]) // 2] ^= 0xFF  # a bad sector inside B's record
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.ERROR):
+        q = files.open()
+    assert sorted(d.tenant for d in q.lease("w", 10, LEASE_MS)) == ["a", "c", "d"]
+    assert f"{path}: skipped {ends[1] - ends[0]} damaged bytes at byte {ends[0]}" in caplog.text
+    assert [(p, d.offset) for p, d in q.damaged] == [(path, ends[0])]  # type: ignore[attr-defined]
+    assert path.stat().st_size == len(data)  # nothing cut
+
+
+def test_a_batch_over_the_record_limit_is_split_never_dropped(files: Harness) -> None:
+    """Once a 10 MB batch of zeros became one 67 MB record, over the reader's limit: on
+    restart the log was cut there, with every later record of every tenant."""
+    count = records.MAX_BODY // 2**20 + 2
+    q = files.open()
+    big = q.enqueue("acme", "e", [b"0" * 2**20] * count, "k").ids
+    later = q.enqueue("beta", "e", [b"later"], None).ids
+    q = files.reopen(q)
+    assert sum(p.stat().st_size for p in segments(files.root)) > records.MAX_BODY
+    assert q.enqueue("acme", "e", [b"again"], "k").ids == big
+    got = q.lease("w", 10_000, LEASE_MS)
+    assert sorted(d.id for d in got) == sorted(big + later)
+    assert [d.body for d in got if d.tenant == "acme"] == [b"0" * 2**20] * count
+
+
+def test_an_item_too_big_for_a_record_is_refused_before_anything_is_queued(
+    files: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records, "MAX_BODY", 4096)
+    q = files.open()
+    with pytest.raises(UserError, match=r"items\[1\]: 5000 bytes"):
+        q.enqueue("acme", "e", [b"1", b"x" * 5000], "k")
+    assert not q.pending() and q.stats().get("acme", None) in (None, TenantStats(0, 0, 0, False))
+    assert q.enqueue("acme", "e", [b"1"], "k").duplicate is False  # the key was not taken
+
+
+def legacy(record: list) -> bytes:
+    """A record framed as versions before format 2 wrote it."""
+    body = msgpack.packb(record, use_bin_type=True)
+    return struct.pack("<II", len(body), zlib.crc32(body)) + body
+
+
+def test_a_home_written_before_format_2_still_reads(files: Harness) -> None:
+    root = files.root
+    for folder in ("log", "dead", "keys"):
+        (root / folder).mkdir(parents=True)
+    at = files.clock()
+    segment_path(root, 1).write_bytes(
+        legacy([records.MARK, 0])
+        + legacy([records.ITEMS, "acme", "e", 1, at, at, "k", [[1, b"one"], [2, b"two"], [3, b"three"]]])
+        + legacy([records.DONE, [2]])
+    )
+    (root / "dead" / "acme.log").write_bytes(legacy([records.DEAD, 3, "e", 1, at, at, "boom", b"three"]))
+    q = files.open()
+    assert [(d.id, d.body) for d in q.lease("w", 10, LEASE_MS)] == [(f"{1:016x}", b"one")]
+    assert [d.reason for d in q.dead("acme")] == ["boom"]
+    assert q.enqueue("acme", "e", [b"x"], "k").ids == [f"{n:016x}" for n in (1, 2, 3)]
+    with (root / "dead" / "acme.log").open("ab") as handle:  # format 2 after the old frames
+        handle.write(records.dead_record(4, "e", 2, at, at, "again", b"four"))
+    q.close()
+    q = files.open()
+    assert [d.reason for d in q.dead("acme")] == ["boom", "again"]
+    assert q.damaged == []  # type: ignore[attr-defined]

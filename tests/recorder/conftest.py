@@ -1,13 +1,20 @@
-"""Records as an executor would send them, and a store on a temporary folder."""
+"""Records as an executor would send them, a store on a temporary folder, a running service."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import trio
 
+from jobico.config import Config
+from jobico.home import Home
+from jobico.recorder.service import RecorderService
 from jobico.recorder.store import Store
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -29,3 +36,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "recorder")
     yield s
     s.close()
+
+
+@asynccontextmanager
+async def running(tmp_path: Path, timeout: float = 10) -> AsyncIterator[RecorderService]:
+    """The recorder service on ``tmp_path``, serving until the block ends."""
+    ctx = SimpleNamespace(home=Home(tmp_path), config=Config(), name="recorder",
+                          log=logging.getLogger("test.recorder"))
+    service = RecorderService(ctx)
+    with trio.fail_after(timeout):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            yield service
+            nursery.cancel_scope.cancel()

@@ -28,7 +28,7 @@ async def test_concurrent_appends_share_fsyncs_and_return_once_durable(tmp_path:
     results: dict[int, list[bool]] = {}
 
     async def append(i: int) -> None:
-        results[i] = await commit.append([rec(f"{i:04d}"), rec(f"{i:04d}")])
+        results[i], _ = await commit.append([rec(f"{i:04d}"), rec(f"{i:04d}")])
         assert store.durable >= 1 and store.get(f"{i:04d}-1")["event_id"] == f"{i:04d}"
 
     with trio.fail_after(10):

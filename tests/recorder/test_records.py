@@ -19,8 +19,9 @@ def test_defaults_fill_every_spec_field() -> None:
     assert record["started_at"] == "2023-11-14T22:13:20.000000Z"
     spec_fields = {"id", "event_id", "tenant", "package", "event", "attempt", "status",
                    "reason", "truncated", "code", "result", "logs", "started_at",
-                   "duration_ms", "module_sha256"}
+                   "accepted_at", "duration_ms", "module_sha256"}
     assert spec_fields <= record.keys()
+    assert record["accepted_at"] is None  # an executor from before SPEC §5 named it
 
 
 def test_ok_has_no_reason_and_given_values_are_kept() -> None:
@@ -37,6 +38,10 @@ def test_ok_has_no_reason_and_given_values_are_kept() -> None:
     ({"duration_ms": -1}, "record 3: duration_ms"),
     ({"started_at": "yesterday"}, "record 3: started_at"),
     ({"started_at": "2023-13-14T22:13:20.123Z"}, "record 3: started_at"),
+    ({"accepted_at": "yesterday"}, "record 3: accepted_at"),
+    ({"accepted_at": "2023-13-14T22:13:20.123Z"}, "record 3: accepted_at"),
+    ({"accepted_at": True}, "record 3: accepted_at"),
+    ({"accepted_at": ["2023-11-14T22:13:20Z"]}, "record 3: accepted_at"),
     ({"package": None}, "record 3: package"),
     ({"reason": 5}, "record 3: reason"),
     ({"logs": [{"level": ["info"]}]}, "record 3: logs[0]"),
@@ -54,9 +59,9 @@ def test_bad_record_names_position_and_field(change: dict[str, Any], message: st
     ("2023-11-14T22:13:20", "2023-11-14T22:13:20.000000Z"),
     (T0 + 0.25, "2023-11-14T22:13:20.250000Z"),
 ])
-def test_started_at_is_stored_in_one_form(given: object, stored: str) -> None:
-    record, started = normalize(rec(started_at=given), 0, now=0)
-    assert record["started_at"] == stored
+def test_times_are_stored_in_one_form(given: object, stored: str) -> None:
+    record, started = normalize(rec(started_at=given, accepted_at=given), 0, now=0)
+    assert record["started_at"] == record["accepted_at"] == stored
     assert started == parse_time(stored, "x")
 
 

@@ -1,37 +1,19 @@
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import trio
 import trio.testing
 
-from jobico.config import Config
 from jobico.errors import NotFound, Unavailable, UserError
-from jobico.home import Home
 from jobico.recorder.follow import Hub
 from jobico.recorder.index import Entry
 from jobico.recorder.records import Filter
-from jobico.recorder.service import RecorderService
 from jobico.rpc import trio_shell
-from tests.recorder.conftest import T0, rec
-
-
-@asynccontextmanager
-async def running(tmp_path: Path) -> AsyncIterator[RecorderService]:
-    ctx = SimpleNamespace(home=Home(tmp_path), config=Config(), name="recorder",
-                          log=logging.getLogger("test.recorder"))
-    service = RecorderService(ctx)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(service.run)
-            yield service
-            nursery.cancel_scope.cancel()
+from tests.recorder.conftest import T0, rec, running
 
 
 @pytest.mark.trio
@@ -40,7 +22,7 @@ async def test_rpc_methods(tmp_path: Path) -> None:
         now = time.time()  # the daily sweep runs on start: records must be recent to stay
         reply = await service.rpc_append({"records": [rec("e", 1, "error", at=now),
                                                       rec("e", 2, at=now), rec("e", 2)]})
-        assert reply == {"stored": [True, True, False]}
+        assert reply == {"stored": [True, True, False], "refused": []}
         newest = await service.rpc_query({"tenant": "acme", "limit": 1})
         assert [r["id"] for r in newest] == ["e-2"]
         assert (await service.rpc_get({"id": "e-1"}))["status"] == "error"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from jobico.errors import NotFound, UserError
+from jobico.errors import NotFound
 from jobico.recorder.records import Filter
 from jobico.recorder.store import DAY, Store
 from tests.recorder.conftest import T0, rec
@@ -40,11 +40,15 @@ def test_a_redelivered_run_is_never_recorded_twice(store: Store) -> None:
     assert len(store.query(Filter(), 10)) == 3
 
 
-def test_a_bad_record_rejects_the_whole_batch(store: Store) -> None:
-    with pytest.raises(UserError, match="record 1: status"):
-        store.append([rec("a"), rec("b", status="nope")])
-    assert store.query(Filter(), 10) == []
-    assert store.append([rec("a")]) == [True]
+def test_a_bad_record_is_refused_on_its_own(store: Store) -> None:
+    written = store.write([rec("a"), rec("b", status="nope"), "not a map", rec("c")])
+    store.sync()
+    assert written.stored == [True, False, False, True]
+    assert [(i, reason.split(":")[0]) for i, reason in written.refused] == [(1, "record 1"),
+                                                                          (2, "record 2")]
+    assert "status" in written.refused[0][1]
+    assert ids(store.query(Filter(), 10)) == ["c-1", "a-1"]
+    assert store.append([rec("b")]) == [True]  # refused, not remembered
 
 
 def test_get_unknown_names_the_id(store: Store) -> None:
@@ -92,7 +96,7 @@ def test_torn_tail_is_cut_and_never_loaded(tmp_path: Path) -> None:
         s.close()
 
 
-def test_damage_in_a_sealed_segment_loses_only_what_follows_it(tmp_path: Path) -> None:
+def test_garbage_in_a_sealed_segment_is_skipped_and_kept_for_inspection(tmp_path: Path) -> None:
     root = tmp_path / "rec"
     s = Store(root, segment_bytes=1)  # one record per segment
     for event_id in "abc":
@@ -102,7 +106,8 @@ def test_damage_in_a_sealed_segment_loses_only_what_follows_it(tmp_path: Path) -
     second.write_bytes(b"garbage" + second.read_bytes())
     s = Store(root, segment_bytes=1)
     try:
-        assert ids(s.query(Filter(), 10)) == ["c-1", "a-1"]
+        assert ids(s.query(Filter(), 10)) == ["c-1", "b-1", "a-1"]
+        assert (s.stats()["damaged"], s.stats()["damaged_bytes"]) == (1, len(b"garbage"))
         assert second.read_bytes().startswith(b"garbage")  # kept for inspection, not cut
     finally:
         s.close()
@@ -160,7 +165,8 @@ def test_a_query_reply_stays_within_the_rpc_message_limit(
     store.close()
 
 
-def test_a_value_msgpack_cannot_carry_rejects_the_batch(store: Store) -> None:
-    with pytest.raises(UserError, match="record 1: "):
-        store.append([rec("a"), rec("b", result=object())])
-    assert store.ok_ids(["a", "b"]) == set()
+def test_a_value_msgpack_cannot_carry_is_refused_on_its_own(store: Store) -> None:
+    written = store.write([rec("a"), rec("b", result=object())])
+    assert written.stored == [True, False] and written.refused[0][0] == 1
+    assert written.refused[0][1].startswith("record 1: ")
+    assert store.ok_ids(["a", "b"]) == {"a"}

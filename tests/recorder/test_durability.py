@@ -1,0 +1,107 @@
+"""An append is answered only once fsync'd; a failed fsync is Unavailable, not a dead recorder."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from jobico.errors import Unavailable
+from jobico.recorder.records import Filter
+from jobico.recorder.store import Store
+from tests.recorder.conftest import rec, running
+from tests.storage.sync import SyncGate
+
+
+@pytest.mark.trio
+async def test_an_append_is_answered_only_after_its_fsync_returned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = SyncGate(tmp_path, monkeypatch)
+    replies: list[dict] = []
+    async with running(tmp_path, timeout=30) as service, trio.open_nursery() as nursery:
+
+        async def append() -> None:
+            replies.append(await service.rpc_append({"records": [rec("a", at=time.time())]}))
+
+        nursery.start_soon(append)
+        held = await trio.to_thread.run_sync(gate.waiting.wait, 10)
+        assert held and replies == [], "the append was answered without waiting for an fsync"
+        await trio.sleep(0.2)  # held at the gate: still no answer
+        assert replies == []
+        gate.release()
+    assert replies == [{"stored": [True], "refused": []}]
+    assert gate.log, "no fsync of the recorder's files"
+
+
+@pytest.mark.trio
+async def test_a_failed_fsync_is_unavailable_and_the_recorder_keeps_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = SyncGate(tmp_path, monkeypatch, shut=False)
+    now = time.time()
+    async with running(tmp_path) as service:
+        assert await service.rpc_append({"records": [rec("a", at=now)]}) == {
+            "stored": [True], "refused": []}
+        gate.fail_next = OSError(errno.EIO, "Input/output error")
+        with pytest.raises(Unavailable, match="Input/output error"):
+            await service.rpc_append({"records": [rec("b", at=now + 1)]})
+        assert [r["id"] for r in await service.rpc_query({})] == ["a-1"]
+        assert await service.rpc_ok_ids({"event_ids": ["b"]}) == []  # forgotten, not "stored"
+        # the executor sends it again: stored now, not refused as a duplicate
+        assert await service.rpc_append({"records": [rec("b", at=now + 1)]}) == {
+            "stored": [True], "refused": []}
+        assert [r["id"] for r in await service.rpc_query({})] == ["b-1", "a-1"]
+        assert (await service.rpc_stats(None))["tenants"]["acme"]["counts"] == {"ok": 2}
+    reopened = Store(tmp_path / ".jobico" / "recorder")
+    try:  # on disk: each record once, nothing torn or damaged between them
+        assert [r["id"] for r in reopened.query(Filter(), 10)] == ["b-1", "a-1"]
+        assert reopened.stats()["damaged"] == 0
+    finally:
+        reopened.close()
+
+
+def test_a_store_sync_that_fails_forgets_what_it_did_not_make_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = SyncGate(tmp_path, monkeypatch, shut=False)
+    store = Store(tmp_path / "rec", segment_bytes=1)  # each append starts a new segment
+    store.append([rec("a")])
+    size = store.stats()["bytes"]
+    gate.fail_next = OSError(errno.EIO, "Input/output error")
+    with pytest.raises(OSError, match="Input/output"):
+        store.append([rec("b"), rec("c")])
+    assert store.stats()["bytes"] == size and store.ok_ids(["b", "c"]) == set()
+    assert store.append([rec("b")]) == [True]
+    store.close()
+
+
+@pytest.mark.trio
+async def test_a_full_disk_is_unavailable_and_nothing_half_written_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    failures = iter([True])
+
+    def full_disk(fd: int, data: bytes) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)) and next(failures, False):
+            real_write(fd, bytes(data[: len(data) // 2]))  # half a record reaches the file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    now = time.time()
+    async with running(tmp_path) as service:
+        with pytest.raises(Unavailable, match="No space left"):
+            await service.rpc_append({"records": [rec("a", at=now)]})
+        assert await service.rpc_append({"records": [rec("a", at=now)]}) == {"stored": [True], "refused": []}
+    reopened = Store(tmp_path / ".jobico" / "recorder")
+    try:
+        assert [r["id"] for r in reopened.query(Filter(), 10)] == ["a-1"]
+        assert reopened.stats()["damaged"] == 0
+    finally:
+        reopened.close()
