@@ -102,19 +102,21 @@ def _client(ctx: Context, block_s: float = 0.0) -> Any:
     return connect(ctx.config.queue.url, block_s=block_s)
 
 
-def refusal(record: object, position: int) -> str | None:
-    """Why the recorder would refuse ``record`` whatever happens (the recorder's own checks,
-    and its size cap), or None."""
+def packed(record: object, position: int) -> bytes:
+    """``record`` as the relay forwards it.
+
+    Errors: ``UserError`` naming why the recorder would refuse it whatever
+    happens (its own checks, and ``MAX_RECORD_BYTES`` encoded).
+    """
+    normalize(record, position, time.time())
     try:
-        normalize(record, position, time.time())
-        size = len(msgpack.packb(record))
-    except UserError as exc:
-        return str(exc)
+        data = msgpack.packb(record)
     except (TypeError, ValueError) as exc:  # msgpack: a value it cannot carry
-        return f"record {position}: {exc}"
-    if size > MAX_RECORD_BYTES:
-        return f"record {position}: {size} bytes encoded, over the {MAX_RECORD_BYTES} byte limit"
-    return None
+        raise UserError(f"record {position}: {exc}") from None
+    if len(data) > MAX_RECORD_BYTES:
+        raise UserError(f"record {position}: {len(data)} bytes encoded, over the {MAX_RECORD_BYTES} "
+                        "byte limit")
+    return data
 
 
 class RecordRelay:
@@ -133,27 +135,30 @@ class RecordRelay:
 
     async def rpc_append(self, params: Any) -> dict[str, Any]:
         """Forward records; ``stored`` is False for a second ``ok`` seen by the relays, and for a
-        record refused on its own (listed in ``refused`` as ``[index, reason]``; see ``refusal``).
+        record refused on its own (listed in ``refused`` as ``[index, reason]``; see ``packed``).
 
         Errors: ``UserError`` when ``records`` is not a list; ``Unavailable`` when Redis is down.
         """
         records = (params or {}).get("records")
         if not isinstance(records, list):
             raise UserError("records: required, a list of execution records")
-        refused = [(i, why) for i, record in enumerate(records) if (why := refusal(record, i)) is not None]
-        skip = {i for i, _ in refused}
-        kept = [i for i in range(len(records)) if i not in skip]
+        refused: list[list[object]] = []
+        kept: list[tuple[int, dict[str, Any], bytes]] = []
+        for i, record in enumerate(records):
+            try:
+                kept.append((i, record, packed(record, i)))
+            except UserError as exc:
+                refused.append([i, str(exc)])
         argv: list[object] = [DEFAULT_PREFIX, self._retention_s]
-        for i in kept:
-            record = records[i]
-            argv += [str(record.get("event_id")), str(record.get("status")), msgpack.packb(record)]
+        for _, record, data in kept:
+            argv += [str(record.get("event_id")), str(record.get("status")), data]
         stored = [False] * len(records)
         if kept:
             with translated(self._ctx.config.queue.url, "append"):
                 fresh = await self._append(keys=[], args=argv)
-            for i, flag in zip(kept, fresh, strict=True):
+            for (i, _, _), flag in zip(kept, fresh, strict=True):
                 stored[i] = bool(flag)
-        return {"stored": stored, "refused": [[i, why] for i, why in refused]}
+        return {"stored": stored, "refused": refused}
 
     async def rpc_ok_ids(self, params: Any) -> list[str]:
         ids = (params or {}).get("event_ids")

@@ -21,7 +21,7 @@ import msgpack
 import pytest
 import trio
 
-from jobico.caps import MAX_RECORD_BYTES
+from jobico.caps import MAX_RECORD_BYTES, MAX_RESULT_BYTES
 from jobico.component import Context
 from jobico.config import Config, QueueConfig
 from jobico.errors import Unavailable
@@ -29,7 +29,7 @@ from jobico.home import Home
 from jobico.queue.redis_records import RecordInbox, RecordRelay
 from jobico.recorder.records import Filter
 from jobico.recorder.service import RecorderService
-from jobico.rpc import trio_shell
+from jobico.rpc import MAX_MESSAGE_SIZE, trio_shell
 from tests.recorder.conftest import rec
 from tests.redis.server import RedisProcess, redis_process
 
@@ -146,6 +146,31 @@ async def test_the_relay_refuses_bad_records_one_by_one_and_forwards_the_rest(
     assert f"over the {MAX_RECORD_BYTES} byte limit" in why[3]
     [entry] = await raw.xrange(STREAM)
     assert msgpack.unpackb(entry.field_values[b"r"])["event_id"] == "0000000000000001"
+
+
+@pytest.mark.trio
+async def test_a_backlog_larger_than_one_rpc_message_reaches_the_recorder_in_several_appends(
+    home: Home, server: RedisProcess
+) -> None:
+    """Big records a tenant's guests may legitimately produce: one read of the stream holds
+    more than an RPC message may carry (64 MiB), so the inbox must split its appends."""
+    relay = RecordRelay(context(home, "relay", server.url))
+    recorder = RecorderService(context(home, "recorder", server.url))
+    inbox = RecordInbox(context(home, "records", server.url))
+    big = "x" * (MAX_RESULT_BYTES - 1024)
+    count = (MAX_MESSAGE_SIZE // len(big)) + 6
+    async with trio.open_nursery() as nursery:
+        await nursery.start(relay.run)
+        for start in range(0, count, 8):  # as executors append: a few records per call
+            batch = [rec(f"{n:016x}", result=big) for n in range(start, min(start + 8, count))]
+            assert all((await relay.rpc_append({"records": batch}))["stored"])
+        await nursery.start(recorder.run)
+        await nursery.start(trio_shell.serve, home.socket("recorder"), recorder)
+        await nursery.start(inbox.run)  # over 64 MiB in one append before the fix: a crash, every start
+        await wait_for(lambda: _true(inbox.moved == count), f"{count} records of 1 MiB", timeout=120)
+        assert recorder.store.ok_ids(f"{n:016x}" for n in range(count)) == {f"{n:016x}" for n in range(count)}
+        nursery.cancel_scope.cancel()
+    assert inbox.set_aside == 0
 
 
 @pytest.mark.trio
