@@ -14,18 +14,28 @@ Durability is Redis's: a script returns once Redis has applied it, and
 Redis's own persistence (``appendonly yes`` with ``appendfsync always`` for the
 file backend's guarantee) decides what survives a crash of Redis itself. So
 ``commit`` is always 0 and there is nothing for the group commit to flush.
+
+Every failure to reach Redis becomes ``Unavailable`` (``translated``), so
+callers retry rather than drop work; a Redis that stops answering does so
+after ``TIMEOUT_S``, not never. The URL may carry Redis's password: it is
+only ever shown through ``jobico.redact``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import random
+import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import coredis
+from coredis.retry import ConstantRetryPolicy
 
 from jobico.errors import NotFound, Unavailable, UserError
 from jobico.queue import redis_scripts
@@ -42,8 +52,83 @@ from jobico.queue.backend import (
     check_tenant,
 )
 from jobico.queue.policy import fair_shares, parse_id, retry_delay
+from jobico.redact import redact_text, redact_url
 
 DEFAULT_PREFIX = "jobico"
+TIMEOUT_S = 5.0
+
+# What coredis 6.9 raises: ``RedisError`` (its ``ConnectionError`` for a refused
+# or lost connection, ``ResponseError`` for what Redis refused) and the builtin
+# ``TimeoutError`` (an ``OSError``) for a reply or a connection that does not
+# come in time. It has no ``coredis.exceptions.TimeoutError``.
+REDIS_ERRORS = (coredis.exceptions.RedisError, OSError)
+
+
+def connect(url: str, *, block_s: float = 0.0, timeout_s: float = TIMEOUT_S) -> Any:
+    """A client that gives up after ``timeout_s`` (plus ``block_s`` for a blocking read).
+
+    Without a timeout a frozen or partitioned Redis holds every call forever.
+    Only a refused or lost connection is retried, once (a stale pooled
+    connection after a Redis restart); a timed-out script may have run, so
+    it is not sent again behind the caller's back.
+    """
+    return coredis.Redis.from_url(
+        url, decode_responses=False, stream_timeout=timeout_s + block_s, connect_timeout=timeout_s,
+        retry_policy=ConstantRetryPolicy((coredis.exceptions.ConnectionError,), retries=1, delay=0.05),
+    )
+
+
+@asynccontextmanager
+async def session(client: Any) -> AsyncIterator[None]:
+    """``async with client`` (it runs its pool in an anyio task group), except that an error
+    raised inside comes out as itself: the task group wraps it in exception groups, which
+    no ``except Unavailable`` would catch."""
+    try:
+        async with client:
+            yield
+    except BaseExceptionGroup as group:
+        sole: BaseException = group
+        while isinstance(sole, BaseExceptionGroup) and len(sole.exceptions) == 1:
+            sole = sole.exceptions[0]
+        if sole is group:
+            raise
+        raise sole from sole.__cause__
+
+
+def unavailable(url: str, doing: str, exc: BaseException) -> Unavailable:
+    """``exc`` as ``Unavailable``, naming the server with its password masked.
+
+    coredis puts the reason a connection failed (refused, ``HELLO timed out``)
+    in the cause, so the message carries it too.
+    """
+    where = f"redis at {redact_url(url)}"
+    detail = f"{exc} ({exc.__cause__})" if exc.__cause__ is not None else str(exc)
+    if isinstance(exc, coredis.exceptions.ConnectionError | OSError):
+        text = f"{where} is unreachable ({doing}): {detail}"
+    else:
+        text = f"{where} refused {doing}: {detail}"
+    return Unavailable(redact_text(text, url))
+
+
+@contextmanager
+def translated(url: str, doing: str) -> Iterator[None]:
+    """Errors: every client failure inside the block leaves it as ``unavailable(...)``."""
+    try:
+        yield
+    except REDIS_ERRORS as exc:
+        raise unavailable(url, doing, exc) from exc
+
+
+def node_id(home: Path) -> str:
+    """This machine and home, which scope a worker's name in Redis (``<node>/<worker>``).
+
+    Worker names repeat on every node (each has an ``executor-1``): scoped, a
+    restarted worker can give back exactly its predecessor's leases. The home's
+    path is hashed in, so two homes on one machine are two nodes, while a
+    restart of either is the same node.
+    """
+    digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]
+    return f"{socket.gethostname()}:{digest}"
 
 
 class RedisBackend:
@@ -59,20 +144,26 @@ class RedisBackend:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         log: logging.Logger | None = None,
+        node: str | None = None,
+        timeout_s: float = TIMEOUT_S,
     ) -> None:
+        """``node`` scopes worker names (default: ``node_id`` of ``$JOBICO_HOME``, as components find
+        their home)."""
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise UserError(f"queue.url {url!r} is not a redis://HOST:PORT (or rediss://, unix://) URL")
+            # not echoed: a URL this malformed may not mask (redact_url needs the //)
+            raise UserError("queue.url is not a redis://[:PASSWORD@]HOST:PORT (or rediss://, unix://) URL")
         self._url = url
+        self._node = node or node_id(Path(os.environ.get("JOBICO_HOME", ".")))
         self._limits = limits
         self._prefix = prefix
         self._fsync = fsync
         self._clock = clock
         self._rng = rng or random.Random()
         self._log = log or logging.getLogger("jobico.queue")
-        self._redis: Any = coredis.Redis.from_url(url, decode_responses=False)
+        self._redis: Any = connect(url, timeout_s=timeout_s)
         self._scripts = {
             name: self._redis.register_script(getattr(redis_scripts, name))
-            for name in ("ENQUEUE", "SNAPSHOT", "LEASE", "SETTLE", "REDEAD", "EXPIRE", "STATS")
+            for name in ("ENQUEUE", "SNAPSHOT", "LEASE", "SETTLE", "REDEAD", "EXPIRE", "RELEASE", "STATS")
         }
         self._rr = 0
 
@@ -82,12 +173,8 @@ class RedisBackend:
         Errors: ``Unavailable`` when Redis cannot be reached or refuses (translated here, once).
         """
         argv = [self._prefix, repr(self._clock()), *args]
-        try:
+        with translated(self._url, script.lower()):
             return await self._scripts[script](keys=[], args=argv)
-        except (coredis.exceptions.ConnectionError, coredis.exceptions.TimeoutError) as exc:
-            raise Unavailable(f"redis at {self._url} is unreachable: {exc}") from exc
-        except coredis.exceptions.RedisError as exc:
-            raise Unavailable(f"redis at {self._url} refused {script.lower()}: {exc}") from exc
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -98,17 +185,15 @@ class RedisBackend:
         Warns when Redis's persistence is weaker than ``queue.fsync`` asks.
         Errors: ``Unavailable`` when Redis cannot be reached.
         """
-        async with self._redis:
-            try:
+        async with session(self._redis):
+            with translated(self._url, "info"):
                 info = await self._redis.info("persistence")
-            except coredis.exceptions.RedisError as exc:
-                raise Unavailable(f"redis at {self._url} is unreachable: {exc}") from exc
             if self._fsync and not int(info.get("aof_enabled", 0)):
                 self._log.warning(
                     "redis at %s has appendonly off: an accepted event lives in Redis's memory until "
                     "its next snapshot (set appendonly yes, appendfsync always for the file backend's "
                     "guarantee)",
-                    self._url,
+                    redact_url(self._url),
                 )
             yield self
 
@@ -152,7 +237,8 @@ class RedisBackend:
         delays = {r.id: r.delay_ms / 1000 for r in retries if r.delay_ms is not None}
         unknown = [r.id for r in retries if r.delay_ms is None]
         if unknown:
-            where = await self._redis.hmget(f"{self._prefix}:where", unknown)
+            with translated(self._url, "settle"):
+                where = await self._redis.hmget(f"{self._prefix}:where", unknown)
             for eid, found in zip(unknown, where, strict=True):
                 if found is not None:
                     delays[eid] = retry_delay(int(found.split()[2]), self._rng)
@@ -181,17 +267,23 @@ class RedisBackend:
 
     async def pause(self, tenant: str) -> None:
         check_tenant(tenant)
-        await self._redis.sadd(f"{self._prefix}:tenants", [tenant])
-        await self._redis.sadd(f"{self._prefix}:paused", [tenant])
+        with translated(self._url, "pause"):
+            await self._redis.sadd(f"{self._prefix}:tenants", [tenant])
+            await self._redis.sadd(f"{self._prefix}:paused", [tenant])
 
     async def resume(self, tenant: str) -> None:
         check_tenant(tenant)
-        await self._redis.srem(f"{self._prefix}:paused", [tenant])
+        with translated(self._url, "resume"):
+            await self._redis.srem(f"{self._prefix}:paused", [tenant])
 
     # -- leasing ---------------------------------------------------------------------------
 
     async def lease(self, worker: str, max_items: int, lease_ms: int) -> list[Delivery]:
-        """Fair shares are computed here from a snapshot; the script re-checks each tenant's cap."""
+        """Fair shares are computed here from a snapshot; the script re-checks each tenant's cap.
+
+        A malformed entry met on the way is dead-lettered by the script (and logged here), never
+        handed out: it would fail every lease that met it, forever.
+        """
         snapshot = _rows(await self._run("SNAPSHOT"), 4)
         order = sorted(row[0].decode() for row in snapshot)
         available = {row[0].decode(): int(row[2]) for row in snapshot if int(row[2]) > 0 and not int(row[1])}
@@ -207,17 +299,25 @@ class RedisBackend:
         if not argv:
             return []
         deadline = self._clock() + lease_ms / 1000
-        reply = await self._run("LEASE", repr(deadline), worker, *argv)
-        return [_delivery(tenant.decode(), raw) for tenant, raw in _rows(reply, 2)]
+        leased, buried = await self._run("LEASE", repr(deadline), self._consumer(worker), *argv)
+        for tenant, eid, reason in _rows(buried, 3):
+            self._log.error("dead-lettered %s of %s: %s", eid.decode(), tenant.decode(),
+                            reason.decode(errors="replace"))
+        return [_delivery(tenant.decode(), raw) for tenant, raw in _rows(leased, 2)]
+
+    def _consumer(self, worker: str) -> str:
+        return f"{self._node}/{worker}"
 
     async def expire(self) -> int:
         return int(await self._run("EXPIRE"))
 
     async def release(self, worker: str) -> int:
-        """Not done on Redis: worker names repeat across nodes (every node has an
-        ``executor-1``), so a restart must not give back another node's leases; they
-        expire after ``executor.lease_ms`` as before."""
-        return 0
+        """What ``worker`` of this node holds is leased again at once (its process died).
+
+        Only this node's: the consumer is ``<node>/<worker>``, so another node's
+        ``executor-1`` keeps its leases.
+        """
+        return int(await self._run("RELEASE", self._consumer(worker)))
 
     async def compact(self) -> int:
         """Settled entries are deleted as they settle; Redis reclaims their memory itself."""
@@ -226,13 +326,24 @@ class RedisBackend:
     # -- reading ---------------------------------------------------------------------------
 
     async def dead(self, tenant: str | None) -> list[DeadLetter]:
+        """The dead letters the queue wrote: an entry of ``P:D:t`` its index does not name is
+        not one (written into Redis by hand) and is skipped, loudly."""
+        with translated(self._url, "dead"):
+            return await self._dead(tenant)
+
+    async def _dead(self, tenant: str | None) -> list[DeadLetter]:
         if tenant is not None:
             names = [check_tenant(tenant)]
         else:
             names = sorted(t.decode() for t in await self._redis.smembers(f"{self._prefix}:tenants"))
         letters = []
         for name in names:
+            indexed = set((await self._redis.hgetall(f"{self._prefix}:Di:{name}")).values())
             for entry in await self._redis.xrange(f"{self._prefix}:D:{name}"):
+                if entry.identifier not in indexed:
+                    self._log.error("dead letters of %s: entry %s is not one the queue wrote; skipped",
+                                    name, entry.identifier.decode(errors="replace"))
+                    continue
                 f = {k.decode(): v for k, v in entry.field_values.items()}
                 letters.append(
                     DeadLetter(

@@ -24,6 +24,16 @@ Keys, for prefix ``P`` and tenant ``t``:
 - ``P:D:t`` the dead-letter stream (entry fields as above plus ``t`` dead at
   and ``r`` reason); ``P:Di:t`` hash event id -> its dead-letter entry id.
 - ``P:k:t:<key>`` idempotency key -> ``"<at> <id,id,...>"``, expiring after 24 h.
+
+Consumers of the group are ``<node>/<worker>`` (``redis_backend.node_id``):
+every node has an ``executor-1``, so only the node's own name lets a
+restarted worker find, and give back, what its predecessor held.
+
+Whoever can write to Redis can write anything into these streams, so a
+script never trusts an entry it did not just write: an entry without every
+field, or that ``P:where`` does not name as its event's queued attempt, is
+dead-lettered (under a fresh id, with a reason naming the entry) instead of
+leased, and settling an entry deleted behind the queue's back cannot fail.
 """
 
 from __future__ import annotations
@@ -37,6 +47,11 @@ local function fields(list)
   local f = {}
   for j = 1, #list, 2 do f[list[j]] = list[j + 1] end
   return f
+end
+local function new_ids(n, now_us)
+  local first = math.max(now_us, tonumber(redis.call('GET', P .. ':ids') or '0') + 1)
+  redis.call('SET', P .. ':ids', string.format('%d', first + n - 1))
+  return first
 end
 local function add(t, f, attempt)
   local s = P .. ':s:' .. t
@@ -62,6 +77,11 @@ local function expire(t)
   end
   return #gone
 end
+local function bury(t, f, attempt, reason)
+  local dsid = redis.call('XADD', P .. ':D:' .. t, '*', 'i', f.i, 'e', f.e, 'a', attempt, 'b', f.b, 'q', f.q,
+    't', ARGV[2], 'r', reason)
+  redis.call('HSET', P .. ':Di:' .. t, f.i, dsid)
+end
 """
 
 # ARGV: P, now, tenant, event, now_us, key ('' = none), ttl_s, max_depth, items...
@@ -80,8 +100,7 @@ if key ~= '' then
 end
 local depth = redis.call('XLEN', P .. ':s:' .. t) + redis.call('ZCARD', P .. ':d:' .. t)
 if depth + n > max_depth then return {2, depth} end
-local first = math.max(now_us, tonumber(redis.call('GET', P .. ':ids') or '0') + 1)
-redis.call('SET', P .. ':ids', string.format('%d', first + n - 1))
+local first = new_ids(n, now_us)
 redis.call('SADD', P .. ':tenants', t)
 local ids = {}
 for j = 1, n do
@@ -109,16 +128,47 @@ end
 return out
 """
 
-# ARGV: P, now, deadline, worker, then (tenant, share, max_inflight) triples
-# -> flat {tenant, entry fields, ...}: expired leases first (XCLAIM), then new entries (XREADGROUP)
+# ARGV: P, now, deadline, consumer, then (tenant, share, max_inflight) triples
+# -> {leased, buried}: leased is flat {tenant, entry fields, ...}, expired leases first (XCLAIM), then new
+# entries (XREADGROUP); buried is flat {tenant, dead letter id, reason} for the malformed entries met on
+# the way, dead-lettered instead (they do not count against a share)
 LEASE = _COMMON + """
-local deadline, worker = ARGV[3], ARGV[4]
-local out = {}
+local deadline, consumer = ARGV[3], ARGV[4]
+local out, buried = {}, {}
+-- why the entry cannot be delivered, or nil: a field is missing, or it is not its event's queued attempt
+-- (forged, a copy of another entry, or left over); P:where is written with every entry the queue adds
+local function malformed(t, sid, f)
+  for _, k in ipairs({'i', 'e', 'a', 'b', 'q'}) do
+    if not f[k] then return 'field ' .. k .. ' is missing' end
+  end
+  if redis.call('HGET', P .. ':where', f.i) ~= t .. ' ' .. sid .. ' ' .. f.a then
+    return 'it is not the queued attempt of an event (not written by this queue)'
+  end
+  return nil
+end
+local function sane(value, pattern, fallback)
+  if value and string.match(value, pattern) then return value end
+  return fallback
+end
+local function bury_malformed(t, sid, f, why)
+  local s = P .. ':s:' .. t
+  redis.call('XACK', s, 'jobico', sid)
+  redis.call('XDEL', s, sid)
+  local eid = string.format('%016x', new_ids(1, math.floor(now * 1000000)))
+  local reason = 'malformed queue entry ' .. sid .. ' of ' .. t .. ': ' .. why
+  -- its own id may be garbage or another event's: a fresh one; text fields only if printable ASCII
+  bury(t, {i = eid, e = sane(f.e, '^[%w%p]+$', ''), b = f.b or '', q = sane(f.q, '^%d+%.?%d*$', ARGV[2])},
+    sane(f.a, '^[1-9]%d?%d?%d?%d?%d?$', '1'), reason)
+  for _, v in ipairs({t, eid, reason}) do buried[#buried + 1] = v end
+end
 for j = 5, #ARGV, 3 do
   local t = ARGV[j]
   local s, L = P .. ':s:' .. t, P .. ':L:' .. t
   local want = math.min(tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]) - redis.call('ZCARD', L))
   local function take(entry)
+    local f = fields(entry[2])
+    local why = malformed(t, entry[1], f)
+    if why then return bury_malformed(t, entry[1], f, why) end
     redis.call('ZADD', L, deadline, entry[1])
     out[#out + 1] = t
     out[#out + 1] = entry[2]
@@ -127,15 +177,16 @@ for j = 5, #ARGV, 3 do
   while want > 0 do
     local sid = redis.call('LPOP', P .. ':x:' .. t)
     if not sid then break end
-    local got = redis.call('XCLAIM', s, 'jobico', worker, 0, sid)
+    local got = redis.call('XCLAIM', s, 'jobico', consumer, 0, sid)
     if got[1] and got[1][2] then take(got[1]) end
   end
-  if want > 0 then
-    local r = redis.call('XREADGROUP', 'GROUP', 'jobico', worker, 'COUNT', want, 'STREAMS', s, '>')
-    if r and r[1] then for _, entry in ipairs(r[1][2]) do take(entry) end end
+  while want > 0 do
+    local r = redis.call('XREADGROUP', 'GROUP', 'jobico', consumer, 'COUNT', want, 'STREAMS', s, '>')
+    if not (r and r[1] and #r[1][2] > 0) then break end
+    for _, entry in ipairs(r[1][2]) do take(entry) end
   end
 end
-return out
+return {out, buried}
 """
 
 # ARGV: P, now, then (event id, outcome, reason, delay_s) quadruples -> the event ids applied
@@ -154,7 +205,17 @@ for j = 3, #ARGV, 4 do
       redis.call('ZREM', P .. ':d:' .. t, eid)
     else
       local s = P .. ':s:' .. t
-      f = fields(redis.call('XRANGE', s, sid, sid)[1][2])
+      local entry = redis.call('XRANGE', s, sid, sid)[1]
+      if entry then
+        f = fields(entry[2])
+      else  -- deleted behind the queue's back: nothing to run again, but the loss stays visible
+        f = {i = eid, e = '', b = '', q = ARGV[2]}
+        if outcome ~= 'ack' then
+          reason = 'queue entry ' .. sid .. ' was deleted from Redis while leased (' .. outcome .. ': '
+            .. reason .. ')'
+          outcome = 'dead'
+        end
+      end
       redis.call('XACK', s, 'jobico', sid)
       redis.call('XDEL', s, sid)
       redis.call('ZREM', P .. ':L:' .. t, sid)
@@ -168,11 +229,7 @@ for j = 3, #ARGV, 4 do
       redis.call('HSET', P .. ':where', eid, t .. ' - ' .. next_attempt)
     else
       redis.call('HDEL', P .. ':where', eid)
-      if outcome == 'dead' then
-        local dsid = redis.call('XADD', P .. ':D:' .. t, '*', 'i', eid, 'e', f.e, 'a', attempt, 'b', f.b,
-          'q', f.q, 't', ARGV[2], 'r', reason)
-        redis.call('HSET', P .. ':Di:' .. t, eid, dsid)
-      end
+      if outcome == 'dead' then bury(t, f, attempt, reason) end
     end
   end
 end
@@ -218,6 +275,24 @@ return ids
 EXPIRE = _COMMON + """
 local count = 0
 for _, t in ipairs(redis.call('SMEMBERS', P .. ':tenants')) do count = count + expire(t) end
+return count
+"""
+
+# ARGV: P, now, consumer -> how many of its leases were made ready again (re-leased first, by XCLAIM)
+RELEASE = _COMMON + """
+local consumer, count = ARGV[3], 0
+for _, t in ipairs(redis.call('SMEMBERS', P .. ':tenants')) do
+  local s, L = P .. ':s:' .. t, P .. ':L:' .. t
+  local pending = redis.call('EXISTS', s) == 1 and redis.call('XPENDING', s, 'jobico')[1] or 0
+  if pending > 0 then
+    for _, p in ipairs(redis.call('XPENDING', s, 'jobico', '-', '+', pending, consumer)) do
+      if redis.call('ZREM', L, p[1]) == 1 then  -- not already expired (then it is in P:x:t)
+        redis.call('RPUSH', P .. ':x:' .. t, p[1])
+        count = count + 1
+      end
+    end
+  end
+end
 return count
 """
 
