@@ -25,7 +25,9 @@ def redact_url(url: str) -> str:
     except ValueError:
         return MASK
     if "@" not in parts.netloc:
-        return url
+        # no credentials where a URL keeps them; an "@" elsewhere may still be one
+        # in a malformed URL ("redis//:pw@host"): never guess, mask it all
+        return MASK if "@" in url else url
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user, colon, _password = userinfo.partition(":")
     masked = f"{user}:{MASK}" if colon else MASK  # a lone user part is a password (AUTH <pw>)

@@ -21,8 +21,9 @@ def test_passwords_in_urls_are_masked(url: str, shown: str) -> None:
     assert "s3cret" not in redact_url(url)
 
 
-def test_unparsable_text_is_masked_whole() -> None:
-    assert redact_url("redis://[::1") == MASK
+@pytest.mark.parametrize("text", ["redis://[::1", "redis//:s3cret@host", "redis:/:s3cret@host"])
+def test_unparsable_text_is_masked_whole(text: str) -> None:
+    assert redact_url(text) == MASK
 
 
 def test_secret_is_replaced_inside_text() -> None:
