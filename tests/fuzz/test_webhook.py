@@ -58,7 +58,7 @@ def test_any_json_value_is_queued_as_the_same_value(server: Server, value: objec
     body = json.dumps(value).encode()
     reply = check(server.post(ANY, body), frozenset({202, 400}))
     if reply.status == 202:
-        _, _, items, _ = server.app.enqueuer.calls[-1]  # type: ignore[attr-defined]
+        items = server.app.enqueuer.calls[-1][2]  # type: ignore[attr-defined]
         queued = [json.loads(item) for item in items]
         batch = isinstance(value, dict) and list(value) == ["data"] and isinstance(value["data"], list)
         expected = value["data"] if batch else [value]  # type: ignore[index]

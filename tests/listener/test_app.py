@@ -26,7 +26,7 @@ async def test_single_item_is_accepted_and_queued_as_compact_json() -> None:
     assert r.status == 202
     assert r.json() == {"ids": ["0000000000000001"]}
     assert app.enqueuer.calls == [("acme", "signup", ['{"name":"émile","tags":["a"]}'.encode()],
-                                   None)]
+                                   None, None)]
 
 
 @pytest.mark.trio
@@ -183,7 +183,7 @@ async def test_rate_quota_gives_429_with_retry_after_per_tenant() -> None:
             other = await post(port, "/events/signed/hook", {"name": "a"})
     assert statuses == [202, 202]
     assert limited.status == 429 and limited.json()["error"] == "rate_limited"
-    assert limited.headers["retry-after"] == "2"
+    assert limited.headers["retry-after"] == "4"  # its own token (SPEC §3) then one to pass
     assert other.status == 401  # another tenant's bucket is untouched
 
 
