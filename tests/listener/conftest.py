@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import h11
@@ -16,6 +17,7 @@ from jobico.config import Config
 from jobico.errors import Conflict, Unavailable
 from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import Catalog
+from jobico.listener.connections import ConnectionLimits
 from jobico.listener.quotas import Quotas
 from jobico.listener.server import bind, serve_app
 
@@ -88,12 +90,14 @@ def make_app(config: Config | None = None, **kwargs: Any) -> ListenerApp:
 
 
 @asynccontextmanager
-async def serving(app: ListenerApp) -> AsyncIterator[int]:
-    """The port of a hypercorn trio server running ``app``; stopped on exit."""
+async def serving(app: ListenerApp, limits: ConnectionLimits = ConnectionLimits()
+                  ) -> AsyncIterator[int]:
+    """The port of a real hypercorn server running ``app``; stopped on exit."""
     sock = bind("127.0.0.1", 0, reuse_port=False)
     port = sock.getsockname()[1]
     async with trio.open_nursery() as nursery:
-        await nursery.start(serve_app, app, sock, logging.getLogger("test.listener"))
+        await nursery.start(partial(serve_app, app, sock, logging.getLogger("test.listener"),
+                                    limits=limits))
         yield port
         nursery.cancel_scope.cancel()
 
