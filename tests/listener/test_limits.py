@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ import trio
 
 from jobico.caps import DEFAULT_MAX_ITEMS, MAX_SCHEMA_ERRORS
 from jobico.config import Config, TenantQuota
-from jobico.listener.catalog import Catalog
+from jobico.listener.catalog import Catalog, ValidatorCache
 
 from .conftest import job, make_app, post, serving
 
@@ -116,3 +118,43 @@ async def test_one_huge_accepted_batch_owes_at_most_one_burst() -> None:
             now[0] += 3.0
             next_one = await post(port, "/events/big/any", {"n": 1})
     assert huge.status == 202 and next_one.status == 202
+
+
+class SlowValidator:
+    """A real validator taking 2 ms an item, to make one request's validation long."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.checked, self.started = real, 0, threading.Event()
+
+    def is_valid(self, item: Any) -> bool:
+        self.started.set()
+        time.sleep(0.002)
+        self.checked += 1
+        return bool(self.real.is_valid(item))
+
+
+class SlowCache(ValidatorCache):
+    def get(self, sha256: str, schema: Any) -> tuple[Any, int]:
+        real, weight = super().get(sha256, schema)
+        self.slow = SlowValidator(real)
+        return self.slow, weight
+
+
+@pytest.mark.trio
+async def test_a_long_validation_lets_other_tenants_be_served_meanwhile() -> None:
+    """The 85k-item body stalled every tenant's webhook for seconds: validation now gives
+    the loop back every ``SLICE_S``, so a quiet request is answered mid-validation."""
+    cache = SlowCache()
+    document = {"version": 1, "tenants": {
+        "big": {"events": {"slow": job("big", "slow", schema={"type": "object"}, max_body_kb=64)}},
+        "quiet": {"events": {"q": job("quiet", "q", schema=None, schema_sha256=None)}}}}
+    app = make_app(catalog=Catalog(document, cache))
+    items = 1000  # 2 s of validation
+    with trio.fail_after(60):
+        async with serving(app) as port, trio.open_nursery() as nursery:
+            nursery.start_soon(post, port, "/events/big/slow", batch(items))
+            await trio.to_thread.run_sync(cache.slow.started.wait, 10)
+            quiet = await post(port, "/events/quiet/q", {"n": 1})
+            checked_meanwhile = cache.slow.checked
+    assert quiet.status == 202
+    assert checked_meanwhile < items
