@@ -40,8 +40,10 @@ StatsSource = Callable[[], Awaitable[tuple[dict[str, Any] | None, dict[str, Any]
 
 log = logging.getLogger("jobico.listener")
 
-WANTED = frozenset({b"content-type", b"content-length", b"idempotency-key",
+WANTED = frozenset({b"content-type", b"content-length", b"transfer-encoding", b"idempotency-key",
                     b"webhook-id", b"webhook-timestamp", b"webhook-signature"})
+# h11 parses any "HTTP/d.d"; the webhook answers only the versions that exist.
+HTTP_VERSIONS = frozenset({"1.0", "1.1", "2"})
 MAX_KEY_LEN = 255
 # Schema validation gives the loop back to other requests this often.
 SLICE_S = 0.01
@@ -112,6 +114,9 @@ class ListenerApp:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         method: str = scope["method"]
         try:
+            if scope.get("http_version") not in HTTP_VERSIONS:
+                raise Rejected(505, "http_version_not_supported",
+                               f"HTTP/{str(scope.get('http_version'))[:8]} is not supported")
             if raw_path.startswith(b"/events/"):
                 await self._event(scope, receive, send, raw_path)
             elif raw_path == b"/healthz":
@@ -169,6 +174,9 @@ class ListenerApp:
         """Check, parse, validate and enqueue one request; the ids, or ``Rejected``."""
         self._only(scope["method"], "POST")
         headers = asgi.headers_of(scope, WANTED)
+        if "transfer-encoding" in headers and "content-length" in headers:
+            # RFC 9112 §6.3: a request smuggling vector behind a proxy that reads the other one
+            raise Rejected(400, "bad_request", "both Transfer-Encoding and Content-Length")
         if not asgi.is_json_type(headers.get("content-type")):
             raise Rejected(415, "unsupported_media_type",
                            f"Content-Type must be application/json, "
