@@ -3,12 +3,13 @@
 - ``bind``: the TCP socket, bound here so ``listener.workers`` processes can share
   one port through ``SO_REUSEPORT`` (the kernel spreads connections across them).
 - ``serve_app``: hypercorn's asyncio worker on that socket, on a thread with its own
-  event loop, started and stopped from trio, within the ``ConnectionLimits``
-  (``connections.py``: a request's time, the connections per process). The asyncio worker costs about half the
-  CPU per request of hypercorn's trio worker (docs/performance.md), and the rest of
-  the listener (the RPC socket, signals, the ctl follower) stays on the component
-  shell's trio loop. Whatever the app calls (``enqueuer``, ``health``, ``stats``)
-  runs on the asyncio loop and must use ``asyncio_shell`` clients.
+  event loop, started and stopped from trio, within the ``ConnectionLimits`` of
+  ``connections.py`` (a request's time, the connections per process). The asyncio
+  worker costs about half the CPU per request of hypercorn's trio worker
+  (docs/performance.md), and the rest of the listener (the RPC socket, signals, the
+  ctl follower) stays on the component shell's trio loop. Whatever the app calls
+  (``enqueuer``, ``health``, ``stats``) runs on the asyncio loop and must use
+  ``asyncio_shell`` clients.
 - ``follow_catalog``: keeps ``app.catalog`` on ctl's latest version, reconnecting;
   from trio, by replacing ``app.catalog`` whole (one attribute store, thread-safe).
 """
