@@ -6,17 +6,21 @@ so it runs unchanged under hypercorn's trio and asyncio workers.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+import sniffio
+import trio
+
+from jobico.names import EVENT_BYTES, ID_BYTES
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-ID_PATTERN = re.compile(rb"[a-z0-9][a-z0-9_-]{0,62}")
 JSON_TYPE = b"application/json"
 
 
@@ -26,6 +30,10 @@ class BodyTooLarge(Exception):
 
 class ClientGone(Exception):
     """The client disconnected before the body was complete: nobody to answer."""
+
+
+class TooSlow(Exception):
+    """The request did not arrive whole in time (raised by the server's ``receive``; HTTP 408)."""
 
 
 def headers_of(scope: Scope, names: frozenset[bytes]) -> dict[str, str]:
@@ -42,16 +50,17 @@ def is_json_type(value: str | None) -> bool:
 
 
 def event_path(raw_path: bytes) -> tuple[str, str] | None:
-    """``(tenant, event)`` for ``/events/{tenant}/{event}`` with valid ids, else None.
+    """``(tenant, event)`` for ``/events/{tenant}/{event}`` with a valid tenant id and
+    event name (SPEC §1, ``jobico.names``: what ctl loads is what routes), else None.
 
     Works on the raw (undecoded) path, so ``%2e%2e``, ``%2F``, NUL and the like never
-    match the id pattern and cannot reach the catalog.
+    match the patterns and cannot reach the catalog.
     """
     parts = raw_path.split(b"/")
     if len(parts) != 4 or parts[0] or parts[1] != b"events":
         return None
     tenant, event = parts[2], parts[3]
-    if ID_PATTERN.fullmatch(tenant) and ID_PATTERN.fullmatch(event):
+    if ID_BYTES.fullmatch(tenant) and EVENT_BYTES.fullmatch(event):
         return tenant.decode(), event.decode()
     return None
 
@@ -60,7 +69,7 @@ async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes
     """The whole request body, refusing to read past ``limit`` bytes.
 
     A ``Content-Length`` over the limit is refused before reading anything.
-    Errors: ``BodyTooLarge``; ``ClientGone`` on ``http.disconnect``.
+    Errors: ``BodyTooLarge``; ``ClientGone`` on ``http.disconnect``; ``TooSlow`` from ``receive``.
     Cancellation: safe; nothing is held between messages.
     """
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -97,9 +106,19 @@ async def reply_json(send: Send, status: int, document: Any,
 
 
 async def reply_error(send: Send, status: int, error: str, detail: Any,
-                      extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Every error has the SPEC §3 shape ``{"error": ..., "detail": ...}``."""
-    await reply_json(send, status, {"error": error, "detail": detail}, extra)
+                      extra: list[tuple[bytes, bytes]] | None = None,
+                      fields: dict[str, Any] | None = None) -> None:
+    """Every error has the SPEC §3 shape ``{"error": ..., "detail": ...}`` (plus ``fields``,
+    such as a 422's ``more``)."""
+    await reply_json(send, status, {"error": error, "detail": detail, **(fields or {})}, extra)
+
+
+async def pause() -> None:
+    """Let the event loop serve other requests, under asyncio or trio, whichever runs the app."""
+    if sniffio.current_async_library() == "trio":
+        await trio.lowlevel.checkpoint()
+    else:
+        await asyncio.sleep(0)
 
 
 async def lifespan(receive: Receive, send: Send) -> None:

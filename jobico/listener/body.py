@@ -1,4 +1,6 @@
-"""Request bodies to queue items, pure: parse, unwrap the batch form, validate, re-encode.
+"""Request bodies to queue items, pure: parse, unwrap the batch form, re-encode.
+
+(Validation against the event's schema is ``validation.py``.)
 
 Choices where JSON itself is loose (documented in the README):
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 from jobico.errors import UserError
@@ -79,31 +80,6 @@ def parse_items(body: bytes) -> list[Any]:
             raise BadBody("empty batch: \"data\" holds no items")
         return items
     return [value]
-
-
-def _pointer(path: Any) -> str:
-    """A JSON Pointer (RFC 6901) from jsonschema-rs's ``instance_path`` list."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
-
-
-def schema_errors(validator: Any, items: list[Any]) -> list[dict[str, Any]]:
-    """One ``{"item", "path", "message"}`` per schema error over every item; [] when all pass.
-
-    Errors: ``BadBody`` when the validator cannot read an item (too deep for it, say).
-    """
-    errors: list[dict[str, Any]] = []
-    try:
-        for index, item in enumerate(items):
-            if not validator.is_valid(item):
-                errors.extend(_item_errors(validator, index, item))
-    except (ValueError, OverflowError, RecursionError) as exc:
-        raise BadBody(f"item cannot be validated: {exc}") from None
-    return errors
-
-
-def _item_errors(validator: Any, index: int, item: Any) -> Iterator[dict[str, Any]]:
-    for error in validator.iter_errors(item):
-        yield {"item": index, "path": _pointer(error.instance_path), "message": error.message}
 
 
 def encode(item: Any) -> bytes:

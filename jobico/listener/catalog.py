@@ -14,16 +14,19 @@ from typing import Any
 
 import jsonschema_rs
 
+from jobico.caps import DEFAULT_MAX_ITEMS
 from jobico.errors import UserError
 from jobico.listener.quotas import PackageRate
 from jobico.listener.signatures import decode_secret
+from jobico.listener.validation import weight
 
 DEFAULT_MAX_BODY_KB = 256
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One accepting event: its validator (None = any JSON), HMAC key, body limit, package rate."""
+    """One accepting event: its validator (None = any JSON) and that schema's ``weight``,
+    HMAC key, body and item limits, package rate."""
 
     tenant: str
     event: str
@@ -33,23 +36,33 @@ class Route:
     key_error: str | None
     max_body: int
     rate: PackageRate | None = None
+    max_items: int = DEFAULT_MAX_ITEMS
+    schema_weight: int = 1
 
 
 class ValidatorCache:
-    """Compiled jsonschema-rs validators by schema hash; dropped when no version uses them."""
+    """Compiled jsonschema-rs validators by schema hash; dropped when no version uses them.
+
+    Compiled offline: a ``$ref`` to ``http://`` or ``file://`` is a compile error, never a
+    fetch (a tenant's schema must not make the listener read host files or call out).
+    """
 
     def __init__(self) -> None:
-        self._compiled: dict[str, Any] = {}
+        self._compiled: dict[str, tuple[Any, int]] = {}
 
-    def get(self, sha256: str, schema: Mapping[str, Any] | bool) -> Any:
-        """Errors: ``UserError`` naming the hash when the schema does not compile."""
+    def get(self, sha256: str, schema: Mapping[str, Any] | bool) -> tuple[Any, int]:
+        """The validator and the schema's ``weight``.
+
+        Errors: ``UserError`` naming the hash when the schema does not compile.
+        """
         found = self._compiled.get(sha256)
         if found is None:
             try:
-                found = jsonschema_rs.validator_for(schema)
+                validator = jsonschema_rs.validator_for(schema, offline=True)
             except (ValueError, jsonschema_rs.ReferencingError) as exc:
-                raise UserError(f"schema {sha256[:12]}: {exc}") from None
-            self._compiled[sha256] = found
+                first_line = str(exc).partition("\n")[0]
+                raise UserError(f"schema {sha256[:12]}: {first_line}") from None
+            found = self._compiled[sha256] = validator, weight(schema)
         return found
 
     def keep_only(self, hashes: set[str]) -> None:
@@ -86,10 +99,10 @@ class Catalog:
         tenant: str, event: str, job: Mapping[str, Any], limits: Mapping[str, Any],
         cache: ValidatorCache, used: set[str],
     ) -> Route:
-        validator = None
+        validator, schema_weight = None, 1
         if job.get("schema") is not None:
             sha = str(job.get("schema_sha256") or json.dumps(job["schema"], sort_keys=True))
-            validator = cache.get(sha, job["schema"])
+            validator, schema_weight = cache.get(sha, job["schema"])
             used.add(sha)
         key, key_error = None, None
         if job.get("secret"):
@@ -102,7 +115,9 @@ class Catalog:
         rate = None
         if limits.get("rate"):  # the package's own [limits]; its depth and concurrency are not enforced
             rate = PackageRate(package, float(limits["rate"]), int(limits.get("burst") or 0))
-        return Route(tenant, event, package, validator, key, key_error, int(max_kb) * 1024, rate)
+        max_items = int(job.get("max_items") or DEFAULT_MAX_ITEMS)  # [webhook] max_items
+        return Route(tenant, event, package, validator, key, key_error, int(max_kb) * 1024, rate,
+                     max_items, schema_weight)
 
     def route(self, tenant: str, event: str) -> Route | None:
         return self._routes.get((tenant, event))

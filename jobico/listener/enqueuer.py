@@ -7,7 +7,9 @@ same (tenant, event) that arrive in the same loop turn, or while that event's
 previous ``enqueue`` is in flight, go to the queue as one call. Each request still
 gets its own ids (the queue returns one id per item, in order) and its 202 still
 waits until its item is on disk. A request with a key goes alone: the queue
-deduplicates per call, so a key must name exactly one request's items.
+deduplicates per call, so a key must name exactly one request's items, and binds
+the key to the ``digest`` of that request's body (a different body is ``Conflict``).
+Senders' keys live in the queue's "sender" scope, apart from the platform's own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobico.errors import JobicoError, Unavailable
+from jobico.errors import Conflict, JobicoError, Unavailable
 from jobico.rpc.errors import ConnectionLost
 
 log = logging.getLogger("jobico.listener")
@@ -28,6 +30,8 @@ Connect = Callable[[str, float], Awaitable[Any]]
 ENQUEUE_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 1.0
 RECONNECT_PAUSE_S = 0.5
+# The queue's idempotency namespace for keys that senders chose (CONTRACTS: enqueue).
+SENDER_SCOPE = "sender"
 # One coalesced call carries at most this much; the rest waits for the next call.
 MAX_COALESCED_ITEMS = 512
 MAX_COALESCED_BYTES = 4 * 2**20
@@ -62,18 +66,21 @@ class QueueEnqueuer:
         return self._client is not None
 
     async def enqueue(
-        self, tenant: str, event: str, items: list[bytes], key: str | None
+        self, tenant: str, event: str, items: list[bytes], key: str | None,
+        digest: str | None = None,
     ) -> list[str]:
         """The event ids, once the queue has the items on disk.
 
-        Errors: ``Unavailable`` (queue down, full, tenant over its depth limit, or
-        failing: any other error from the queue is logged and becomes ``Unavailable``);
-        for a coalesced item, the error of the call that carried it.
+        ``digest``: hex sha256 of the request body, which ``key`` is bound to.
+        Errors: ``Conflict`` when ``key`` was used for another body; ``Unavailable``
+        (queue down, full, tenant over its depth limit, or failing: any other error
+        from the queue is logged and becomes ``Unavailable``); for a coalesced item,
+        the error of the call that carried it.
         Cancellation: the items may or may not be queued; a retry with the same
         ``Idempotency-Key`` settles it.
         """
         if key is not None or len(items) != 1:
-            return await self._call(tenant, event, items, key)
+            return await self._call(tenant, event, items, key, digest)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.get((tenant, event))
         if waiting is None:
@@ -95,7 +102,7 @@ class QueueEnqueuer:
             while waiting.items:
                 items, futures = _take(waiting)
                 try:
-                    ids = await self._call(tenant, event, items, None)
+                    ids = await self._call(tenant, event, items, None, None)
                 except Exception as exc:
                     for future in futures:
                         if not future.done():
@@ -125,16 +132,18 @@ class QueueEnqueuer:
                 self._client = await self._connect("queue", CONNECT_TIMEOUT_S)
             return self._client
 
-    async def _call(self, tenant: str, event: str, items: list[bytes], key: str | None) -> list[str]:
+    async def _call(self, tenant: str, event: str, items: list[bytes], key: str | None,
+                    digest: str | None) -> list[str]:
         client = await self._get()
-        params = {"tenant": tenant, "event": event, "items": items, "key": key}
+        params = {"tenant": tenant, "event": event, "items": items, "key": key,
+                  "digest": digest, "scope": SENDER_SCOPE}
         self.calls += 1
         try:
             result = await client.call("enqueue", params, timeout=ENQUEUE_TIMEOUT_S)
         except ConnectionLost:
             await self.aclose(client)
             raise
-        except Unavailable:
+        except (Unavailable, Conflict):
             raise
         except JobicoError as exc:  # the queue failed on valid items: retryable for the sender
             log.error("queue enqueue failed: %s", exc)

@@ -22,11 +22,16 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 @dataclass(slots=True)
 class Counters:
-    """What this listener process saw; ``rejected`` counts requests by (tenant, status)."""
+    """What this listener process saw; ``rejected`` counts requests by (tenant, status),
+    ``connections_refused`` the connections over ``listener.max_connections``."""
 
     accepted: Counter[str] = field(default_factory=Counter)
     accepted_requests: Counter[str] = field(default_factory=Counter)
     rejected: Counter[tuple[str, int]] = field(default_factory=Counter)
+    connections_refused: int = 0
+
+    def refuse_connection(self) -> None:
+        self.connections_refused += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +39,7 @@ class Counters:
             "accepted_requests": dict(self.accepted_requests),
             "rejected": [{"tenant": t, "status": s, "count": n}
                          for (t, s), n in sorted(self.rejected.items())],
+            "connections_refused": self.connections_refused,
         }
 
 
@@ -104,6 +110,9 @@ def render(
     out.family("jobico_events_rejected_total", "counter",
                "Requests rejected, by tenant and HTTP status (tenant is empty when unknown).", (
         ("", _labels(tenant=t, status=s), n) for (t, s), n in sorted(counters.rejected.items())))
+    out.family("jobico_connections_refused_total", "counter",
+               "Connections refused (503) over listener.max_connections.",
+               [("", "", counters.connections_refused)])
     up = {"queue": queue is not None, "recorder": recorder is not None}
     for part, stats in (("queue", queue), ("recorder", recorder)):
         if stats is None:

@@ -2,13 +2,20 @@
 
 ``rate`` tokens per second refill a bucket of ``burst`` tokens; each accepted item
 costs one. A batch larger than the burst could never fit, so a request needs only
-``min(items, burst)`` tokens on hand and may drive the bucket into debt: the
-long-run rate still holds, because the debt is repaid before the next request passes.
+``min(items, burst)`` tokens on hand and may drive the bucket into debt, repaid
+before the next request passes. The debt is capped at one burst: one huge batch
+(``max_items`` against a burst of 1, say) must not refuse its tenant for hours, so
+after any request the tenant passes again within ``2 * burst / rate`` seconds. The
+price: a tenant sending only batches larger than its burst gets up to
+``items / (2 * burst)`` times its rate; set ``burst`` to the largest batch expected.
 A quota of 0 means unlimited (``TenantQuota``'s convention).
 
+Refused requests cost tokens too (SPEC §3, ``charge``): otherwise a sender could
+make the webhook parse, check and answer bad requests forever for free.
+
 A package may also set its own ``[limits] rate`` and ``burst`` (published in the
-catalog): such a request needs tokens from the package's bucket and then from
-the tenant's; when the tenant refuses, the package's tokens are given back.
+catalog): such a request needs tokens from the package's bucket and from the
+tenant's, and spends from both only when both have them.
 """
 
 from __future__ import annotations
@@ -27,23 +34,27 @@ class TokenBucket:
     tokens: float
     stamp: float
 
-    def refund(self, cost: int) -> None:
-        """Undo a ``take`` that returned 0.0 for ``cost``."""
-        self.tokens += cost
-
     def take(self, cost: int, now: float, spend: bool = True) -> float:
         """Spend ``cost`` tokens and return 0.0, or return the seconds to wait (nothing spent).
 
         ``spend=False`` only asks whether ``cost`` would pass now.
         """
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        self._refill(now)
         need = min(cost, self.burst)
         if self.tokens >= need:
             if spend:
-                self.tokens -= cost
+                self.spend(cost, now)
             return 0.0
         return (need - self.tokens) / self.rate
+
+    def spend(self, cost: int, now: float) -> None:
+        """Spend ``cost`` tokens whatever is on hand, into a debt of at most one burst."""
+        self._refill(now)
+        self.tokens = max(-self.burst, self.tokens - cost)
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,23 +108,33 @@ class Quotas:
             own = self._packages.get(key)
             if own is None:
                 own = self._packages[key] = self._bucket(package.rate, package.burst, now)
-            wait = own.take(cost, now, spend)
+            wait = own.take(cost, now, spend=False)
             if wait:
                 return wait, f"package {tenant}/{package.package} is over its rate limit"
         wait = self.take(tenant, cost, now, spend)
         if wait:
-            if own is not None and spend:
-                own.refund(cost)
             return wait, f"tenant {tenant} is over its rate quota"
+        if own is not None and spend:  # only once the tenant said yes: nothing to give back
+            own.spend(cost, now)
         return None
 
     def take(self, tenant: str, cost: int, now: float, spend: bool = True) -> float:
         """0.0 when ``tenant`` may enqueue ``cost`` items now, else seconds to wait."""
+        bucket = self._bucket_of(tenant, now)
+        return 0.0 if bucket is None else bucket.take(cost, now, spend)
+
+    def charge(self, tenant: str, cost: int, now: float) -> None:
+        """A refused request's ``cost``, taken from the tenant's bucket whatever is on hand."""
+        bucket = self._bucket_of(tenant, now)
+        if bucket is not None:
+            bucket.spend(cost, now)
+
+    def _bucket_of(self, tenant: str, now: float) -> TokenBucket | None:
         try:
-            bucket = self._buckets[tenant]
+            return self._buckets[tenant]
         except KeyError:
             bucket = self._buckets[tenant] = self._new_bucket(tenant, now)
-        return 0.0 if bucket is None else bucket.take(cost, now, spend)
+            return bucket
 
     def _new_bucket(self, tenant: str, now: float) -> TokenBucket | None:
         quota = self._quota_of(tenant)

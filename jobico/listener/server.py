@@ -3,11 +3,13 @@
 - ``bind``: the TCP socket, bound here so ``listener.workers`` processes can share
   one port through ``SO_REUSEPORT`` (the kernel spreads connections across them).
 - ``serve_app``: hypercorn's asyncio worker on that socket, on a thread with its own
-  event loop, started and stopped from trio. The asyncio worker costs about half the
-  CPU per request of hypercorn's trio worker (docs/performance.md), and the rest of
-  the listener (the RPC socket, signals, the ctl follower) stays on the component
-  shell's trio loop. Whatever the app calls (``enqueuer``, ``health``, ``stats``)
-  runs on the asyncio loop and must use ``asyncio_shell`` clients.
+  event loop, started and stopped from trio, within the ``ConnectionLimits`` of
+  ``connections.py`` (a request's time, the connections per process). The asyncio
+  worker costs about half the CPU per request of hypercorn's trio worker
+  (docs/performance.md), and the rest of the listener (the RPC socket, signals, the
+  ctl follower) stays on the component shell's trio loop. Whatever the app calls
+  (``enqueuer``, ``health``, ``stats``) runs on the asyncio loop and must use
+  ``asyncio_shell`` clients.
 - ``follow_catalog``: keeps ``app.catalog`` on ctl's latest version, reconnecting;
   from trio, by replacing ``app.catalog`` whole (one attribute store, thread-safe).
 """
@@ -22,19 +24,21 @@ import threading
 from collections.abc import Awaitable, Callable
 
 import hypercorn
-import hypercorn.asyncio
 import trio
-from hypercorn.utils import repr_socket_addr
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Sockets
+from hypercorn.utils import repr_socket_addr, wrap_app
 
 from jobico.errors import Unavailable
 from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import Catalog, ValidatorCache
+from jobico.listener.connections import CappedSocket, ConnectionLimits, Deadline
 from jobico.listener.enqueuer import CONNECT_TIMEOUT_S, RECONNECT_PAUSE_S, Connect
 
 log = logging.getLogger("jobico.listener")
 
-# A client that sends nothing for this long (a stalled or trickling body) is cut off;
-# hypercorn's default is to wait forever, which lets idle sockets pile up.
+# A client that sends nothing for this long is cut off (hypercorn's default is to wait
+# forever); a trickling one is cut by the request timeout (``ConnectionLimits``).
 READ_TIMEOUT_S = 10
 BACKLOG = 1024
 # Cut (cancelled), the HTTP thread closes its connections at once; past this, it is left behind.
@@ -61,15 +65,22 @@ def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def hypercorn_config(sock: socket.socket, log: logging.Logger) -> hypercorn.Config:
+def hypercorn_config(sock: socket.socket, log: logging.Logger,
+                     limits: ConnectionLimits = ConnectionLimits()) -> hypercorn.Config:
     """A hypercorn config serving on ``sock``, which it takes over (``fd://``)."""
-    config = hypercorn.Config()
+    config = _config(log, limits)
     config.bind = [f"fd://{sock.detach()}"]
+    return config
+
+
+def _config(log: logging.Logger, limits: ConnectionLimits) -> hypercorn.Config:
+    config = hypercorn.Config()
     config.accesslog = None
     config.errorlog = log
     config.backlog = BACKLOG
     config.graceful_timeout = 5.0
     config.read_timeout = READ_TIMEOUT_S
+    config.keep_alive_timeout = limits.head_timeout_s  # runs until a request's head is whole
     return config
 
 
@@ -78,6 +89,7 @@ async def serve_app(
     sock: socket.socket,
     log: logging.Logger,
     *,
+    limits: ConnectionLimits = ConnectionLimits(),
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     closing: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
@@ -93,7 +105,7 @@ async def serve_app(
     """
     sock.listen(BACKLOG)
     urls = [f"http://{repr_socket_addr(sock.family, sock.getsockname())}"]
-    http = _HttpThread(app, hypercorn_config(sock, log), closing)
+    http = _HttpThread(app, log, limits, sock, closing)
     http.start(trio.lowlevel.current_trio_token())
     task_status.started(urls)
     try:
@@ -123,11 +135,13 @@ class _HttpThread:
     end through the trio token.
     """
 
-    def __init__(self, app: ListenerApp, config: hypercorn.Config,
-                 closing: Callable[[], Awaitable[None]] | None) -> None:
+    def __init__(self, app: ListenerApp, log: logging.Logger, limits: ConnectionLimits,
+                 sock: socket.socket, closing: Callable[[], Awaitable[None]] | None) -> None:
         self.finished = trio.Event()
         self.error: BaseException | None = None
-        self._app, self._config, self._closing = app, config, closing
+        self._config, self._closing = _config(log, limits), closing
+        self._app = Deadline(app, limits.body_timeout_s, limits.request_timeout_s)
+        self._sock = CappedSocket(sock, limits.max_connections, app.counters.refuse_connection)
         self._loop = asyncio.new_event_loop()
         self._graceful = asyncio.Event()
         self._task = self._loop.create_task(self._serve())
@@ -148,8 +162,9 @@ class _HttpThread:
 
     async def _serve(self) -> None:
         try:
-            await hypercorn.asyncio.serve(self._app, self._config,  # type: ignore[arg-type]
-                                          shutdown_trigger=self._graceful.wait)
+            await worker_serve(wrap_app(self._app, self._config.wsgi_max_body_size, "asgi"),
+                               self._config, sockets=Sockets([], [self._sock], []),
+                               shutdown_trigger=self._graceful.wait)
         except asyncio.CancelledError:
             pass  # cut from trio
         finally:

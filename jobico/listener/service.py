@@ -17,6 +17,7 @@ from jobico.component import Context
 from jobico.errors import ConfigError, JobicoError, Unavailable
 from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import EMPTY
+from jobico.listener.connections import ConnectionLimits
 from jobico.listener.enqueuer import QueueEnqueuer
 from jobico.listener.quotas import Quotas
 from jobico.listener.server import bind, follow_catalog, serve_app
@@ -32,6 +33,7 @@ class ListenerService:
         self.enqueuer = QueueEnqueuer(self._connect)
         quotas = Quotas(ctx.config.quota, share=ctx.config.listener.workers)
         self.app = ListenerApp(self.enqueuer, self.health, quotas, stats=self.stats)
+        self.limits = ConnectionLimits.of(ctx.config.listener)
         self.urls: list[str] = []
         self._stop = trio.Event()
         self._stopped = trio.Event()
@@ -66,8 +68,9 @@ class ListenerService:
     async def _serve(self, sock: Any, done: trio.CancelScope, *,
                      task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """hypercorn until ``shutdown`` has let in-flight requests finish; then stop the rest."""
-        await serve_app(self.app, sock, self.ctx.log, shutdown_trigger=self._stop.wait,
-                        closing=self.enqueuer.aclose, task_status=task_status)
+        await serve_app(self.app, sock, self.ctx.log, limits=self.limits,
+                        shutdown_trigger=self._stop.wait, closing=self.enqueuer.aclose,
+                        task_status=task_status)
         done.cancel()
 
     async def shutdown(self) -> None:

@@ -47,8 +47,8 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def verify(key: bytes, headers: Mapping[str, str], body: bytes, now: float) -> None:
-    """Accept the request or say why not.
+def verify(key: bytes, headers: Mapping[str, str], body: bytes, now: float) -> tuple[str, int]:
+    """The request's ``webhook-id`` and timestamp, once its signature matches; or why not.
 
     ``headers`` maps lower-case names to values; ``now`` is Unix time in seconds.
     Errors: ``SignatureError`` naming the missing header, the skew, or the mismatch.
@@ -76,3 +76,4 @@ def verify(key: bytes, headers: Mapping[str, str], body: bytes, now: float) -> N
             matched |= hmac.compare_digest(entry.encode(), expected)
     if not matched:
         raise SignatureError("webhook-signature: no v1 signature matches")
+    return msg_id, timestamp

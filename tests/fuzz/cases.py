@@ -14,6 +14,7 @@ BODIES: list[tuple[bytes, int]] = [
     (b"\xef\xbb\xbf1", 400), (b"\x00", 400), (b'"a\x00b"', 400), (b'"a\\u0000b"', 202),
     (b'{"a":1,"a":1}', 400), (b'{"x":{"y":[{"k":1,"k":2}]}}', 400), (b'{"data":[{"a":1,"a":2}]}', 400),
     (b"NaN", 400), (b"[Infinity]", 400), (b"01", 400), (b"1 2", 400), (b"", 400),
+    (b'{"data": []}', 400), (b'{"data": [], "x": 1}', 202), (b'{"data": 1}', 202),
 ]
 
 PATH_TRICKS: list[bytes] = [
@@ -26,3 +27,11 @@ PATH_TRICKS: list[bytes] = [
     b"/events/acme/sign\xc3\xa9up", b"/events/acme/signup;x=1", b"/events/-acme/signup",
     b"http://evil/events/acme/nope", b"*", b"/events/acme/%", b"/events/acme/%zz",
 ]
+
+
+def path_status(target: bytes) -> tuple[int, str]:
+    """What a POST to ``target`` (none of which routes) gets: h11 refuses a request line
+    with bytes outside ``\\x21-\\x7e`` (400, by "http"); the app answers 404 for the rest."""
+    if any(byte < 0x21 or byte > 0x7E for byte in target):
+        return 400, "http"
+    return 404, "app"

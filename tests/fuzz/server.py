@@ -17,17 +17,24 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
 
 from jobico.listener.app import ListenerApp
+from jobico.listener.connections import ConnectionLimits
 from jobico.listener.server import bind, serve_app
 from tests.listener.conftest import make_app
 
-# Statuses the webhook may answer by design (SPEC §3, plus 405 and 429); 503 only when the
-# queue is down, which these servers never are, and hypercorn's own 400/431 for bad HTTP.
-DESIGNED = frozenset({202, 400, 401, 404, 405, 413, 415, 422, 429, 431})
+# Statuses the webhook may answer by design (SPEC §3, plus 405, 408, 409, 429 and 505); 503
+# only when the queue is down, which these servers never are, and hypercorn's own 400/431.
+DESIGNED = frozenset({202, 400, 401, 404, 405, 408, 409, 413, 415, 422, 429, 431, 505})
+# The ``error`` of the app's answer for each status (SPEC §3's shape).
+ERRORS = {400: "bad_request", 401: "signature", 404: "not_found", 405: "method_not_allowed",
+          408: "timeout", 409: "idempotency_conflict", 413: "too_large",
+          415: "unsupported_media_type", 422: "schema", 429: "rate_limited",
+          503: "unavailable", 505: "http_version_not_supported"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +47,32 @@ class Reply:
         return json.loads(self.body)
 
 
+def expect(reply: Reply, status: int, *, by: str = "app", items: int = 1) -> Reply:
+    """``reply`` is exactly ``status``, with the body its author gives it.
+
+    ``by="app"``: a 202 carries ``items`` event ids, an error the SPEC §3 document with
+    the ``error`` of ``ERRORS``. ``by="http"``: hypercorn (h11) refused the bytes before
+    the app saw a request: an empty body.
+    """
+    assert reply.status == status, (reply.status, status, reply.body[:300])
+    if by == "http":
+        assert reply.body == b"", reply.body[:300]
+    elif status == 202:
+        ids = reply.json()["ids"]
+        assert len(ids) == items and all(len(i) == 16 for i in ids), reply.body[:300]
+    else:
+        doc = reply.json()
+        assert doc["error"] == ERRORS[status] and doc["detail"], doc
+        assert set(doc) <= {"error", "detail", "more"}, doc
+    return reply
+
+
 class Server:
     """A webhook on ``127.0.0.1:port`` until ``stop``; ``app`` is inspectable."""
 
-    def __init__(self, app: ListenerApp) -> None:
+    def __init__(self, app: ListenerApp, limits: ConnectionLimits = ConnectionLimits()) -> None:
         self.app = app
+        self.limits = limits
         sock = bind("127.0.0.1", 0, reuse_port=False)
         self.port: int = sock.getsockname()[1]
         self._sock = sock
@@ -70,7 +98,8 @@ class Server:
         self._token = trio.lowlevel.current_trio_token()
         with trio.CancelScope() as self._scope:
             async with trio.open_nursery() as nursery:
-                await nursery.start(serve_app, self.app, self._sock, logging.getLogger("fuzz"))
+                await nursery.start(partial(serve_app, self.app, self._sock,
+                                            logging.getLogger("fuzz"), limits=self.limits))
                 self._ready.set()
 
     def alive(self) -> bool:
@@ -132,8 +161,9 @@ def read_reply(conn: socket.socket) -> Reply:
 
 
 @contextmanager
-def running(app: ListenerApp | None = None) -> Iterator[Server]:
-    server = Server(app or make_app())
+def running(app: ListenerApp | None = None,
+            limits: ConnectionLimits = ConnectionLimits()) -> Iterator[Server]:
+    server = Server(app or make_app(), limits)
     server.start()
     try:
         yield server

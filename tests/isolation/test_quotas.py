@@ -1,8 +1,9 @@
 """Quotas keep tenants (and packages) apart: rate per package, concurrency per tenant.
 
 The per-tenant rate, depth and in-flight caps have their own unit tests (listener,
-queue); here: a package's own ``[limits] rate`` at the real webhook, and a tenant's
-``max_concurrency`` really bounding its concurrent runs across executor processes.
+queue); here: a package's own ``[limits] rate`` at the real webhook, refused requests
+charged to their own tenant only, and a tenant's ``max_concurrency`` really bounding
+its concurrent runs across executor processes.
 """
 
 from __future__ import annotations
@@ -94,6 +95,28 @@ async def test_a_tenant_over_its_rate_is_refused_before_its_body_is_read() -> No
     assert first.status == 202
     assert {r.status for r in flood} == {429}  # not 400: the body was never parsed
     assert len(app.enqueuer.calls) == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.trio
+async def test_a_tenants_bad_requests_drain_its_own_bucket_and_no_other() -> None:
+    """Issue 13 item 8: refused requests cost nothing, so a sender could make the webhook
+    parse and answer bad requests (the 85k-item body: 5.5 s each) forever for free."""
+    quota = TenantQuota(rate=1, burst=10)
+    config = dataclasses.replace(Config(), tenants={"acme": quota, "signed": quota})
+    app = make_app(config, clock=lambda: 100.0)
+    hostile = b'{"data":[' + b",".join([b"{}"] * 85_000) + b"]}"
+    with trio.fail_after(30):
+        async with serving(app) as port:
+            flood = [(await post(port, "/events/acme/any", hostile)).status for _ in range(3)]
+            flood += [(await post(port, "/events/acme/any", b"{nope")).status for _ in range(5)]
+            quiet = [(await post(port, "/events/signed/hook", {"name": "q"})).status
+                     for _ in range(5)]
+            after = await post(port, "/events/acme/any", {"x": 1})
+    assert flood[0] == 413  # 85k items parsed: charged, into a debt of one burst
+    assert set(flood[1:]) == {429}  # refused before their bodies are read
+    assert quiet == [401] * 5  # the other tenant's own answers (unsigned), never a 429
+    assert after.status == 429
+    assert app.enqueuer.calls == []  # type: ignore[attr-defined]
 
 
 # ~0.1-0.3 s of wasm per run: long enough that two concurrent runs would overlap

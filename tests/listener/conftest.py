@@ -7,15 +7,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import h11
 import trio
 
 from jobico.config import Config
-from jobico.errors import Unavailable
+from jobico.errors import Conflict, Unavailable
 from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import Catalog
+from jobico.listener.connections import ConnectionLimits
 from jobico.listener.quotas import Quotas
 from jobico.listener.server import bind, serve_app
 
@@ -47,26 +49,32 @@ CATALOG = {
 
 @dataclass
 class FakeEnqueuer:
-    """Keeps what it was given; ids increase; a known key returns its first ids."""
+    """The queue's ``enqueue`` contract in memory (CONTRACTS.md): ids increase; a key lives
+    in the "sender" namespace of its (tenant, event) and is bound to the body's digest: the
+    same digest (or a stored None) returns the first ids, another is ``Conflict``."""
 
-    calls: list[tuple[str, str, list[bytes], str | None]] = field(default_factory=list)
-    keys: dict[str, list[str]] = field(default_factory=dict)
+    calls: list[tuple[str, str, list[bytes], str | None, str | None]] = field(default_factory=list)
+    keys: dict[tuple[str, str, str, str], tuple[str | None, list[str]]] = field(default_factory=dict)
     down: bool = False
     counter: int = 0
 
     async def enqueue(self, tenant: str, event: str, items: list[bytes],
-                      key: str | None) -> list[str]:
+                      key: str | None, digest: str | None = None) -> list[str]:
         if self.down:
             raise Unavailable("queue is down")
-        if key is not None and key in self.keys:
-            return self.keys[key]
-        self.calls.append((tenant, event, items, key))
+        namespace = ("sender", tenant, event, key or "")
+        if key is not None and namespace in self.keys:
+            stored, ids = self.keys[namespace]
+            if stored is not None and stored != digest:
+                raise Conflict(f"idempotency key {key!r} was used for a different body")
+            return ids
+        self.calls.append((tenant, event, items, key, digest))
         ids = []
         for _ in items:
             self.counter += 1
             ids.append(f"{self.counter:016x}")
         if key is not None:
-            self.keys[key] = ids
+            self.keys[namespace] = digest, ids
         return ids
 
 
@@ -82,12 +90,14 @@ def make_app(config: Config | None = None, **kwargs: Any) -> ListenerApp:
 
 
 @asynccontextmanager
-async def serving(app: ListenerApp) -> AsyncIterator[int]:
-    """The port of a hypercorn trio server running ``app``; stopped on exit."""
+async def serving(app: ListenerApp, limits: ConnectionLimits = ConnectionLimits()
+                  ) -> AsyncIterator[int]:
+    """The port of a real hypercorn server running ``app``; stopped on exit."""
     sock = bind("127.0.0.1", 0, reuse_port=False)
     port = sock.getsockname()[1]
     async with trio.open_nursery() as nursery:
-        await nursery.start(serve_app, app, sock, logging.getLogger("test.listener"))
+        await nursery.start(partial(serve_app, app, sock, logging.getLogger("test.listener"),
+                                    limits=limits))
         yield port
         nursery.cancel_scope.cancel()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import h11
@@ -10,9 +11,9 @@ import pytest
 import trio
 
 from jobico.config import Config, TenantQuota
-from jobico.listener.catalog import EMPTY
+from jobico.listener.catalog import EMPTY, Catalog
 
-from .conftest import make_app, post, request, serving
+from .conftest import job, make_app, post, request, serving
 
 SIGNUP = "/events/acme/signup"
 
@@ -26,7 +27,7 @@ async def test_single_item_is_accepted_and_queued_as_compact_json() -> None:
     assert r.status == 202
     assert r.json() == {"ids": ["0000000000000001"]}
     assert app.enqueuer.calls == [("acme", "signup", ['{"name":"émile","tags":["a"]}'.encode()],
-                                   None)]
+                                   None, None)]
 
 
 @pytest.mark.trio
@@ -153,6 +154,44 @@ async def test_idempotency_key_is_passed_and_a_repeat_gets_the_same_ids() -> Non
 
 
 @pytest.mark.trio
+async def test_an_idempotency_key_is_bound_to_its_body_and_scoped_to_its_event() -> None:
+    """Issue 13 item 10: a key was per tenant and not bound to the body, so an unsigned
+    event's sender could pre-claim a signed event's keys."""
+    app = make_app()
+    raw = b'{"name":"a"}'
+    with trio.fail_after(10):
+        async with serving(app) as port:
+            first = await post(port, SIGNUP, raw, idempotency_key="k-1")
+            again = await post(port, SIGNUP, raw, idempotency_key="k-1")
+            other = await post(port, SIGNUP, b'{"name":"b"}', idempotency_key="k-1")
+            spaced = await post(port, SIGNUP, b'{"name": "a"}', idempotency_key="k-1")
+            elsewhere = await post(port, "/events/acme/any", raw, idempotency_key="k-1")
+    assert first.status == again.status == elsewhere.status == 202
+    assert again.json() == first.json() != elsewhere.json()
+    for conflict in (other, spaced):  # the raw bytes are what the key is bound to
+        assert conflict.status == 409, conflict.body
+        assert conflict.json()["error"] == "idempotency_conflict" and conflict.json()["detail"]
+    digest = hashlib.sha256(raw).hexdigest()
+    assert [(c[1], c[3], c[4]) for c in app.enqueuer.calls] == [("signup", "k-1", digest),
+                                                                ("any", "k-1", digest)]
+
+
+@pytest.mark.trio
+async def test_every_event_name_spec_1_allows_is_routable() -> None:
+    """Issue 13 item 9: ctl loads ``Order.Created`` and 128-character names; the webhook
+    routed only ``[a-z0-9][a-z0-9_-]{0,62}`` and answered 404."""
+    names = ["Order.Created", "E" * 128, "E" * 129]
+    document = {"version": 1, "tenants": {"acme": {"events": {
+        name: job("acme", name, schema=None, schema_sha256=None) for name in names}}}}
+    app = make_app(catalog=Catalog(document))
+    with trio.fail_after(10):
+        async with serving(app) as port:
+            replies = [await post(port, f"/events/acme/{name}", {"n": 1}) for name in names]
+    assert [r.status for r in replies] == [202, 202, 404]
+    assert [call[1] for call in app.enqueuer.calls] == names[:2]
+
+
+@pytest.mark.trio
 async def test_queue_unavailable_is_503_with_retry_after() -> None:
     app = make_app()
     app.enqueuer.down = True
@@ -183,7 +222,7 @@ async def test_rate_quota_gives_429_with_retry_after_per_tenant() -> None:
             other = await post(port, "/events/signed/hook", {"name": "a"})
     assert statuses == [202, 202]
     assert limited.status == 429 and limited.json()["error"] == "rate_limited"
-    assert limited.headers["retry-after"] == "2"
+    assert limited.headers["retry-after"] == "4"  # its own token (SPEC §3) then one to pass
     assert other.status == 401  # another tenant's bucket is untouched
 
 

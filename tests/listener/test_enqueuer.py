@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from jobico.errors import Unavailable
+from jobico.errors import Conflict, Unavailable
 from jobico.listener import enqueuer as enqueuer_module
 from jobico.listener.enqueuer import QueueEnqueuer
-from jobico.rpc.errors import ConnectionLost, RemoteError
+from jobico.rpc.errors import ConnectionLost, RemoteConflict, RemoteError
 
 
 class FakeQueueClient:
@@ -106,6 +106,29 @@ def test_a_call_carries_at_most_its_cap_and_the_rest_follows(monkeypatch: pytest
 
     client = run(test)
     assert [len(c["items"]) for c in client.calls] == [3, 3, 1]
+
+
+def test_a_keyed_request_carries_its_body_digest_in_the_sender_scope() -> None:
+    """CONTRACTS: enqueue {"tenant","event","items","key","digest","scope"}; senders' keys
+    live in scope "sender", apart from the keys the platform chains events with."""
+    async def test(enqueuer: QueueEnqueuer, client: FakeQueueClient) -> None:
+        await enqueuer.enqueue("t", "e", [b"a"], "k", "ab" * 32)
+        await enqueuer.enqueue("t", "e", [b"b"], None)
+
+    client = run(test)
+    assert [(c["key"], c["digest"], c["scope"]) for c in client.calls] == [
+        ("k", "ab" * 32, "sender"), (None, None, "sender")]
+
+
+def test_a_conflict_from_the_queue_stays_a_conflict() -> None:
+    """Not an ``Unavailable`` (503, retry): the sender reused a key for another body (409)."""
+    async def test(enqueuer: QueueEnqueuer, client: FakeQueueClient) -> None:
+        client.fail = RemoteConflict("Conflict", "idempotency key 'k' was used for a different body")
+        with pytest.raises(Conflict, match="different body"):
+            await enqueuer.enqueue("t", "e", [b"a"], "k", "cd" * 32)
+
+    client = run(test)
+    assert client.closed is False
 
 
 @pytest.mark.parametrize("error", [Unavailable("tenant t over its depth limit"),
