@@ -29,6 +29,8 @@ class ListenerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    max_connections: int = 512  # per listener process; more get 503 at accept
+    request_timeout_s: float = 20.0  # a whole request (head and body) must arrive within this
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ SECTIONS: dict[str, type] = {
 _CHECKS: dict[str, tuple[Any, str]] = {
     "listener.port": (lambda v: 0 <= v <= 65535, "must be 0..65535"),
     "listener.workers": (lambda v: 1 <= v <= 64, "must be 1..64"),
+    "listener.max_connections": (lambda v: 1 <= v <= 1_000_000, "must be 1..1000000"),
+    "listener.request_timeout_s": (lambda v: 0 < v <= 3600, "must be more than 0 and at most 3600"),
     "executor.workers": (lambda v: 1 <= v <= 64, "must be 1..64"),
     "executor.max_concurrency": (lambda v: 1 <= v <= 1024, "must be 1..1024"),
     "executor.lease_ms": (lambda v: v >= 1000, "must be at least 1000"),

@@ -55,7 +55,7 @@ class InstantEnqueuer:
         self.next = 0
 
     async def enqueue(self, tenant: str, event: str, items: list[bytes],
-                      key: str | None) -> list[str]:
+                      key: str | None, digest: str | None = None) -> list[str]:
         first, self.next = self.next, self.next + len(items)
         return [f"{i:016x}" for i in range(first, self.next)]
 

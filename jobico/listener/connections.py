@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from jobico.config import ListenerConfig
 from jobico.listener import asgi
 from jobico.listener.asgi import Message, Receive, Scope, Send
 
@@ -47,10 +48,9 @@ class ConnectionLimits:
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
     @classmethod
-    def of(cls, listener: Any) -> ConnectionLimits:
-        """The limits in a ``[listener]`` config section; defaults for the keys it lacks."""
-        return cls(int(getattr(listener, "max_connections", DEFAULT_MAX_CONNECTIONS)),
-                   float(getattr(listener, "request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S)))
+    def of(cls, listener: ListenerConfig) -> ConnectionLimits:
+        """The limits of a ``[listener]`` config section."""
+        return cls(listener.max_connections, float(listener.request_timeout_s))
 
     @property
     def head_timeout_s(self) -> float:

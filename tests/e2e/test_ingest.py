@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ QUOTAS = """
 max_queue_depth = 5
 [tenants.limited]
 rate = 0.1
-burst = 2
+burst = 3
 """
 TENANTS = ("acme", "signed", "full", "limited", "keys", "bulk")
 
@@ -115,8 +116,9 @@ def test_schema_errors_name_the_item_and_a_json_pointer(home: Platform) -> None:
 
 def signed_headers(body: bytes, key: bytes = KEY, stamp: int | None = None) -> dict[str, str]:
     stamp = int(time.time()) if stamp is None else stamp
-    return {"webhook-id": "msg_1", "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(key, "msg_1", stamp, body)}
+    msg_id = f"msg_{uuid.uuid4().hex}"  # a webhook-id seen before is a replay (401)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(key, msg_id, stamp, body)}
 
 
 def test_a_secret_requires_a_valid_standard_webhooks_signature(home: Platform) -> None:
@@ -155,6 +157,7 @@ def test_a_tenant_over_its_queue_depth_gets_503_with_retry_after(home: Platform)
 
 
 def test_a_tenant_over_its_rate_gets_429_with_retry_after(home: Platform) -> None:
+    # burst 3: wait_for_event's probe (a refused request) costs a token too (SPEC §3)
     assert home.post("limited", "ping", {"data": [{"n": 1}, {"n": 2}]})[0] == 202
     status, headers, payload = home.request("POST", "/events/limited/ping", b'{"n": 3}',
                                             {"Content-Type": "application/json"})
