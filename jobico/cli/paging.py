@@ -35,15 +35,16 @@ def older_than(query: Query, filters: Mapping[str, Any], anchor: Mapping[str, An
     Errors: ``Unavailable`` if more than 10,000 records started in that one microsecond.
     """
     at = started(anchor)
-    until = at + TICK
-    if filters.get("until") is not None:
-        until = min(until, parse_time(filters["until"], "until"))
+    given = parse_time(filters["until"], "until") if filters.get("until") is not None else None
     wanted = min(limit + 1, MAX_PAGE)
     while True:
-        rows = query({**filters, "until": until, "limit": wanted})
+        rows = query({**filters, "until": _earliest(at + TICK, given), "limit": wanted})
         for i, row in enumerate(rows):
             if row["id"] == anchor["id"]:
-                return rows[i + 1:i + 1 + limit]
+                if i + 1 < len(rows):
+                    return rows[i + 1:i + 1 + limit]
+                # the anchor ends the reply: what follows it is everything that started earlier
+                return query({**filters, "until": _earliest(at, given), "limit": limit})
             if started(row) < at:
                 return rows[i:i + limit]
         if len(rows) < wanted:  # nothing older than the anchor
@@ -52,6 +53,10 @@ def older_than(query: Query, filters: Mapping[str, Any], anchor: Mapping[str, An
             raise Unavailable(f"more than {MAX_PAGE} records started at {anchor['started_at']}; "
                               "cannot page past them")
         wanted = min(wanted * 2, MAX_PAGE)
+
+
+def _earliest(until: float, given: float | None) -> float:
+    return until if given is None else min(until, given)
 
 
 def pages(query: Query, filters: Mapping[str, Any], limit: int | None,
