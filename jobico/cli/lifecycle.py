@@ -179,19 +179,25 @@ def _stopping(home: Home, pid: int) -> str:
         components = rpc(home, "supervisor", "status", timeout=2)["components"]
     except JobicoError:  # its socket is gone: only the process itself is left
         return f"the supervisor (pid {pid}) to exit"
-    parts = []
+    finishing, pending = [], []
     for c in components:
-        if c["state"] == "stopping" and c["name"].startswith("executor"):
-            try:
-                runs = rpc(home, c["name"], "status", timeout=1).get("in_flight", 0)
-            except JobicoError:
-                runs = 0
-            if runs:
-                parts.append(f"{c['name']} to finish {runs} run{'s' if runs != 1 else ''}")
-                continue
-        if c["state"] not in ("stopped",):
-            parts.append(f"{c['name']} to stop")
+        runs = _in_flight(home, c["name"]) if c["state"] == "stopping" else 0
+        if runs:
+            finishing.append(f"{c['name']} to finish {runs} run{'s' if runs != 1 else ''}")
+        elif c["state"] != "stopped":
+            pending.append(c["name"])
+    parts = [*finishing, *([f"{', '.join(pending)} to stop"] if pending else [])]
     return "; ".join(parts) or f"the supervisor (pid {pid}) to exit"
+
+
+def _in_flight(home: Home, component: str) -> int:
+    """Runs a stopping executor still finishes (0 for other components, or when it is gone)."""
+    if not component.startswith("executor"):
+        return 0
+    try:
+        return int(rpc(home, component, "status", timeout=1).get("in_flight", 0))
+    except JobicoError:
+        return 0
 
 
 def _alive(pid: int) -> bool:
