@@ -62,6 +62,9 @@ def live_webhook_url(home: Home) -> str:
     runs no listener.
     """
     status = rpc(home, "supervisor", "status", timeout=5)
+    if status.get("role", "all") != "all":
+        raise UserError(f"{home.root} is an executor-only node: it runs no webhook; "
+                        "send to the main node's home")
     reported: list[str] = []
     for name in listener_names(status):
         try:
