@@ -10,6 +10,8 @@ environment variables, the one layer every child inherits.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import io
 import os
 import tomllib
 from collections.abc import Mapping
@@ -150,21 +152,38 @@ def _coerce(key: str, kind: type, raw: Any, source: str) -> Any:
 
 
 def parse_dotenv(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines; ``#`` comments, ``export`` prefixes and quotes allowed."""
-    values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        text = text.removeprefix("export ").strip()
-        name, sep, value = text.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values
+    """A ``.env`` file read as python-dotenv reads it (the rules users know from docker
+    compose and every dotenv loader): ``export`` prefixes, quotes, ``# comments`` after
+    a value, quoted multi-line values, ``${VAR}`` from earlier lines or the environment.
+    A ``KEY`` line without ``=`` declares nothing and is skipped.
+
+    Errors: ``ConfigError`` naming the file and line of a line that is not ``KEY=VALUE``
+    (python-dotenv itself would only log it and skip it).
+    """
+    import dotenv  # here: only a home with a .env pays its import (~10 ms, in every component)
+    import dotenv.parser
+
+    text = path.read_text(encoding="utf-8")
+    for binding in dotenv.parser.parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = binding.original.string.splitlines()[0] if binding.original.string else ""
+            raise ConfigError(f"{path}:{binding.original.line}: expected KEY=VALUE, got {line!r}")
+    values = dotenv.dotenv_values(stream=io.StringIO(text))
+    return {key: value for key, value in values.items() if value is not None}
+
+
+REDIS_EXTRA = "pip install 'jobico[redis]'"
+
+
+def _check_backend_installed(backend: str, source: str) -> None:
+    """The redis backend's client is an optional extra: say how to get it, once, here,
+    rather than as an ImportError in a queue process the supervisor restarts forever.
+
+    Errors: ``ConfigError`` naming the key, its source and the install command.
+    """
+    if backend == "redis" and importlib.util.find_spec("coredis") is None:
+        raise ConfigError(f"queue.backend = 'redis' (from {source}) needs the Redis client, "
+                          f"which is not installed: {REDIS_EXTRA}")
 
 
 class _Layers:
@@ -235,6 +254,7 @@ class _Layers:
                 kwargs[f.name] = value
                 sources[key] = source
             sections[section] = kind(**kwargs)
+        _check_backend_installed(sections["queue"].backend, sources["queue.backend"])
         tenants = {}
         for tenant, quota in self.tenants.items():
             kwargs = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -71,10 +72,55 @@ def test_errors_name_key_and_source(tmp_path: Path, toml: str, env: dict[str, st
     assert needle in str(info.value)
 
 
-def test_bad_dotenv_line_names_file_and_line(tmp_path: Path) -> None:
-    write(tmp_path / ".env", "# ok\nJUST_A_WORD\n")
+@pytest.mark.parametrize("line", ["not a valid line", 'JOBICO_LISTENER_PORT="unterminated', "=5"])
+def test_bad_dotenv_line_names_file_and_line(tmp_path: Path, line: str) -> None:
+    write(tmp_path / ".env", f"# ok\n{line}\n")
     with pytest.raises(ConfigError, match=r"\.env:2: expected KEY=VALUE"):
         load_config(tmp_path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "port"),
+    [
+        ("JOBICO_LISTENER_PORT=9000  # dev\n", 9000),  # a comment after an unquoted value
+        ("JOBICO_LISTENER_PORT='9000' # dev\n", 9000),  # after a quoted one
+        ('export JOBICO_LISTENER_PORT="9000"\n', 9000),
+        ("A=90\nJOBICO_LISTENER_PORT=${A}00\n", 9000),  # interpolation, as docker compose does
+    ],
+)
+def test_dotenv_is_read_as_python_dotenv_reads_it(tmp_path: Path, text: str, port: int) -> None:
+    write(tmp_path / ".env", text)
+    config = load_config(tmp_path, environ={})
+    assert config.listener.port == port
+    assert config.sources["listener.port"] == f"{tmp_path / '.env'} JOBICO_LISTENER_PORT"
+
+
+def test_dotenv_quoted_multiline_value(tmp_path: Path) -> None:
+    write(tmp_path / ".env", 'JOBICO_LOG_FILE="first\nsecond"  # two lines\nJOBICO_LOG_LEVEL=debug\n')
+    config = load_config(tmp_path, environ={})
+    assert config.log.file == "first\nsecond"
+    assert config.log.level == "debug"
+
+
+def test_dotenv_key_without_value_declares_nothing(tmp_path: Path) -> None:
+    write(tmp_path / ".env", "JOBICO_LISTENER_PORT\n")
+    config = load_config(tmp_path, environ={})
+    assert (config.listener.port, config.sources["listener.port"]) == (8080, "default")
+
+
+def test_redis_backend_without_its_client_names_the_extra(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """coredis is the optional ``jobico[redis]`` extra: choosing the backend without it is a
+    config error saying how to install it, not an ImportError in a restarting queue."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "coredis" else real(name, *a))
+    write(tmp_path / "jobico.toml", '[queue]\nbackend = "redis"\nurl = "redis://127.0.0.1:1"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, environ={})
+    assert "pip install 'jobico[redis]'" in str(info.value)
+    assert str(tmp_path / "jobico.toml") in str(info.value)
+    assert load_config(tmp_path, environ={"JOBICO_QUEUE_BACKEND": "file"}).queue.backend == "file"
 
 
 def test_tenant_quotas_and_default(tmp_path: Path) -> None:

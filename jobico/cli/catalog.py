@@ -10,11 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from jobico.cli.app import (
+    PACKAGES_PANEL,
     HomeOption,
     JsonOption,
     NotRunning,
+    OptTenant,
     TenantOption,
-    app,
+    command,
     home_of,
     print_json,
     print_table,
@@ -31,10 +33,10 @@ AsOption = Annotated[str | None, typer.Option("--as", help="Name inside the tena
 PICKUP_S = 5.0
 
 
-@app.command()
+@command(PACKAGES_PANEL, "jobico packages --tenant demo")
 def packages(
     home: HomeOption = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant.")] = None,
+    tenant: OptTenant = None,
     json: JsonOption = False,
 ) -> None:
     """Loaded packages with their version, files and last load error."""
@@ -112,7 +114,7 @@ def _install_and_report(home: Home, tenant: str, name: str, data: bytes, json: b
         raise typer.Exit(1)
 
 
-@app.command()
+@command(PACKAGES_PANEL, "jobico deploy signup.toml --tenant acme")
 def deploy(
     file: FileArgument, tenant: TenantOption, home: HomeOption = None, name: AsOption = None,
     json: JsonOption = False,
@@ -130,7 +132,7 @@ def deploy(
     _install_and_report(where, tenant, target, data, json)
 
 
-@app.command()
+@command(PACKAGES_PANEL, "jobico upload greet.wasm --tenant acme")
 def upload(
     file: FileArgument, tenant: TenantOption, home: HomeOption = None, name: AsOption = None,
     json: JsonOption = False,
@@ -141,7 +143,7 @@ def upload(
     _install_and_report(where, tenant, target, file.read_bytes(), json)
 
 
-@app.command("import")
+@command(PACKAGES_PANEL, "jobico import customer-jobs.yml --tenant acme", name="import")
 def import_yaml(
     file: FileArgument, tenant: TenantOption, home: HomeOption = None, json: JsonOption = False,
 ) -> None:

@@ -1,97 +1,150 @@
-"""send: post events through the webhook exactly as any other client would."""
+"""send: post events through the running home's webhook, exactly as any other client would."""
 
 from __future__ import annotations
 
-import http.client
 import json as jsonlib
+import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from jobico.cli.app import HomeOption, JsonOption, app, home_of, print_json
-from jobico.config import load_config
+from jobico.cli.app import EVENTS_PANEL, HomeOption, JsonOption, command, home_of, print_json
+from jobico.cli.completion import complete_event, complete_tenant
+from jobico.cli.webhook import Webhook, event_secret, live_webhook_url
 from jobico.errors import UserError
+from jobico.listener.body import encode
 
 BATCH = 100
 
 
-def _item(value: str) -> Any:
-    """The JSON argument, or the contents of ``@file``. Errors name the file or say why."""
-    text = value
-    if value.startswith("@"):
+def read_json(value: str) -> Any:
+    """The JSON argument, or the one JSON value of ``@file`` (``@-``: stdin).
+
+    Errors: ``UserError`` naming the file, or saying why the text is not JSON.
+    """
+    items = read_items(value)
+    if len(items) != 1:
+        raise UserError(f"{value}: expected one JSON value, got {len(items)} lines of JSON")
+    return items[0]
+
+
+def read_items(value: str) -> list[Any]:
+    """The items of the JSON argument, ``@file`` or ``@-`` (stdin): one JSON value, or JSON
+    lines (one item per non-blank line).
+
+    Errors: ``UserError`` naming the file and the line that is not JSON.
+    """
+    source, text = "argument", value
+    if value == "@-":
+        source, text = "stdin", sys.stdin.read()
+    elif value.startswith("@"):
         path = Path(value[1:])
+        source = str(path)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}: not UTF-8 (byte {exc.start})") from None
     try:
-        return jsonlib.loads(text)
-    except ValueError as exc:
-        raise UserError(f"not valid JSON ({exc}): {text[:80]!r}") from None
-
-
-class Webhook:
-    """One keep-alive HTTP connection to the listener."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.conn = http.client.HTTPConnection(host, port, timeout=30)
-
-    def post(self, tenant: str, event: str, body: bytes) -> tuple[int, Any]:
+        return [jsonlib.loads(text)]
+    except ValueError as error:
+        whole = error
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if len(lines) < 2:
+            raise UserError(f"{source}: not valid JSON ({whole}): {text[:80]!r}") from None
+    items = []
+    for number, line in lines:
         try:
-            self.conn.request("POST", f"/events/{tenant}/{event}", body=body,
-                              headers={"Content-Type": "application/json"})
-            response = self.conn.getresponse()
-            payload = response.read()
-        except OSError as exc:
-            raise UserError(
-                f"cannot reach the webhook at http://{self.host}:{self.port} ({exc}); "
-                "is `jobico up` running?"
-            ) from None
-        try:
-            return response.status, jsonlib.loads(payload)
-        except ValueError:
-            return response.status, payload.decode("utf-8", "replace")
+            items.append(jsonlib.loads(line))
+        except ValueError as exc:
+            if not items:  # not JSON lines either: the whole text's error says more
+                raise UserError(f"{source}: not valid JSON ({whole}): {text[:80]!r}") from None
+            raise UserError(f"{source}:{number}: not valid JSON ({exc}): {line[:80]!r}") from None
+    return items
 
 
-@app.command()
+@command(EVENTS_PANEL, "jobico send demo greet '{\"name\": \"Ada\", \"n\": 10}' --count 1000")
 def send(
-    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
-    event: Annotated[str, typer.Argument(help="Event name.")],
-    data: Annotated[str, typer.Argument(help="JSON item, or @file holding one.")] = "{}",
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Send the item N times.")] = 1,
+    tenant: Annotated[str, typer.Argument(help="Tenant id.", autocompletion=complete_tenant)],
+    event: Annotated[str, typer.Argument(help="Event name.", autocompletion=complete_event)],
+    data: Annotated[str, typer.Argument(
+        help="JSON item; @FILE or @- (stdin) holding one JSON value or JSON lines.")] = "{}",
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Send the items N times.")] = 1,
+    idempotency_key: Annotated[str | None, typer.Option(
+        "--idempotency-key", "-k",
+        help="Idempotency-Key header; several requests get KEY-1, KEY-2, ...")] = None,
     home: HomeOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Post events through the webhook; prints the accepted event ids."""
-    config = load_config(home_of(home).root)
-    item = _item(data)
-    host = config.listener.host if config.listener.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    hook = Webhook(host, config.listener.port)
-    if count == 1:
-        status, reply = hook.post(tenant, event, jsonlib.dumps(item).encode())
-        _check(status, reply)
-        print_json(reply) if json else typer.echo("\n".join(reply["ids"]))
-        return
-    ids: list[str] = []
-    with _progress(not json, count) as advance:
-        for start in range(0, count, BATCH):
-            n = min(BATCH, count - start)
-            status, reply = hook.post(tenant, event, jsonlib.dumps({"data": [item] * n}).encode())
-            _check(status, reply)
-            ids += reply["ids"]
-            advance(n)
-    if json:
-        print_json({"ids": ids})
-    else:
-        typer.echo(f"accepted {len(ids)} events ({ids[0]} .. {ids[-1]})")
+    """Post events through the running home's webhook; prints the accepted event ids.
+
+    The webhook is found at the port the home really listens on, and requests are
+    signed with the package's webhook secret when it has one. @- reads stdin.
+    """
+    where = home_of(home)
+    items = read_items(data) * count
+    hook = Webhook(live_webhook_url(where), event_secret(where, tenant, event))
+    try:
+        if len(items) == 1:
+            _send_one(hook, tenant, event, items[0], idempotency_key, json)
+        else:
+            _send_batches(hook, tenant, event, items, idempotency_key, json)
+    finally:
+        hook.close()
 
 
-def _check(status: int, reply: Any) -> None:
+def _send_one(hook: Webhook, tenant: str, event: str, item: Any, key: str | None, json: bool) -> None:
+    status, reply = hook.post(tenant, event, encode(item), key)
     if status != 202:
-        detail = jsonlib.dumps(reply) if not isinstance(reply, str) else reply
-        raise UserError(f"webhook answered {status}: {detail}")
+        raise UserError(_refusal(status, reply))
+    print_json(reply) if json else typer.echo("\n".join(reply["ids"]))
+
+
+def _send_batches(hook: Webhook, tenant: str, event: str, items: list[Any], key: str | None,
+                  json: bool) -> None:
+    """Batches of ``BATCH`` items over one connection; stops at the first refused batch."""
+    ids: list[str] = []
+    refusal, rejected = None, 0
+    started = time.monotonic()
+    with _progress(not json, len(items)) as advance:
+        for number, start in enumerate(range(0, len(items), BATCH), 1):
+            batch = items[start:start + BATCH]
+            status, reply = hook.post(tenant, event, encode({"data": batch}),
+                                      None if key is None else f"{key}-{number}")
+            if status != 202:
+                refusal, rejected = _refusal(status, _offset(reply, start)), len(batch)
+                break
+            ids += reply["ids"]
+            advance(len(batch))
+    seconds = time.monotonic() - started
+    summary = {"accepted": len(ids), "rejected": rejected, "not_sent": len(items) - len(ids) - rejected,
+               "seconds": round(seconds, 3), "per_second": round(len(ids) / seconds, 1) if seconds else None}
+    if json:
+        print_json({"ids": ids, **summary, "error": refusal})
+    else:
+        span = f" ({ids[0]} .. {ids[-1]})" if ids else ""
+        not_sent = f", {summary['not_sent']} not sent" if summary["not_sent"] else ""
+        typer.echo(f"accepted {len(ids)}, rejected {rejected}{not_sent} in {seconds:.2f} s "
+                   f"({summary['per_second'] or 0:.0f}/s){span}")
+    if refusal is not None:
+        raise UserError(refusal)
+
+
+def _offset(reply: Any, start: int) -> Any:
+    """A 422's per-item errors numbered over everything sent, not within the batch."""
+    if isinstance(reply, dict) and isinstance(reply.get("detail"), list):
+        detail = [{**d, "item": d["item"] + start} if isinstance(d, dict) and isinstance(d.get("item"), int)
+                  else d for d in reply["detail"]]
+        return {**reply, "detail": detail}
+    return reply
+
+
+def _refusal(status: int, reply: Any) -> str:
+    detail = jsonlib.dumps(reply) if not isinstance(reply, str) else reply
+    return f"webhook answered {status}: {detail}"
 
 
 class _progress:

@@ -7,24 +7,28 @@ import shutil
 import subprocess
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from jobico.cli.app import (
+    EXIT_NOT_RUNNING,
+    HOME_PANEL,
     HomeOption,
     JsonOption,
     NotRunning,
-    app,
+    command,
     fail,
     home_of,
     print_json,
     print_table,
     rpc,
+    say,
 )
 from jobico.config import flags_as_env, load_config
-from jobico.errors import UserError
+from jobico.errors import JobicoError, UserError
 from jobico.home import CONFIG_NAME, Home
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "home"
@@ -33,7 +37,12 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a setting: SECTION.KEY=VALUE (repeatable)."),
 ]
 PortOption = Annotated[int | None, typer.Option("--port", help="Webhook port (listener.port).")]
-RoleOption = Annotated[str, typer.Option(
+class Role(StrEnum):
+    all = "all"
+    executor = "executor"
+
+
+RoleOption = Annotated[Role, typer.Option(
     "--role", help="all: every component; executor: only executors, leasing from --queue.")]
 QueueOption = Annotated[str | None, typer.Option(
     "--queue", help="The redis queue at redis://[:PASSWORD@]HOST:PORT (sets queue.backend, queue.url).")]
@@ -51,7 +60,7 @@ def _flags(port: int | None, settings: list[str] | None) -> dict[str, Any]:
     return flags
 
 
-@app.command()
+@command(HOME_PANEL, "jobico init myhome")
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the home in.")] = Path("."),
 ) -> None:
@@ -65,13 +74,13 @@ def init(
     typer.echo(f"next: cd {directory} && jobico up")
 
 
-@app.command()
+@command(HOME_PANEL, "jobico up --detach --port 18080")
 def up(
     home: HomeOption = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
     port: PortOption = None,
     settings: SetOption = None,
-    role: RoleOption = "all",
+    role: RoleOption = Role.all,
     queue: QueueOption = None,
 ) -> None:
     """Run the supervisor and every component (foreground unless --detach)."""
@@ -83,9 +92,9 @@ def up(
         flags.update({"queue.backend": "redis", "queue.url": queue})
     config = load_config(where.root, flags)
     if detach:
-        _detach(where, flags, role)
+        _detach(where, flags, role.value)
         return
-    run_supervisor(where, config, flags, role)
+    run_supervisor(where, config, flags, role.value)
 
 
 def _detach(home: Home, flags: dict[str, Any], role: str = "all") -> None:
@@ -103,6 +112,7 @@ def _detach(home: Home, flags: dict[str, Any], role: str = "all") -> None:
             env={**os.environ, **flags_as_env(flags)},
         )
     deadline = time.monotonic() + 60
+    waiting = Waiting()
     while time.monotonic() < deadline:
         if child.poll() is not None:
             tail = log.read_text(errors="replace").splitlines()[-5:]
@@ -116,11 +126,33 @@ def _detach(home: Home, flags: dict[str, Any], role: str = "all") -> None:
             typer.echo(f"jobico is running on {home.root} (supervisor pid {child.pid}, "
                        f"{running}/{len(status['components'])} components; log: {log})")
             return
+        waiting.show(_starting(status))
         time.sleep(0.1)
     fail(f"jobico did not become ready within 60 s; see {log}")
 
 
-@app.command()
+class Waiting:
+    """Says what a long wait waits for, once each time that changes (on stderr)."""
+
+    def __init__(self) -> None:
+        self._last = ""
+
+    def show(self, what: str) -> None:
+        if what and what != self._last:
+            say(f"waiting for {what}...")
+            self._last = what
+
+
+def _starting(status: dict[str, Any] | None) -> str:
+    if status is None:
+        return "the supervisor to start"
+    components = status["components"]
+    pending = [c["name"] for c in components if c["state"] != "running"]
+    running = len(components) - len(pending)
+    return f"{', '.join(pending)} to start ({running}/{len(components)} running)" if pending else ""
+
+
+@command(HOME_PANEL, "jobico down")
 def down(home: HomeOption = None) -> None:
     """Stop gracefully: finish in-flight runs, flush, exit."""
     where = home_of(home)
@@ -132,11 +164,40 @@ def down(home: HomeOption = None) -> None:
         return
     pid = status["pid"]
     deadline = time.monotonic() + 120
+    waiting = Waiting()
     while time.monotonic() < deadline and _alive(pid):
+        waiting.show(_stopping(where, pid))
         time.sleep(0.1)
     if _alive(pid):
         fail(f"supervisor (pid {pid}) is still stopping after 120 s")
     typer.echo(f"jobico stopped on {where.root}")
+
+
+def _stopping(home: Home, pid: int) -> str:
+    """What the stopping supervisor still waits for: runs an executor is finishing, components."""
+    try:
+        components = rpc(home, "supervisor", "status", timeout=2)["components"]
+    except JobicoError:  # its socket is gone: only the process itself is left
+        return f"the supervisor (pid {pid}) to exit"
+    finishing, pending = [], []
+    for c in components:
+        runs = _in_flight(home, c["name"]) if c["state"] == "stopping" else 0
+        if runs:
+            finishing.append(f"{c['name']} to finish {runs} run{'s' if runs != 1 else ''}")
+        elif c["state"] != "stopped":
+            pending.append(c["name"])
+    parts = [*finishing, *([f"{', '.join(pending)} to stop"] if pending else [])]
+    return "; ".join(parts) or f"the supervisor (pid {pid}) to exit"
+
+
+def _in_flight(home: Home, component: str) -> int:
+    """Runs a stopping executor still finishes (0 for other components, or when it is gone)."""
+    if not component.startswith("executor"):
+        return 0
+    try:
+        return int(rpc(home, component, "status", timeout=1).get("in_flight", 0))
+    except JobicoError:
+        return 0
 
 
 def _alive(pid: int) -> bool:
@@ -151,7 +212,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@app.command()
+@command(HOME_PANEL, "jobico status --json")
 def status(home: HomeOption = None, json: JsonOption = False) -> None:
     """Components (state, pid, restarts, uptime), tenants and queue depths."""
     where = home_of(home)
@@ -169,7 +230,7 @@ def status(home: HomeOption = None, json: JsonOption = False) -> None:
     else:
         _print_status(doc)
     if doc["state"] == "stopped":
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_NOT_RUNNING)
 
 
 def _print_status(doc: dict[str, Any]) -> None:
@@ -191,7 +252,7 @@ def _print_status(doc: dict[str, Any]) -> None:
         )
 
 
-@app.command("config")
+@command(HOME_PANEL, "jobico config --set listener.port=9000", name="config")
 def show_config(
     home: HomeOption = None, json: JsonOption = False, port: PortOption = None,
     settings: SetOption = None,
@@ -212,7 +273,7 @@ def show_config(
     print_table(["key", "value", "source"], rows)
 
 
-@app.command()
+@command(HOME_PANEL, "jobico tui")
 def tui(home: HomeOption = None) -> None:
     """Open the dashboard and admin console."""
     from tui.app import run_tui

@@ -1,4 +1,4 @@
-"""Console entry point: registers every command group, translates errors once."""
+"""Console entry point: registers every command group, translates errors once into exit codes."""
 
 from __future__ import annotations
 
@@ -6,19 +6,29 @@ import sys
 
 import typer
 
-from jobico.cli import catalog, events, guest, lifecycle, records  # noqa: F401 - register commands
-from jobico.cli.app import app
+from jobico.cli import (  # noqa: F401 - register commands
+    admin,
+    catalog,
+    events,
+    guest,
+    lifecycle,
+    logs,
+    records,
+)
+from jobico.cli.app import EXIT_ERROR, EXIT_NOT_RUNNING, NotRunning, app, order_panels
 from jobico.cli.visible import visible
 from jobico.errors import JobicoError
 
 
 def main() -> None:
-    """Every deliberate error becomes one line on stderr and exit code 1."""
+    """Every deliberate error becomes one line on stderr and its exit code (SPEC §6):
+    1 for an error, 3 when the home is not running; click exits 2 for a usage error."""
+    order_panels()
     try:
-        app()
+        app(prog_name="jobico")
     except JobicoError as exc:
         typer.echo(f"error: {visible(str(exc), multiline=True)}", err=True)  # may quote a guest or sender
-        sys.exit(1)
+        sys.exit(EXIT_NOT_RUNNING if isinstance(exc, NotRunning) else EXIT_ERROR)
 
 
 if __name__ == "__main__":

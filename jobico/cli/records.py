@@ -1,31 +1,49 @@
-"""executions, show, dead, replay, purge: what ran, what failed for good, and what to do about it."""
+"""executions and show: what ran, page after page, live, or one record in full."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json as jsonlib
+import sys
+import time
+from collections.abc import Iterable
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from jobico.cli.app import (
+    RECORDS_PANEL,
     HomeOption,
     JsonOption,
-    app,
+    OptTenant,
+    command,
     follow,
     home_of,
+    json_text,
     print_json,
     print_json_line,
     print_table,
     rpc,
 )
+from jobico.cli.completion import complete_event
+from jobico.cli.paging import MAX_PAGE, PAGE, pages
+from jobico.cli.times import parse_when
 from jobico.cli.visible import visible
 from jobico.errors import NotFound, UserError
-from jobico.rpc.errors import RemoteError
+from jobico.home import Home
 
-STATUSES = ("ok", "error", "timeout", "trap", "limit")
-OptTenant = Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant.")]
-AllOption = Annotated[bool, typer.Option("--all", help="Every dead-lettered event of --tenant.")]
-EventIdArgument = Annotated[str | None, typer.Argument(help="Event id (from `jobico dead`).")]
+
+class Status(StrEnum):
+    ok = "ok"
+    error = "error"
+    timeout = "timeout"
+    trap = "trap"
+    limit = "limit"
+
+
+COLUMNS = ["id", "tenant", "event", "try", "status", "ms", "started", "result / reason"]
+# --all and --follow print lines as they come, so columns cannot be sized to fit: fixed widths
+_WIDTHS = (24, 12, 16, 3, 7, 9, 23)
 
 
 def _row(r: dict[str, Any]) -> tuple[Any, ...]:
@@ -34,50 +52,84 @@ def _row(r: dict[str, Any]) -> tuple[Any, ...]:
             started, (r.get("reason") or r.get("result") or "")[:80])
 
 
-COLUMNS = ["id", "tenant", "event", "try", "status", "ms", "started", "result / reason"]
+def _line(r: dict[str, Any]) -> str:
+    cells = [visible(str(v)) for v in _row(r)]
+    return "  ".join([*(c.ljust(w) for c, w in zip(cells, _WIDTHS, strict=False)), cells[-1]]).rstrip()
 
 
-@app.command()
+@command(RECORDS_PANEL, "jobico executions --tenant demo --status error --since 2h --limit 20")
 def executions(
     home: HomeOption = None,
     tenant: OptTenant = None,
-    event: Annotated[str | None, typer.Option("--event", "-e", help="Only this event.")] = None,
-    status: Annotated[str | None, typer.Option("--status", "-s", help="ok|error|timeout|trap|limit")]
+    event: Annotated[str | None, typer.Option("--event", "-e", help="Only this event.",
+                                              autocompletion=complete_event)] = None,
+    status: Annotated[Status | None, typer.Option("--status", "-s", help="Only this outcome.")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Started at or after: ISO time (2026-01-01T10:00, UTC) or ago (15m, 2h, 1d).")]
     = None,
-    since: Annotated[str | None, typer.Option("--since", help="ISO time, e.g. 2026-01-01T10:00")]
+    until: Annotated[str | None, typer.Option("--until", help="Started before: same forms as --since.")]
     = None,
+    text: Annotated[str | None, typer.Option(
+        "--text", help="Case-insensitive text in id, event id, tenant, package, event, status or reason.")]
+    = None,
+    before: Annotated[str | None, typer.Option(
+        "--before", help="Continue after this execution id (the last of a previous page).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N records.")] = 50,
-    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records.")]
+    all_: Annotated[bool, typer.Option("--all", help="Stream every match (JSON lines with --json).")]
     = False,
+    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records.")] = False,
     json: JsonOption = False,
 ) -> None:
-    """Query execution records, newest first; --follow tails new ones."""
-    if status and status not in STATUSES:
-        raise UserError(f"--status {status!r}: must be one of {', '.join(STATUSES)}")
+    """Query execution records, newest first; page, stream or tail them.
+
+    --before ID continues after the last record of a page, --all streams every match
+    (JSON lines with --json), --follow prints new records as they come.
+    """
     where = home_of(home)
-    filters = {k: v for k, v in {"tenant": tenant, "event": event, "status": status}.items() if v}
+    now = time.time()
+    filters: dict[str, Any] = {k: v for k, v in {"tenant": tenant, "event": event, "text": text,
+                                                 "status": status.value if status else None}.items() if v}
     if since:
-        filters["since"] = _timestamp(since)
+        filters["since"] = parse_when(since, now, "--since")
+    if until:
+        filters["until"] = parse_when(until, now, "--until")
     if follow_:
-        each = print_json_line if json else (lambda r: typer.echo(visible("  ".join(map(str, _row(r))))))
+        if before or all_:
+            raise UserError("--follow prints new records as they come: it takes no --before or --all")
+        each = print_json_line if json else (lambda r: typer.echo(_line(r)))
         follow(where, "recorder", "follow", filters, each)
         return
-    records = rpc(where, "recorder", "query", {**filters, "limit": limit})
-    if json:
-        print_json(records)
+    anchor = _anchor(where, before) if before else None
+    found = pages(lambda params: rpc(where, "recorder", "query", params), filters,
+                  None if all_ else limit, anchor, page=PAGE if all_ else MAX_PAGE)
+    if all_:
+        for record in found:
+            print_json_line(record) if json else typer.echo(_line(record))
+    elif json:
+        _print_json_array(found)
     else:
-        print_table(COLUMNS, [_row(r) for r in records])
+        print_table(COLUMNS, [_row(r) for r in found])
 
 
-def _timestamp(text: str) -> float:
+def _anchor(home: Home, execution_id: str) -> dict[str, Any]:
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"--since {text!r}: expected an ISO 8601 time") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        return rpc(home, "recorder", "get", {"id": execution_id})
+    except NotFound:
+        raise NotFound(f"--before {execution_id!r}: no execution with that id") from None
 
 
-@app.command()
+def _print_json_array(records: Iterable[Any]) -> None:
+    """The text ``print_json(list(records))`` prints, written one record at a time."""
+    out = sys.stdout
+    first = True
+    for record in records:
+        out.write("[\n" if first else ",\n")
+        out.write("\n".join("  " + line for line in json_text(record, indent=2).splitlines()))
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
+@command(RECORDS_PANEL, "jobico show 0190a1b2c3d4e5f6-1")
 def show(
     execution_id: Annotated[str, typer.Argument(help="Execution id, or an event id.")],
     home: HomeOption = None,
@@ -87,9 +139,7 @@ def show(
     where = home_of(home)
     try:
         record = rpc(where, "recorder", "get", {"id": execution_id})
-    except (NotFound, RemoteError) as exc:
-        if not isinstance(exc, NotFound):
-            raise
+    except NotFound:
         history = rpc(where, "recorder", "attempts", {"event_id": execution_id})
         if not history:
             raise NotFound(f"no execution or event with id {execution_id!r}") from None
@@ -108,8 +158,6 @@ def show(
 
 
 def _pretty(text: str) -> str:
-    import json as jsonlib
-
     try:
         return jsonlib.dumps(jsonlib.loads(text), indent=2)
     except ValueError:
@@ -120,53 +168,3 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-@app.command()
-def dead(home: HomeOption = None, tenant: OptTenant = None, json: JsonOption = False) -> None:
-    """Dead-lettered events: every attempt failed."""
-    entries = rpc(home_of(home), "queue", "dead", {"tenant": tenant} if tenant else {})
-    if json:
-        print_json(entries)
-        return
-    print_table(["event id", "tenant", "event", "attempts", "reason"],
-                [(e["id"], e["tenant"], e["event"], e["attempt"], (e.get("reason") or "")[:70])
-                 for e in entries])
-
-
-def _target(event_id: str | None, all_: bool, tenant: str | None, verb: str) -> dict[str, Any]:
-    if all_ == (event_id is not None):
-        raise UserError(f"{verb}: give one EVENT_ID, or --all --tenant T")
-    if all_:
-        if not tenant:
-            raise UserError(f"{verb} --all needs --tenant T")
-        return {"tenant": tenant}
-    return {"ids": [event_id]}
-
-
-@app.command()
-def replay(
-    event_id: EventIdArgument = None, all_: AllOption = False, tenant: OptTenant = None,
-    home: HomeOption = None, json: JsonOption = False,
-) -> None:
-    """Re-queue dead-lettered events under the same event id."""
-    result = rpc(home_of(home), "queue", "replay", _target(event_id, all_, tenant, "replay"))
-    _done(result, "replayed", json)
-
-
-@app.command()
-def purge(
-    event_id: EventIdArgument = None, all_: AllOption = False, tenant: OptTenant = None,
-    home: HomeOption = None, json: JsonOption = False,
-) -> None:
-    """Drop dead-lettered events for good."""
-    result = rpc(home_of(home), "queue", "purge", _target(event_id, all_, tenant, "purge"))
-    _done(result, "purged", json)
-
-
-def _done(result: Any, verb: str, json: bool) -> None:
-    ids = result.get("ids", []) if isinstance(result, dict) else list(result or [])
-    if json:
-        print_json({verb: ids})
-        return
-    typer.echo(f"{verb} {len(ids)} event(s)")
-    if not ids:
-        raise typer.Exit(1)

@@ -2,7 +2,10 @@
 
 The original names a runtime per event and describes modules in a separate
 ``runtimes`` list; here each job names its wasm directly, so the importer joins
-the two and maps ``result.ok``/``result.error`` to ``on_ok``/``on_error``. Keys
+the two and maps ``result.ok``/``result.error`` to ``on_ok``/``on_error``: each is
+either an event name or, as the original's ctl.proto has it (``ResultDef`` holds two
+``EventDef``), an event definition whose ``id`` is the chained event. The original
+package's ``name`` stays the package's ``name``. Keys
 of the original format that have no meaning here (``supplierqueue``,
 ``runtimes[].type``, ...) are ignored. The result is parsed back with the
 package parser before it is written, so an import never drops a file the
@@ -64,7 +67,10 @@ def _job(job: Any, i: int, runtimes: dict[str, dict[str, Any]], source: str) -> 
     if not isinstance(result, dict):
         raise UserError(f"{source}: jobs[{i}].result must be a map with ok/error")
     for key, target in (("ok", "on_ok"), ("error", "on_error")):
-        if result.get(key) is not None:
+        chained = result.get(key)
+        if isinstance(chained, dict):  # the original's form: an event definition (ctl.proto EventDef)
+            out[target] = _text(chained, "id", f"jobs[{i}].result.{key}.", source)
+        elif chained is not None:
             out[target] = _text(result, key, f"jobs[{i}].result.", source)
     return out
 
@@ -83,7 +89,9 @@ def convert(text: str, source: str = "package.yml") -> tuple[str, str]:
     if not isinstance(jobs, list) or not jobs:
         raise UserError(f"{source}: jobs must be a non-empty list")
     runtimes = _runtimes(doc, source)
-    package = {"name": package_id, "jobs": [_job(j, i, runtimes, source) for i, j in enumerate(jobs)]}
+    name = doc.get("name")
+    package = {"name": name if isinstance(name, str) and name.strip() else package_id,
+               "jobs": [_job(j, i, runtimes, source) for i, j in enumerate(jobs)]}
     body = f"# imported by `jobico import` from {Path(source).name}\n" + tomli_w.dumps(package)
     parse_package(source, package_id, body)  # raises ProblemsError naming the source
     return package_id, body

@@ -56,9 +56,10 @@ def test_commands_say_plainly_when_nothing_runs(tmp_path: Path) -> None:
     status = run("status", "--json", "--home", str(tmp_path))
     assert status.returncode == 3
     assert json.loads(status.stdout)["state"] == "stopped"
-    for args in (["executions"], ["dead"], ["packages"]):
+    for args in (["executions"], ["dead"], ["packages"], ["send", "demo", "greet"], ["pause", "demo"],
+                 ["restart", "queue"], ["executions", "--all", "--json"]):
         done = run(*args, "--home", str(tmp_path))
-        assert done.returncode == 1
+        assert done.returncode == 3, (args, done.stderr)  # SPEC §6: 3 when the home is not running
         assert "not running" in done.stderr and "jobico up" in done.stderr
     down = run("down", "--home", str(tmp_path))
     assert down.returncode == 0 and "not running" in down.stderr

@@ -75,3 +75,72 @@ def test_import_writes_the_package_into_the_tenant(tmp_path: Path) -> None:
         import_file(tmp_path / "tenants", source, "../acme")
     with pytest.raises(UserError, match="cannot read"):
         import_file(tmp_path / "tenants", tmp_path / "missing.yml", "acme")
+
+
+# The original repository's form (GUIDE.md's example; ctl.proto: ResultDef holds EventDefs):
+# a package name, and results given as event definitions rather than event names.
+ORIGINAL_FULL = """
+name: Customer Event Processing Definitions
+id: customer-proc-jobs
+tenant: my-tenant-1
+queues:
+  - id: queue-default
+    name: Default to all events
+jobs:
+  - event:
+      name: New customer
+      id: customer-registration
+      datatype: 0
+      schema:
+        id: customer-registration-schema
+        name: Customer registration schema
+        schemaref: customer-registration-schema.json
+      supplierqueue: queue-default
+      runtime: wasm-runtime-customer-ev
+    result:
+      ok:
+        id: customer-registered
+        name: Customer registered
+        datatype: 0
+        supplierqueue: queue-default
+        runtime: wasm-runtime-customer-ev
+      error:
+        id: customer-rejected
+        datatype: 0
+        supplierqueue: queue-default
+        runtime: wasm-runtime-customer-ev
+runtimes:
+  - id: wasm-runtime-customer-ev
+    name:  Wasm runtime for Customer events
+    moduleref: wasm-runtime-customer-ev.wasm
+    mainfuncname: event
+    type: 0
+"""
+
+
+def test_results_as_event_definitions_chain_their_id_and_the_name_is_kept() -> None:
+    package_id, body = convert(ORIGINAL_FULL, "customer.yml")
+    assert package_id == "customer-proc-jobs"
+    doc = tomllib.loads(body)
+    assert doc["name"] == "Customer Event Processing Definitions"
+    assert doc["jobs"] == [{
+        "event": "customer-registration",
+        "schema": "customer-registration-schema.json",
+        "wasm": "wasm-runtime-customer-ev.wasm",
+        "abi": "jobicolet",
+        "entry": "event",
+        "on_ok": "customer-registered",
+        "on_error": "customer-rejected",
+    }]
+
+
+def test_an_event_definition_without_id_is_a_clear_error() -> None:
+    broken = ORIGINAL_FULL.replace("        id: customer-rejected\n", "")
+    with pytest.raises(UserError, match=r"customer\.yml: jobs\[0\]\.result\.error\.id is missing"):
+        convert(broken, "customer.yml")
+
+
+def test_mixed_forms_and_a_name_that_is_not_text_falls_back_to_the_id() -> None:
+    mixed = ORIGINAL.replace("result: {ok: ev2, error: ev3}", "result: {ok: {id: ev2}, error: ev3}")
+    doc = tomllib.loads(convert("name: 7\n" + mixed, "pkg1.yml")[1])
+    assert (doc["name"], doc["jobs"][0]["on_ok"], doc["jobs"][0]["on_error"]) == ("pkg1", "ev2", "ev3")

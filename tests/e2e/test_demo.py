@@ -125,10 +125,11 @@ def test_run_guest_runs_each_demo_guest_without_the_platform(
     assert result["status"] == "ok" and expect in result["result"]
 
 
-def test_run_guest_exits_2_when_the_run_is_not_ok() -> None:
+def test_run_guest_exits_4_when_the_run_is_not_ok() -> None:
+    """4, not 2: 2 is a usage error everywhere (SPEC §6, issue 16)."""
     done = subprocess.run([*JOBICO, "run-guest", str(REPO / "tenants" / "demo" / "order.wasm"),
                            "--input", f"@{REJECTED}"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
+    assert done.returncode == 4
     assert '"status":"rejected"' in done.stdout and "error: the guest exited with code 2" in done.stderr
 
 

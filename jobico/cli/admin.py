@@ -1,0 +1,124 @@
+"""dead, replay, purge, pause, resume, restart: the admin actions of the dashboard."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from jobico.cli.app import (
+    ADMIN_PANEL,
+    EXIT_ERROR,
+    HomeOption,
+    JsonOption,
+    OptTenant,
+    command,
+    fail,
+    home_of,
+    print_json,
+    print_table,
+    rpc,
+)
+from jobico.cli.completion import complete_component, complete_tenant
+from jobico.names import check_id
+
+AllOption = Annotated[bool, typer.Option("--all", help="Every dead-lettered event of --tenant.")]
+EventIdArgument = Annotated[str | None, typer.Argument(help="Event id (from `jobico dead`).")]
+TenantArgument = Annotated[str, typer.Argument(help="Tenant id.", autocompletion=complete_tenant)]
+
+
+@command(ADMIN_PANEL, "jobico dead --tenant demo")
+def dead(home: HomeOption = None, tenant: OptTenant = None, json: JsonOption = False) -> None:
+    """Dead-lettered events: every attempt failed."""
+    entries = rpc(home_of(home), "queue", "dead", {"tenant": tenant} if tenant else {})
+    if json:
+        print_json(entries)
+        return
+    print_table(["event id", "tenant", "event", "attempts", "reason"],
+                [(e["id"], e["tenant"], e["event"], e["attempt"], (e.get("reason") or "")[:70])
+                 for e in entries])
+
+
+def _target(event_id: str | None, all_: bool, tenant: str | None, verb: str) -> dict[str, Any]:
+    if all_ == (event_id is not None):
+        raise typer.BadParameter("give one EVENT_ID, or --all --tenant T", param_hint=verb)
+    if all_:
+        if not tenant:
+            raise typer.BadParameter("--all needs --tenant T", param_hint=verb)
+        return {"tenant": tenant}
+    return {"ids": [event_id]}
+
+
+@command(ADMIN_PANEL, "jobico replay --all --tenant demo")
+def replay(
+    event_id: EventIdArgument = None, all_: AllOption = False, tenant: OptTenant = None,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Re-queue dead-lettered events under the same event id."""
+    result = rpc(home_of(home), "queue", "replay", _target(event_id, all_, tenant, "replay"))
+    _done(result, "replayed", json)
+
+
+@command(ADMIN_PANEL, "jobico purge --all --tenant demo --yes")
+def purge(
+    event_id: EventIdArgument = None, all_: AllOption = False, tenant: OptTenant = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before purging --all.")] = False,
+    home: HomeOption = None, json: JsonOption = False,
+) -> None:
+    """Drop dead-lettered events for good; --all asks first."""
+    target = _target(event_id, all_, tenant, "purge")
+    where = home_of(home)
+    if all_ and not yes:
+        count = len(rpc(where, "queue", "dead", {"tenant": tenant}))
+        if not typer.confirm(f"purge all {count} dead-lettered event(s) of tenant {tenant!r} "
+                             "for good?", default=False, err=True):
+            fail("nothing purged")
+    _done(rpc(where, "queue", "purge", target), "purged", json)
+
+
+def _done(result: Any, verb: str, json: bool) -> None:
+    ids = result.get("ids", []) if isinstance(result, dict) else list(result or [])
+    if json:
+        print_json({verb: ids})
+        return
+    typer.echo(f"{verb} {len(ids)} event(s)")
+    if not ids:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@command(ADMIN_PANEL, "jobico pause demo")
+def pause(tenant: TenantArgument, home: HomeOption = None, json: JsonOption = False) -> None:
+    """Stop leasing a tenant's events to executors; the webhook still accepts them."""
+    _pause_or_resume(tenant, "pause", home, json)
+
+
+@command(ADMIN_PANEL, "jobico resume demo")
+def resume(tenant: TenantArgument, home: HomeOption = None, json: JsonOption = False) -> None:
+    """Run a paused tenant's events again, the waiting ones first."""
+    _pause_or_resume(tenant, "resume", home, json)
+
+
+def _pause_or_resume(tenant: str, verb: str, home: Any, json: bool) -> None:
+    check_id(tenant)
+    result = rpc(home_of(home), "queue", verb, {"tenant": tenant})
+    if json:
+        print_json(result)
+    else:
+        typer.echo(f"tenant {tenant} {'paused' if result.get('paused') else 'resumed'}")
+
+
+@command(ADMIN_PANEL, "jobico restart executor-1")
+def restart(
+    component: Annotated[str, typer.Argument(help="Component name (see `jobico status`).",
+                                             autocompletion=complete_component)],
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Restart one component: SIGTERM, then the supervisor starts it again."""
+    result = rpc(home_of(home), "supervisor", "restart", {"name": component})
+    if json:
+        print_json(result)
+    else:
+        typer.echo(f"restarting {component}")
+
+

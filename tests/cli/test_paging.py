@@ -1,0 +1,110 @@
+"""``--before`` and ``--all`` paging against the real recorder store (its query, its order)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobico.cli.paging import MAX_PAGE, older_than, pages
+from jobico.cli.times import parse_when
+from jobico.errors import UserError
+from jobico.recorder.records import Filter, iso_utc
+from jobico.recorder.store import Store
+
+T0 = 1_760_000_000.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "recorder")
+    yield s
+    s.close()
+
+
+def record(n: int, started: float, **extra: Any) -> dict[str, Any]:
+    return {"event_id": f"ev{n:06d}", "attempt": 1, "tenant": extra.pop("tenant", "acme"),
+            "event": "signup", "status": extra.pop("status", "ok"), "started_at": iso_utc(started),
+            **extra}
+
+
+def query_of(store: Store, calls: list[dict[str, Any]] | None = None) -> Any:
+    def query(params: dict[str, Any]) -> list[dict[str, Any]]:
+        if calls is not None:
+            calls.append(params)
+        limit = params["limit"]
+        assert 1 <= limit <= MAX_PAGE  # what the recorder accepts
+        return store.query(Filter.from_params({k: v for k, v in params.items() if k != "limit"}),
+                           limit)
+    return query
+
+
+def test_pages_walk_every_record_once_in_the_recorders_order(store: Store) -> None:
+    # 5 records per microsecond: pages must cut inside a run of equal start times
+    store.append([record(n, T0 + (n // 5) * 1e-6 * 7) for n in range(53)])
+    everything = store.query(Filter(), 1000)
+    walked = list(pages(query_of(store), {}, None, page=4))
+    assert [r["id"] for r in walked] == [r["id"] for r in everything]
+    assert len(walked) == 53
+
+
+def test_before_continues_exactly_after_the_anchor(store: Store) -> None:
+    store.append([record(n, T0 + (n // 3)) for n in range(30)])  # ties of three at each second
+    everything = store.query(Filter(), 1000)
+    for cut in (0, 1, 2, 3, 10, 28):
+        anchor = everything[cut]
+        got = list(pages(query_of(store), {}, 5, anchor))
+        assert [r["id"] for r in got] == [r["id"] for r in everything[cut + 1:cut + 6]]
+    assert list(pages(query_of(store), {}, 5, everything[-1])) == []
+
+
+def test_before_keeps_the_filters_and_the_users_until(store: Store) -> None:
+    store.append([record(n, T0 + n, status="error" if n % 2 else "ok") for n in range(20)])
+    errors = store.query(Filter(statuses=frozenset({"error"})), 100)
+    got = list(pages(query_of(store), {"status": "error", "until": T0 + 9}, None, errors[0], page=2))
+    assert [r["id"] for r in got] == [r["id"] for r in errors if T0 + 1 <= _t(r) < T0 + 9]
+
+
+def test_an_anchor_outside_the_filters_pages_from_its_time(store: Store) -> None:
+    store.append([record(n, T0 + n, tenant="acme" if n % 2 else "beta") for n in range(10)])
+    beta_anchor = store.query(Filter(tenant="beta"), 1)[0]  # started T0 + 8
+    got = older_than(query_of(store), {"tenant": "acme"}, beta_anchor, 10)
+    assert [_t(r) - T0 for r in got] == [7, 5, 3, 1]
+
+
+def test_all_holds_one_page_at_a_time(store: Store) -> None:
+    store.append([record(n, T0 + n * 0.001) for n in range(2_500)])
+    calls: list[dict[str, Any]] = []
+    stream = pages(query_of(store, calls), {}, None, page=1000)
+    first = next(stream)
+    assert len(calls) == 1 and calls[0]["limit"] == 1000  # nothing asked beyond the first page
+    assert first["id"] == "ev002499-1"
+    assert 1 + sum(1 for _ in stream) == 2_500
+    assert all(c["limit"] <= 1001 for c in calls)
+
+
+def test_limit_over_the_recorders_cap_is_paged(store: Store) -> None:
+    store.append([record(n, T0 + n * 0.001) for n in range(MAX_PAGE + 50)])
+    calls: list[dict[str, Any]] = []
+    got = list(pages(query_of(store, calls), {}, MAX_PAGE + 20, page=MAX_PAGE))
+    assert len(got) == MAX_PAGE + 20 and len({r["id"] for r in got}) == MAX_PAGE + 20
+    assert len(calls) == 2
+
+
+def _t(r: dict[str, Any]) -> float:
+    return round(parse_when(r["started_at"], 0, "x"), 6)
+
+
+@pytest.mark.parametrize(("text", "ago"), [("15m", 900), ("2h", 7200), ("1d", 86400), ("30s", 30),
+                                           ("1w", 604800), ("1.5h", 5400)])
+def test_relative_times(text: str, ago: float) -> None:
+    assert parse_when(text, 1000.0, "--since") == 1000.0 - ago
+
+
+def test_iso_times_are_utc_unless_they_say_otherwise() -> None:
+    assert parse_when("2026-01-01T00:00", 0, "--since") == 1767225600.0
+    assert parse_when("2026-01-01T02:00+02:00", 0, "--since") == 1767225600.0
+    with pytest.raises(UserError, match=r"--until 'yesterday': expected an ISO 8601 time"):
+        parse_when("yesterday", 0, "--until")
