@@ -4,9 +4,10 @@ Tasks of one trio nursery:
 
 - the catalog follower keeps ``self.catalog`` at ctl's latest version;
 - the lease loop keeps up to ``window`` deliveries leased and not yet settled
-  (``window`` = max(executor.batch, max_concurrency)), at most ``per_tenant`` of
-  any one tenant, so a tenant with a deep backlog never fills the window and
-  another tenant's events can always be leased;
+  (``window`` = max(executor.batch, max_concurrency)), at most ``per_tenant``
+  (half the window, at least a round of slots) of any one tenant, so a tenant
+  with a deep backlog never fills the window: another tenant's events are
+  leased as soon as they come, in one batch, ready for the next free slot;
 - the renewer extends, every ``lease_ms`` / 3, the lease of every delivery this
   executor holds, running or waiting to run: a run longer than the lease is
   never leased to a second worker meanwhile (SPEC §4). A delivery whose lease
@@ -77,8 +78,11 @@ class ExecutorService:
         self.ctx = ctx
         conf = ctx.config.executor
         self.window = max(conf.batch, conf.max_concurrency)
-        self.per_tenant = max(conf.max_concurrency, self.window - conf.max_concurrency)
+        self.per_tenant = max(conf.max_concurrency, self.window // 2)
         self.limiter = trio.CapacityLimiter(conf.max_concurrency)
+        # Compiles have their own threads: a run thread holds its token for as long as
+        # work waits, so a new module would otherwise compile only once the backlog is done.
+        self.compiles = trio.CapacityLimiter(conf.max_concurrency)
         self.slots: Slots[Work] = Slots(conf.max_concurrency)
         self.queue = Peer("queue", ctx.connect, ctx.log)
         self.recorder = Peer("recorder", ctx.connect, ctx.log)
@@ -330,7 +334,7 @@ class ExecutorService:
             def compile_() -> LoadedModule:
                 return sandbox.load(path.read_bytes(), key[0], abi=key[1], entry=key[2])
 
-            loaded = self._loaded.put(key, await trio.to_thread.run_sync(compile_, limiter=self.limiter))
+            loaded = self._loaded.put(key, await trio.to_thread.run_sync(compile_, limiter=self.compiles))
         return loaded
 
     # --- reporting -----------------------------------------------------------
