@@ -296,6 +296,9 @@ class MemoryBackend:
         deadline = now + lease_ms / 1000
         leased: list[Item] = []
         out: list[Delivery] = []
+        mine = self._held.get(worker)
+        if mine is None:
+            mine = self._held[worker] = {}
         for tenant, count in shares.items():
             state = self._tenants[tenant]
             lanes, group_of, group_room = plans[tenant]
@@ -304,14 +307,20 @@ class MemoryBackend:
             )
             for event, n in per_lane.items():
                 lane = state.lanes[event]
+                package = group_of.get(event, "")
                 state.lane_ready[event] -= n
                 state.ready_n -= n
-                while n:
+                state.inflight_n += n
+                if package:
+                    state.package_inflight[package] += n
+                while n:  # _hold, inlined: this is the hot path
                     item = lane.popleft()
                     if item.state != READY:
                         continue
                     n -= 1
-                    self._hold(item, worker, deadline, lease_ms, group_of.get(event, ""))
+                    item.state, item.worker, item.deadline = LEASED, worker, deadline
+                    item.lease_ms, item.package = lease_ms, package
+                    mine[item.id] = item
                     leased.append(item)
                     out.append(
                         Delivery(

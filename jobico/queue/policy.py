@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from jobico.names import check_event_id
+from jobico.names import EVENT_ID_PATTERN, check_event_id
 
 RETRY_FIRST_S = 1.0
 RETRY_CAP_S = 60.0
@@ -89,11 +89,13 @@ def lane_shares(
     minus what it has leased), so a package at its cap gives nothing more while
     the tenant's other packages still do; a lane whose group has no entry in
     ``room`` (or no group: "") is not limited by it. Each round either gives an item to a lane or
-    drops it, so this costs O(count + lanes).
+    drops it, so this costs O(count + lanes); without caps it is ``fair_shares``, by whole rounds.
     """
     size = len(lanes)
     if size == 0 or count <= 0:
         return {}, start
+    if not any(group_of.get(lane, "") in room for lane in lanes):  # no cap applies: tenants' rule
+        return fair_shares(lanes, ready, ready, count, start)
     start %= size
     left = dict(room)
     shares: dict[str, int] = {}
@@ -136,4 +138,6 @@ def format_id(number: int) -> str:
 
 def parse_id(text: object) -> int:
     """The number behind an event id string; a malformed one is the caller's error."""
-    return int(check_event_id(text), 16)
+    if isinstance(text, str) and EVENT_ID_PATTERN.fullmatch(text):  # the hot path: one call
+        return int(text, 16)
+    return int(check_event_id(text), 16)  # raises, naming the id
