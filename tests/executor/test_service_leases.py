@@ -89,3 +89,38 @@ async def test_a_free_slot_goes_to_the_tenant_with_fewer_runs(home: Home) -> Non
     quick_started = [_started(fakes.records[d["id"]]) for d in quick]
     # One slot spins, the other serves globex at once: no globex event waits for a spinner.
     assert max(quick_started) < spun[0] + 0.25
+
+
+class Arriving(Fakes):
+    """A queue that hands out its pending deliveries in the given batches, one per lease call,
+    the later ones 150 ms later (as if posted then: the first batch is running by then)."""
+
+    def __init__(self, batches: list[list[dict[str, Any]]]) -> None:
+        super().__init__([d for batch in batches for d in batch])
+        self.batches = batches
+
+    async def rpc_lease(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.leases.append(params)
+        if not self.batches:
+            return []
+        if len(self.leases) > 1:
+            await trio.sleep(0.15)
+        taken = self.batches.pop(0)
+        if not self.batches:
+            self.all_leased.set()
+        return taken
+
+
+@pytest.mark.trio
+async def test_a_tenant_arriving_behind_a_backlog_gets_the_next_free_slot(home: Home) -> None:
+    """The newcomer's module compiles while every slot is busy: it must not wait for a slot."""
+    spinners = [delivery(f"s{i}", "spin") for i in range(6)]  # three rounds of two slots
+    quick = [delivery(f"q{i}", "greet", tenant="globex") for i in range(4)]
+    fakes = Arriving([spinners, quick])
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start(nursery, home, fakes, max_concurrency=2, batch=8)
+            await fakes.all_settled.wait()
+            nursery.cancel_scope.cancel()
+    spun = sorted(_started(fakes.records[d["id"]]) for d in spinners)
+    assert max(_started(fakes.records[d["id"]]) for d in quick) <= spun[3]  # not after the backlog
