@@ -4,10 +4,11 @@ Tasks of one trio nursery:
 
 - the catalog follower keeps ``self.catalog`` at ctl's latest version;
 - the lease loop keeps up to ``window`` deliveries leased and not yet settled
-  (``window`` = max(executor.batch, max_concurrency)), at most ``per_tenant``
-  (half the window, at least a round of slots) of any one tenant, so a tenant
-  with a deep backlog never fills the window: another tenant's events are
-  leased as soon as they come, in one batch, ready for the next free slot;
+  (``window`` = 2 x max(executor.batch, max_concurrency)), at most ``per_tenant``
+  (half the window) of any one tenant: a tenant with a deep backlog leases in
+  batches as large as before, yet never fills the window, so another tenant's
+  events are leased as soon as they come, in one batch, ready for the next free
+  slot;
 - the renewer extends, every ``lease_ms`` / 3, the lease of every delivery this
   executor holds, running or waiting to run: a run longer than the lease is
   never leased to a second worker meanwhile (SPEC §4). A delivery whose lease
@@ -53,7 +54,7 @@ from jobico.executor.sandbox import LoadedModule, Sandbox
 from jobico.executor.slots import Outbox, Slots
 
 REPORT_BATCH = 256
-IDLE_POLL_S = (0.005, 0.1)  # when the queue answers an empty lease at once
+IDLE_POLL_S = (0.005, 0.1)  # between leases that found nothing, unless a settle makes room first
 LEASE_WAIT_MS = 500  # the queue holds an empty lease this long; bounds how long shutdown waits
 LOADED_MODULES = 64  # compiled modules kept (by hash, ABI and entry); the cache on disk has the rest
 VALIDATORS = 256  # chained events' schema validators kept
@@ -77,8 +78,8 @@ class ExecutorService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         conf = ctx.config.executor
-        self.window = max(conf.batch, conf.max_concurrency)
-        self.per_tenant = max(conf.max_concurrency, self.window // 2)
+        self.window = 2 * max(conf.batch, conf.max_concurrency)
+        self.per_tenant = self.window // 2
         self.limiter = trio.CapacityLimiter(conf.max_concurrency)
         # Compiles have their own threads: a run thread holds its token for as long as
         # work waits, so a new module would otherwise compile only once the backlog is done.
@@ -163,15 +164,17 @@ class ExecutorService:
             await self._pause(self._catalog_ready.wait)
             while not self._stopping:
                 free = min(self.window - len(self._held), conf.batch)
+                room = self._room = trio.Event()  # set by the next settle
                 if free <= 0:
-                    self._room = trio.Event()
-                    await self._pause(self._room.wait)
+                    await self._pause(room.wait)
                     continue
                 params = {
                     "worker": self.ctx.name,
                     "max": free,
                     "lease_ms": conf.lease_ms,
-                    "wait_ms": LEASE_WAIT_MS,
+                    # Holding some, ask and return at once: a long poll would keep these
+                    # ``held`` counts while settles lower them, and so wait for nothing.
+                    "wait_ms": 0 if self._held else LEASE_WAIT_MS,
                     "held": {tenant: n for tenant, n in self._held_by.items() if n},
                     "per_tenant": self.per_tenant,
                 }
@@ -184,8 +187,8 @@ class ExecutorService:
                     await self._pause(functools.partial(trio.sleep, backoff_s(failures)))
                     continue
                 failures = 0
-                if not deliveries:
-                    await self._pause(functools.partial(trio.sleep, idle))
+                if not deliveries:  # again after the next settle, or a short while
+                    await self._pause(functools.partial(_wait, room, idle))
                     idle = min(idle * 2, IDLE_POLL_S[1])
                     continue
                 idle = IDLE_POLL_S[0]
@@ -435,6 +438,11 @@ class ExecutorService:
         except JobicoError as exc:
             return f"follow-up event {follow.event!r} refused by the queue: {exc}"
         return None
+
+
+async def _wait(event: trio.Event, seconds: float) -> None:
+    with trio.move_on_after(seconds):
+        await event.wait()
 
 
 def _host_failure(reason: str) -> RunResult:

@@ -65,10 +65,13 @@ async def test_one_tenant_never_fills_the_lease_window(home: Home) -> None:
             service = await start(nursery, home, fakes, max_concurrency=2, batch=8)
             await fakes.all_settled.wait()
             nursery.cancel_scope.cancel()
-    assert service.per_tenant == 4  # half the window (8): the other half is for other tenants
-    assert fakes.leases[0]["per_tenant"] == 4 and fakes.leases[0]["held"] == {}
+    assert (service.window, service.per_tenant) == (16, 8)  # the other half is for other tenants
+    assert fakes.leases[0]["per_tenant"] == 8 and fakes.leases[0]["held"] == {}
     later = [call["held"] for call in fakes.leases[1:]]
-    assert later and all(set(held) <= {"acme"} and 0 < held.get("acme", 1) < 8 for held in later), later
+    assert {"acme": 8} in later  # it says what it holds, by tenant
+    assert all(set(held) <= {"acme"} and held.get("acme", 0) <= 8 for held in later), later
+    # Holding some, it never long-polls: its held counts would go stale while it waited.
+    assert all(call["wait_ms"] == 0 for call in fakes.leases if call["held"])
 
 
 def _started(record: dict[str, Any]) -> float:
