@@ -59,9 +59,10 @@ def load(folder: Path, log: logging.Logger) -> tuple[dict[int, Lease], int]:
     generations = sorted(int(p.stem) for p in folder.glob("*.log") if p.stem.isdigit())
     for generation in generations:
         path = _path(folder, generation)
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-        unpacker.feed(path.read_bytes())
+        data = path.read_bytes()
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(data), 1))
         try:
+            unpacker.feed(data)
             for record in unpacker:
                 _apply(leases, record)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:

@@ -315,3 +315,14 @@ def test_scoped_keys_survive_a_restart_with_their_digest(files: Harness) -> None
     assert not q.enqueue("acme", "other", [b"1"], "k", digest="aa").duplicate
     with pytest.raises(Conflict):
         q.enqueue("acme", "e", [b"2"], "k", digest="bb")
+
+
+def test_a_garbled_lease_log_costs_only_its_leases(files: Harness) -> None:
+    q = files.open()
+    [item] = q.enqueue("acme", "e", [b"1"], None).ids
+    q.lease("w1", 1, 60_000)
+    q.close()
+    [path] = lease_files(files.root)
+    path.write_bytes(b"\xc1" + os.urandom(3000))  # not msgpack at all
+    q = files.open()
+    assert [d.id for d in q.lease("w2", 1, 60_000)] == [item]  # the lease is gone, the item is not
