@@ -107,7 +107,6 @@ class ExecutorService:
         """Serve until cancelled. **Cancellation:** waits for runs already on threads."""
         self.sandbox = await trio.to_thread.run_sync(Sandbox, self.ctx.home.cache)
         self._outbox = Outbox(trio.lowlevel.current_trio_token(), self._finished)
-        await self._release_predecessors_leases()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(follow_catalog, self.ctx, self._adopt_catalog)
@@ -124,14 +123,14 @@ class ExecutorService:
             self.sandbox.close()
 
     async def _release_predecessors_leases(self) -> None:
-        """A previous process of this name may have died holding leases: free them now
-        so its events run again at once, not after ``lease_ms``. Best effort: with the
-        queue not up yet, the leases simply expire."""
+        """A previous process of this name may have died holding leases: free them so its
+        events run again at once, not after ``lease_ms`` (leases outlive a queue restart, so
+        this matters when both restart). Retried until the queue answers, before the first
+        lease: a release after it would give back this process's own leases."""
         try:
-            with trio.move_on_after(2):
-                await self.queue.call("release", {"worker": self.ctx.name})
+            await self.queue.call_until_done("release", {"worker": self.ctx.name})
         except JobicoError as exc:
-            self.ctx.log.info("could not release earlier leases (%s); they will expire", exc)
+            self.ctx.log.warning("could not release earlier leases (%s); they will expire", exc)
 
     async def shutdown(self) -> None:
         """Stop leasing; return once every leased delivery has been reported and settled."""
@@ -161,6 +160,7 @@ class ExecutorService:
         conf = self.ctx.config.executor
         idle, failures = IDLE_POLL_S[0], 0
         try:
+            await self._pause(self._release_predecessors_leases)
             await self._pause(self._catalog_ready.wait)
             while not self._stopping:
                 free = min(self.window - len(self._held), conf.batch)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import trio
 
+from jobico.errors import Unavailable
 from jobico.home import Home
 
 from .test_service import Fakes, delivery, start
@@ -127,3 +128,34 @@ async def test_a_tenant_arriving_behind_a_backlog_gets_the_next_free_slot(home: 
             nursery.cancel_scope.cancel()
     spun = sorted(_started(fakes.records[d["id"]]) for d in spinners)
     assert max(_started(fakes.records[d["id"]]) for d in quick) <= spun[3]  # not after the backlog
+
+
+class SlowToRecover(Fakes):
+    """A queue still recovering when the executor starts: its first release calls fail."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = 3
+
+    async def rpc_release(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            raise Unavailable("queue recovering")
+        self.log.append(("release", params["worker"]))
+        return {"released": 1}
+
+    async def rpc_lease(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.log.append(("lease", params["worker"]))
+        return await super().rpc_lease(params)
+
+
+@pytest.mark.trio
+async def test_a_restarted_executor_frees_its_predecessors_leases_before_leasing(home: Home) -> None:
+    fakes = SlowToRecover([delivery("a1", "greet")])
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start(nursery, home, fakes)
+            await fakes.all_settled.wait()
+            nursery.cancel_scope.cancel()
+    assert fakes.failures == 0
+    assert fakes.log[:2] == [("release", "executor-1"), ("lease", "executor-1")]
