@@ -67,7 +67,7 @@ async def lease_ack_phase(q: FileBackend, group: GroupCommit, workers: int, size
     async def worker(name: str) -> None:
         nonlocal done
         while deliveries := q.lease(name, size, 30_000):
-            q.settle([Settlement(d.id, "ack") for d in deliveries])
+            q.settle(name, [Settlement(d.id, "ack") for d in deliveries])
             group.kick()  # as the service does: acks ride on the next commit
             done += len(deliveries)
             await trio.lowlevel.checkpoint()  # a real worker awaits its RPC here

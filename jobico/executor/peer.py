@@ -1,23 +1,29 @@
-"""A long-lived RPC client to a sibling component that survives its restarts.
+"""Long-lived links to sibling components that survive their restarts.
 
 The queue and the recorder may be briefly away (a restart, a slow fsync). The
 executor must never drop an outcome because of that, so reporting calls go
 through ``call_until_done``: it reconnects and retries with capped exponential
 backoff until the call succeeds. Every call it makes is idempotent on the
 other side (enqueue keys, record ids, settling an id twice).
+
+``follow_catalog`` keeps a component (the executor, the queue) on ctl's latest
+catalog the same way.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from jobico.errors import Unavailable
+from jobico.errors import JobicoError, Unavailable
 from jobico.rpc.errors import ConnectFailed, ConnectionLost
 from jobico.rpc.trio_shell import Client
+
+if TYPE_CHECKING:
+    from jobico.component import Context
 
 FIRST_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 2.0
@@ -84,3 +90,26 @@ class Peer:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._drop(self._client)
+
+
+async def follow_catalog(ctx: Context, adopt: Callable[[dict[str, Any]], Awaitable[object]]) -> None:
+    """Hand ``adopt`` ctl's catalog, then every newer version, reconnecting while ctl is away.
+
+    At start-up ctl may simply not be up yet: the first failure is logged at
+    INFO until a catalog has been seen. **Cancellation:** the only way it ends.
+    """
+    failures = 0
+    seen = False
+    while True:
+        try:
+            async with await ctx.connect("ctl") as client, client.stream("catalog", {}) as items:
+                async for document in items:
+                    await adopt(document)
+                    seen = True
+                    failures = 0
+        except JobicoError as exc:
+            failures += 1
+            if failures == 1:
+                level = logging.WARNING if seen else logging.INFO
+                ctx.log.log(level, "no catalog stream from ctl (%s); reconnecting", exc)
+        await trio.sleep(backoff_s(max(failures, 1)))

@@ -1,18 +1,28 @@
 """The executor component: lease events, run them in the sandbox, report, settle.
 
-Three kinds of task share one trio nursery:
+Tasks of one trio nursery:
 
 - the catalog follower keeps ``self.catalog`` at ctl's latest version;
-- the lease loop takes up to ``window`` deliveries from the queue (``window`` =
-  max(executor.batch, max_concurrency) leased and not yet settled), pins each to
-  the job of the catalog current at lease time, skips those the recorder already
-  has an ``ok`` for, and hands the rest of the lease to up to ``max_concurrency``
-  worker threads that share it (``trio.to_thread.run_sync`` with a
-  ``CapacityLimiter(max_concurrency)``; one hand-off per thread, not per event),
-  so neither wasm nor compilation blocks the loop;
+- the lease loop keeps up to ``window`` deliveries leased and not yet settled
+  (``window`` = 2 x max(executor.batch, max_concurrency)), at most ``per_tenant``
+  (half the window) of any one tenant: a tenant with a deep backlog leases in
+  batches as large as before, yet never fills the window, so another tenant's
+  events are leased as soon as they come, in one batch, ready for the next free
+  slot;
+- the renewer extends, every ``lease_ms`` / 3, the lease of every delivery this
+  executor holds, running or waiting to run: a run longer than the lease is
+  never leased to a second worker meanwhile (SPEC §4). A delivery whose lease
+  the queue reports lost and that has not started is dropped: its new holder
+  runs it;
+- dispatch pins each delivery to the job of the catalog current at lease time,
+  skips those the recorder already has an ``ok`` for, and queues the rest in
+  ``Slots``: up to ``max_concurrency`` worker threads take them one after
+  another (one thread hand-off per thread, not per event), a free slot going
+  to the waiting tenant with the fewest runs going (``slots.py``);
 - the reporter takes finished runs in batches and, in this order, publishes
   ``on_ok``/``on_error`` events, appends the records, then settles with the
-  queue. A crash between steps repeats them; each is idempotent.
+  queue. A crash between steps repeats them; each is idempotent. A record over
+  the cap or refused by the recorder dead-letters its event (``settle.py``).
 
 Peers that are briefly away are retried with backoff (``Peer.call_until_done``):
 an outcome is never dropped. ``shutdown()`` stops leasing and waits until every
@@ -23,11 +33,10 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,15 +47,19 @@ from jobico.component import Context
 from jobico.errors import JobicoError, UserError
 from jobico.executor import settle
 from jobico.executor.limits import RunResult
+from jobico.executor.lru import LRU
 from jobico.executor.outcome import NO_CODE
-from jobico.executor.peer import Peer, backoff_s
+from jobico.executor.peer import Peer, backoff_s, follow_catalog
 from jobico.executor.sandbox import LoadedModule, Sandbox
+from jobico.executor.slots import Outbox, Slots
 
 REPORT_BATCH = 256
-POST_EVERY = 16  # results a worker thread hands back to the trio loop at once ...
-POST_AFTER_S = 0.005  # ... or sooner, once the oldest of them has waited this long
-IDLE_POLL_S = (0.005, 0.1)  # when the queue answers an empty lease at once
+IDLE_POLL_S = (0.005, 0.1)  # between leases that found nothing, unless a settle makes room first
 LEASE_WAIT_MS = 500  # the queue holds an empty lease this long; bounds how long shutdown waits
+LOADED_MODULES = 64  # compiled modules kept (by hash, ABI and entry); the cache on disk has the rest
+VALIDATORS = 256  # chained events' schema validators kept
+
+Work = tuple[dict[str, Any], dict[str, Any], LoadedModule, dict[str, Any]]  # delivery, job, module, catalog
 
 
 @dataclass(slots=True)
@@ -65,32 +78,42 @@ class ExecutorService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         conf = ctx.config.executor
-        self.window = max(conf.batch, conf.max_concurrency)
+        self.window = 2 * max(conf.batch, conf.max_concurrency)
+        self.per_tenant = self.window // 2
         self.limiter = trio.CapacityLimiter(conf.max_concurrency)
+        # Compiles have their own threads: a run thread holds its token for as long as
+        # work waits, so a new module would otherwise compile only once the backlog is done.
+        self.compiles = trio.CapacityLimiter(conf.max_concurrency)
+        self.slots: Slots[Work] = Slots(conf.max_concurrency)
         self.queue = Peer("queue", ctx.connect, ctx.log)
         self.recorder = Peer("recorder", ctx.connect, ctx.log)
         self.catalog: dict[str, Any] | None = None
         self.sandbox: Sandbox | None = None
         self.runs: Counter[str] = Counter()
         self._catalog_ready = trio.Event()
-        self._outstanding = 0
+        self._held: dict[str, str] = {}  # event id -> tenant: leased and not yet settled
+        self._held_by: Counter[str] = Counter()
         self._room = trio.Event()
         self._idle = trio.Event()
         self._stopping = False
         self._waiting = trio.CancelScope()
         self._lease_stopped = trio.Event()
         self._done_in, self._done_out = trio.open_memory_channel[Done](math.inf)
-        self._loaded: dict[tuple[str, str, str], LoadedModule] = {}
-        self._validators: dict[str, Any] = {}
+        self._outbox: Outbox[Done] | None = None
+        self._loaded: LRU[tuple[str, str, str], LoadedModule] = LRU(LOADED_MODULES)
+        self._validators: LRU[str, Any] = LRU(VALIDATORS)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. **Cancellation:** waits for runs already on threads."""
         self.sandbox = await trio.to_thread.run_sync(Sandbox, self.ctx.home.cache)
-        await self._release_predecessors_leases()
+        self._outbox = Outbox(trio.lowlevel.current_trio_token(), self._finished)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._follow_catalog)
+                nursery.start_soon(follow_catalog, self.ctx, self._adopt_catalog)
+                nursery.start_soon(self._outbox.run)
                 nursery.start_soon(self._report)
+                nursery.start_soon(self._renew_loop)
+                nursery.start_soon(self._withdraw_on_cancel)
                 nursery.start_soon(self._lease_loop, nursery)
                 task_status.started()
         finally:
@@ -100,71 +123,60 @@ class ExecutorService:
             self.sandbox.close()
 
     async def _release_predecessors_leases(self) -> None:
-        """A previous process of this name may have died holding leases: free them now
-        so its events run again at once, not after ``lease_ms``. Best effort: with the
-        queue not up yet, the leases simply expire."""
+        """A previous process of this name may have died holding leases: free them so its
+        events run again at once, not after ``lease_ms`` (leases outlive a queue restart, so
+        this matters when both restart). Retried until the queue answers, before the first
+        lease: a release after it would give back this process's own leases."""
         try:
-            with trio.move_on_after(2):
-                await self.queue.call("release", {"worker": self.ctx.name})
+            await self.queue.call_until_done("release", {"worker": self.ctx.name})
         except JobicoError as exc:
-            self.ctx.log.info("could not release earlier leases (%s); they will expire", exc)
+            self.ctx.log.warning("could not release earlier leases (%s); they will expire", exc)
 
     async def shutdown(self) -> None:
         """Stop leasing; return once every leased delivery has been reported and settled."""
         self._stopping = True
         self._waiting.cancel()
         await self._lease_stopped.wait()
-        if self._outstanding:
+        if self._held:
             await self._idle.wait()
 
     async def status(self) -> dict[str, Any]:
         return {
             "catalog_version": (self.catalog or {}).get("version"),
-            "in_flight": self._outstanding,
+            "in_flight": len(self._held),
+            "running": self.slots.running(),
             "runs": dict(self.runs),
             "compiles": self.sandbox.compiles if self.sandbox else 0,
         }
 
-    # --- catalog -------------------------------------------------------------
+    async def _adopt_catalog(self, document: dict[str, Any]) -> None:
+        self.catalog = document
+        self._catalog_ready.set()
 
-    async def _follow_catalog(self) -> None:
-        failures = 0
-        while True:
-            try:
-                async with await self.ctx.connect("ctl") as client, client.stream("catalog", {}) as items:
-                    async for document in items:
-                        self.catalog = document
-                        self._catalog_ready.set()
-                        failures = 0
-            except JobicoError as exc:
-                failures += 1
-                if failures == 1:  # at start-up ctl may simply not be up yet
-                    level = logging.WARNING if self.catalog is not None else logging.INFO
-                    self.ctx.log.log(level, "no catalog stream from ctl (%s); reconnecting", exc)
-            await trio.sleep(backoff_s(max(failures, 1)))
-
-    # --- leasing and running -------------------------------------------------
+    # --- leases --------------------------------------------------------------
 
     async def _lease_loop(self, nursery: trio.Nursery) -> None:
         """Lease while there is room; ``shutdown`` interrupts only its waits, never a lease call."""
         conf = self.ctx.config.executor
         idle, failures = IDLE_POLL_S[0], 0
         try:
+            await self._pause(self._release_predecessors_leases)
             await self._pause(self._catalog_ready.wait)
             while not self._stopping:
-                window = settle.safe_window(
-                    self.window, conf.max_concurrency, conf.lease_ms, self.catalog or {}
-                )
-                free = min(window - self._outstanding, conf.batch)
+                free = min(self.window - len(self._held), conf.batch)
+                room = self._room = trio.Event()  # set by the next settle
                 if free <= 0:
-                    self._room = trio.Event()
-                    await self._pause(self._room.wait)
+                    await self._pause(room.wait)
                     continue
                 params = {
                     "worker": self.ctx.name,
                     "max": free,
                     "lease_ms": conf.lease_ms,
-                    "wait_ms": LEASE_WAIT_MS,
+                    # Holding some, ask and return at once: a long poll would keep these
+                    # ``held`` counts while settles lower them, and so wait for nothing.
+                    "wait_ms": 0 if self._held else LEASE_WAIT_MS,
+                    "held": {tenant: n for tenant, n in self._held_by.items() if n},
+                    "per_tenant": self.per_tenant,
                 }
                 try:
                     deliveries = await self.queue.call("lease", params)
@@ -175,12 +187,14 @@ class ExecutorService:
                     await self._pause(functools.partial(trio.sleep, backoff_s(failures)))
                     continue
                 failures = 0
-                if not deliveries:
-                    await self._pause(functools.partial(trio.sleep, idle))
+                if not deliveries:  # again after the next settle, or a short while
+                    await self._pause(functools.partial(_wait, room, idle))
                     idle = min(idle * 2, IDLE_POLL_S[1])
                     continue
                 idle = IDLE_POLL_S[0]
-                self._outstanding += len(deliveries)
+                for delivery in deliveries:
+                    self._held[delivery["id"]] = delivery["tenant"]
+                    self._held_by[delivery["tenant"]] += 1
                 nursery.start_soon(self._dispatch, nursery, deliveries, self.catalog or {})
         finally:
             self._lease_stopped.set()
@@ -191,14 +205,68 @@ class ExecutorService:
             if not self._stopping:
                 await wait()
 
+    async def _renew_loop(self) -> None:
+        """Every ``lease_ms`` / 3, renew every lease held; sooner again after a failure
+        (the queue restarting, say: its recovered leases wait for exactly this)."""
+        lease_ms = self.ctx.config.executor.lease_ms
+        interval = lease_ms / 3000
+        failures = 0
+        while True:
+            await trio.sleep(min(interval, backoff_s(failures)) if failures else interval)
+            if not self._held:
+                continue
+            try:
+                reply = await self.queue.call(
+                    "renew", {"worker": self.ctx.name, "ids": list(self._held), "lease_ms": lease_ms}
+                )
+            except JobicoError as exc:
+                failures += 1
+                if failures == 1:
+                    self.ctx.log.warning("renewing %d leases failed (%s); retrying", len(self._held), exc)
+                continue
+            failures = 0
+            self._lost((reply.get("lost") or []) if isinstance(reply, dict) else [])
+
+    def _lost(self, ids: list[str]) -> None:
+        """Leases the queue says another worker may hold now: withdraw those not started."""
+        lost = {i for i in ids if i in self._held}
+        if not lost:
+            return
+        dropped = self.slots.discard(lost)
+        self.ctx.log.warning("lost the lease of %d events; %d not started are left to their new holder",
+                             len(lost), len(dropped))
+        self._forget(dropped)
+
+    def _forget(self, ids: Iterable[str]) -> None:
+        """These deliveries are settled (or given up): make room for more."""
+        for event_id in ids:
+            tenant = self._held.pop(event_id, None)
+            if tenant is not None:
+                self._held_by[tenant] -= 1
+                if not self._held_by[tenant]:
+                    del self._held_by[tenant]
+        self._room.set()
+        if self._stopping and not self._held:
+            self._idle.set()
+
+    async def _withdraw_on_cancel(self) -> None:
+        """On cancellation, runs not yet started are dropped (their leases lapse), so the
+        worker threads finish what they run and exit instead of draining the backlog."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.slots.discard(set(self._held))
+
+    # --- running -------------------------------------------------------------
+
     async def _dispatch(
         self, nursery: trio.Nursery, deliveries: list[dict[str, Any]], catalog: dict[str, Any]
     ) -> None:
-        """Skip deliveries already recorded ok; run the others on up to ``max_concurrency`` threads."""
+        """Skip deliveries already recorded ok; queue the others for the worker threads."""
         ids = [d["id"] for d in deliveries]
         reply = await self.recorder.call_until_done("ok_ids", {"event_ids": ids})
         already = set(reply) if not isinstance(reply, dict) else {k for k, v in reply.items() if v}
-        runnable: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        work: list[tuple[str, str, Work]] = []
         for delivery in deliveries:
             job = (
                 catalog.get("tenants", {})
@@ -215,41 +283,29 @@ class ExecutorService:
                 )
                 self._done_in.send_nowait(Done(delivery, None, catalog, reason=why))
             else:
-                runnable.append((delivery, job))
-        work: deque[tuple[dict[str, Any], dict[str, Any], LoadedModule]] = deque()
-        for delivery, job in runnable:
-            try:
-                work.append((delivery, job, await self._load(job)))
-            except (UserError, OSError) as exc:
-                self._finished([Done(delivery, job, catalog, _host_failure(
-                    f"cannot load module {job.get('wasm')!r}: {exc}"), time.time())])
-        token = trio.lowlevel.current_trio_token()
-        for _ in range(min(len(work), self.limiter.total_tokens)):
-            nursery.start_soon(functools.partial(
-                trio.to_thread.run_sync, self._run_all, work, catalog, token, limiter=self.limiter))
+                try:
+                    loaded = await self._load(job)
+                except (UserError, OSError) as exc:
+                    failure = _host_failure(f"cannot load module {job.get('wasm')!r}: {exc}")
+                    self._finished([Done(delivery, job, catalog, failure, time.time())])
+                    continue
+                work.append((delivery["tenant"], delivery["id"], (delivery, job, loaded, catalog)))
+        run_slots = functools.partial(trio.to_thread.run_sync, self._run_slots, limiter=self.limiter)
+        for _ in range(self.slots.put(work)):
+            nursery.start_soon(run_slots)
 
-    def _run_all(self, work: deque[tuple[dict[str, Any], dict[str, Any], LoadedModule]],
-                 catalog: dict[str, Any], token: trio.lowlevel.TrioToken) -> None:
-        """On a worker thread: run deliveries from ``work`` until it is empty.
+    def _run_slots(self) -> None:
+        """On a worker thread: run what ``Slots`` hands out until nothing waits.
 
-        Several threads share one ``work`` (up to ``max_concurrency``), so a batch
-        costs one thread hand-off per thread rather than one per event (measured
-        in docs/performance.md). Results go back to the reporter in groups of up
-        to ``POST_EVERY``, or as soon as ``POST_AFTER_S`` has passed since the
-        oldest one was ready: one wake-up of the trio loop per group, not per
-        event. Never raises for a bad event: an unexpected host-side failure is
+        Never raises for a bad event: an unexpected host-side failure is
         recorded as an ``error`` with ``code = -1`` and the reason, so it goes
         through retries and the dead-letter log instead of crashing us.
         """
-        sandbox = self.sandbox
-        assert sandbox is not None
-        ready: list[Done] = []
-        oldest = 0.0
-        while True:
-            try:
-                delivery, job, loaded = work.popleft()
-            except IndexError:  # empty, or another thread took the last one
-                break
+        sandbox, outbox = self.sandbox, self._outbox
+        assert sandbox is not None and outbox is not None
+        finished: str | None = None
+        while (taken := self.slots.next(finished)) is not None:
+            finished, (delivery, job, loaded, catalog) = taken
             started_at = time.time()
             try:
                 result = sandbox.run(
@@ -262,14 +318,7 @@ class ExecutorService:
             except Exception as exc:
                 self.ctx.log.exception("run of event %s failed in the host", delivery["id"])
                 result = _host_failure(f"executor failure: {type(exc).__name__}: {exc}")
-            if not ready:
-                oldest = time.monotonic()
-            ready.append(Done(delivery, job, catalog, result, started_at))
-            if len(ready) >= POST_EVERY or time.monotonic() - oldest >= POST_AFTER_S:
-                token.run_sync_soon(self._finished, ready)
-                ready = []
-        if ready:
-            token.run_sync_soon(self._finished, ready)
+            outbox.put(Done(delivery, job, catalog, result, started_at))
 
     def _finished(self, done: list[Done]) -> None:
         for item in done:
@@ -288,7 +337,7 @@ class ExecutorService:
             def compile_() -> LoadedModule:
                 return sandbox.load(path.read_bytes(), key[0], abi=key[1], entry=key[2])
 
-            loaded = self._loaded[key] = await trio.to_thread.run_sync(compile_, limiter=self.limiter)
+            loaded = self._loaded.put(key, await trio.to_thread.run_sync(compile_, limiter=self.compiles))
         return loaded
 
     # --- reporting -----------------------------------------------------------
@@ -302,31 +351,56 @@ class ExecutorService:
                 except trio.WouldBlock:
                     break
             await self._publish(batch)
-            self._outstanding -= len(batch)
-            self._room.set()
-            if self._stopping and not self._outstanding:
-                self._idle.set()
+            self._forget(done.delivery["id"] for done in batch)
 
     async def _publish(self, batch: list[Done]) -> None:
-        records, settles = [], []
-        for done in batch:
+        records: list[dict[str, Any]] = []
+        owners: list[int] = []  # records[i] is the run of batch[owners[i]]
+        settles = []
+        for index, done in enumerate(batch):
             outcome = settle.settlement(done.delivery, done.job, done.result, done.reason)
             settles.append(outcome)
             if done.result is None or done.job is None:
                 continue
             entry = settle.record(done.delivery, done.job, done.result, done.started_at)
-            follow = settle.chained(done.delivery, done.job, done.result, outcome["outcome"])
-            if follow is not None:
+            too_big = settle.oversize(settle.encoded_size(entry))
+            if too_big:  # the recorder would refuse it: never send it, never retry it
+                entry = settle.refused(entry, too_big)
+                settles[index] = settle.dead_letter(done.delivery, entry["reason"])
+            elif follow := settle.chained(done.delivery, done.job, done.result, outcome["outcome"]):
                 problem = await self._publish_chained(follow, done.catalog)
                 if problem:
                     entry["logs"].append({"level": "error", "message": problem})
             records.append(entry)
+            owners.append(index)
         if records:
-            await self.recorder.call_until_done("append", {"records": records})
+            refusals = await self._append(records)
+            if refusals:
+                small = [settle.refused(records[i], reason) for i, reason in refusals.items()]
+                for i, entry in zip(refusals, small, strict=True):
+                    settles[owners[i]] = settle.dead_letter(batch[owners[i]].delivery, entry["reason"])
+                self.ctx.log.warning("the recorder refused %d records; their events are dead-lettered: %s",
+                                     len(small), small[0]["reason"])
+                if again := await self._append(small):
+                    self.ctx.log.error("the recorder refused even the short records: %s",
+                                       next(iter(again.values())))
         try:
-            await self.queue.call_until_done("settle", {"results": settles})
-        except JobicoError as exc:  # e.g. leases that expired meanwhile: redelivered, recorded once
+            reply = await self.queue.call_until_done("settle", {"worker": self.ctx.name, "results": settles})
+        except JobicoError as exc:
             self.ctx.log.warning("settle of %d deliveries refused: %s", len(settles), exc)
+            return
+        stale = reply.get("stale") if isinstance(reply, dict) else None
+        if stale:  # our lease had lapsed and another worker holds them: it settles them
+            self.ctx.log.warning("%d results were stale, e.g. event %s", len(stale), stale[0])
+
+    async def _append(self, records: list[dict[str, Any]]) -> dict[int, str]:
+        """Append in calls of at most ``settle.MAX_APPEND_BYTES``; the refused records, by index."""
+        refusals: dict[int, str] = {}
+        for part in settle.chunks([settle.encoded_size(entry) for entry in records], settle.MAX_APPEND_BYTES):
+            reply = await self.recorder.call_until_done("append", {"records": [records[i] for i in part]})
+            for index, reason in (reply.get("refused") or []) if isinstance(reply, dict) else []:
+                refusals[part[index]] = str(reason)
+        return refusals
 
     async def _publish_chained(self, follow: settle.Chained, catalog: dict[str, Any]) -> str | None:
         """Enqueue an on_ok/on_error event; return why it was not published, if so."""
@@ -340,7 +414,11 @@ class ExecutorService:
             key = target.get("schema_sha256") or repr(schema)
             validator = self._validators.get(key)
             if validator is None:
-                validator = self._validators[key] = jsonschema_rs.validator_for(schema)
+                try:  # offline: a $ref to a file or URL is never fetched
+                    validator = self._validators.put(key, jsonschema_rs.validator_for(schema, offline=True))
+                except ValueError as exc:
+                    first = str(exc).splitlines()[0]
+                    return f"follow-up event {follow.event!r}: its schema does not compile offline: {first}"
             errors = [
                 f"/{'/'.join(map(str, e.instance_path))}: {e.message}"
                 for e in validator.iter_errors(follow.item)
@@ -352,12 +430,19 @@ class ExecutorService:
             "event": follow.event,
             "items": [json.dumps(follow.item).encode()],
             "key": follow.key,
+            "scope": "platform",  # "<event id>:on_ok" can never collide with a sender's key
+            "digest": None,
         }
         try:
             await self.queue.call_until_done("enqueue", params)
         except JobicoError as exc:
             return f"follow-up event {follow.event!r} refused by the queue: {exc}"
         return None
+
+
+async def _wait(event: trio.Event, seconds: float) -> None:
+    with trio.move_on_after(seconds):
+        await event.wait()
 
 
 def _host_failure(reason: str) -> RunResult:

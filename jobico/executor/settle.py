@@ -2,6 +2,13 @@
 
 Pure functions of a delivery, its job and the run's result (plus a random
 number for jitter), so the rules of SPEC §4-5 test without sockets or wasm.
+
+A record is never over ``caps.MAX_RECORD_BYTES`` encoded, and an ``append`` to
+the recorder never carries more than ``MAX_APPEND_BYTES`` of records
+(CONTRACTS, recorder RPC). A record over the cap, or one the recorder refuses,
+is replaced by a small one saying why (``refused``), and its event is
+dead-lettered with that reason: a run whose record cannot be stored is never
+retried into the same wall.
 """
 
 from __future__ import annotations
@@ -13,12 +20,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgpack
+
+from jobico.caps import MAX_RECORD_BYTES, MIB
 from jobico.executor.limits import RunResult
 
 FIRST_RETRY_MS = 1000
 MAX_RETRY_MS = 60_000
 JITTER = 0.25
 DEFAULT_MAX_ATTEMPTS = 3
+MAX_APPEND_BYTES = 16 * MIB
+REFUSED = "record refused by the recorder: "
 
 Job = Mapping[str, Any]
 Delivery = Mapping[str, Any]
@@ -53,6 +65,11 @@ def settlement(
     return {"id": delivery["id"], "outcome": "dead", "reason": why, "delay_ms": 0}
 
 
+def dead_letter(delivery: Delivery, reason: str) -> dict[str, Any]:
+    """The ``settle`` entry that dead-letters a delivery at once, whatever its attempt."""
+    return {"id": delivery["id"], "outcome": "dead", "reason": reason, "delay_ms": 0}
+
+
 def record(delivery: Delivery, job: Job, result: RunResult, started_at: float) -> dict[str, Any]:
     """The execution record of SPEC §5 for one run."""
     event_id = delivery["id"]
@@ -69,26 +86,42 @@ def record(delivery: Delivery, job: Job, result: RunResult, started_at: float) -
         "code": result.code,
         "result": result.result,
         "logs": result.logs,
+        "accepted_at": iso_utc(float(delivery["enqueued_at"])),
         "started_at": iso_utc(started_at),
         "duration_ms": result.duration_ms,
         "module_sha256": job.get("module_sha256", ""),
     }
 
 
-LEASE_MARGIN_MS = 2000
+def encoded_size(entry: Mapping[str, Any]) -> int:
+    """Bytes of ``entry`` as msgpack, as the recorder counts them against its cap."""
+    return len(msgpack.packb(entry, use_bin_type=True))
 
 
-def safe_window(window: int, max_concurrency: int, lease_ms: int, catalog: Mapping[str, Any]) -> int:
-    """How many events one executor may hold leased so it surely runs them all before
-    their lease ends: a longer backlog would be redelivered to another worker while
-    it still waits here (run twice, recorded ``ok`` once), and a bigger lease would
-    delay the re-run after a crash past SPEC's 30 s. At least one round of
-    ``max_concurrency``, even when a job's ``timeout_ms`` alone exceeds the lease.
-    """
-    slowest = max((job.get("timeout_ms", 0) for tenant in catalog.get("tenants", {}).values()
-                   for job in tenant.get("events", {}).values()), default=0)
-    rounds = (lease_ms - LEASE_MARGIN_MS) // slowest if slowest else window
-    return max(max_concurrency, min(window, rounds * max_concurrency))
+def oversize(size: int) -> str | None:
+    """Why a record of ``size`` encoded bytes cannot be stored, if it cannot."""
+    return f"{size} bytes encoded, over the {MAX_RECORD_BYTES}-byte cap" if size > MAX_RECORD_BYTES else None
+
+
+def refused(entry: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    """The small record that stands for one the recorder would not store: the run's own
+    status and timing, ``reason`` saying why, the result and logs dropped."""
+    return {**entry, "reason": REFUSED + reason, "result": "", "logs": [], "truncated": True}
+
+
+def chunks(sizes: list[int], limit: int) -> list[range]:
+    """Split records of these encoded sizes, in order, into runs whose sizes add up to at
+    most ``limit`` (a record alone is never over it: ``oversize`` caught it first)."""
+    out: list[range] = []
+    start, total = 0, 0
+    for index, size in enumerate(sizes):
+        if index > start and total + size > limit:
+            out.append(range(start, index))
+            start, total = index, 0
+        total += size
+    if start < len(sizes):
+        out.append(range(start, len(sizes)))
+    return out
 
 
 def iso_utc(timestamp: float) -> str:

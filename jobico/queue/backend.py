@@ -1,7 +1,7 @@
 """The queue's narrow interface, and the data that crosses it.
 
 Kept small on purpose (DESIGN.md "Beyond one machine"): enqueue a batch,
-lease, settle, dead letters, stats, pause. A new engine (Redis Streams, say) is
+lease, renew, settle, dead letters, stats, pause. A new engine (Redis Streams, say) is
 a new module implementing ``Backend``, not a rewrite of the service.
 
 Durability is explicit: every call that writes returns a *commit* number, and
@@ -13,12 +13,12 @@ commit 0 throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from jobico.errors import UserError
-from jobico.repo.files import check_id
+from jobico.names import check_id
 
 IDEMPOTENCY_TTL_S = 24 * 3600.0
 OUTCOMES = ("ack", "retry", "dead")
@@ -66,6 +66,56 @@ class Applied:
 
 
 @dataclass(frozen=True, slots=True)
+class Settled:
+    """What a settle did: ``applied`` ids, ``stale`` ones (not leased by the caller), the commit."""
+
+    applied: list[str]
+    stale: list[str]
+    commit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Renewed(Wire):
+    """``renewed``: leases the worker still holds, now extended; ``lost``: ids it no longer holds."""
+
+    renewed: list[str]
+    lost: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Packages:
+    """What the queue knows of packages, from ctl's catalog: which package each
+    ``(tenant, event)`` belongs to, and each ``(tenant, package)``'s ``[limits]
+    max_concurrency`` (only packages that set one)."""
+
+    of: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    caps: Mapping[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def from_catalog(cls, document: Mapping[str, Any]) -> Packages:
+        """Read a catalog document (docs/internals.md); parts of another shape are skipped."""
+        of: dict[tuple[str, str], str] = {}
+        caps: dict[tuple[str, str], int] = {}
+        tenants = document.get("tenants")
+        for tenant, state in (tenants.items() if isinstance(tenants, Mapping) else ()):
+            if not isinstance(state, Mapping):
+                continue
+            for event, job in _items(state.get("events")):
+                if isinstance(job, Mapping) and isinstance(job.get("package"), str):
+                    of[(tenant, event)] = job["package"]
+            for package, summary in _items(state.get("packages")):
+                limits = summary.get("limits") if isinstance(summary, Mapping) else None
+                cap = limits.get("max_concurrency") if isinstance(limits, Mapping) else None
+                if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
+                    caps[(tenant, package)] = cap
+        return cls(of, caps)
+
+
+def _items(value: object) -> Sequence[tuple[str, Any]]:
+    return list(value.items()) if isinstance(value, Mapping) else []
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery(Wire):
     id: str
     tenant: str
@@ -73,7 +123,6 @@ class Delivery(Wire):
     attempt: int
     body: bytes
     enqueued_at: float
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +167,6 @@ class DeadLetter(Wire):
     reason: str
 
 
-
 @dataclass(frozen=True, slots=True)
 class TenantStats(Wire):
     """``depth``: items waiting (ready or backing off); ``inflight``: leased now."""
@@ -127,7 +175,6 @@ class TenantStats(Wire):
     inflight: int
     dead: int
     paused: bool
-
 
 
 class Backend(Protocol):
@@ -142,14 +189,46 @@ class Backend(Protocol):
     def recover(self) -> None:
         """Load durable state; called once, before any other method."""
 
-    def enqueue(self, tenant: str, event: str, items: Sequence[bytes], key: str | None) -> EnqueueResult:
-        """Queue items under new, increasing ids; a known ``key`` returns the first ids again."""
+    def enqueue(
+        self,
+        tenant: str,
+        event: str,
+        items: Sequence[bytes],
+        key: str | None,
+        *,
+        digest: str | None = None,
+        scope: str = "sender",
+    ) -> EnqueueResult:
+        """Queue items under new, increasing ids.
 
-    def lease(self, worker: str, max_items: int, lease_ms: int) -> list[Delivery]:
-        """Up to ``max_items`` ready items, fairly across tenants, held until settled or expired."""
+        A known ``(scope, tenant, event, key)`` returns the first ids again
+        (``duplicate``); with another ``digest`` it raises ``Conflict``.
+        """
 
-    def settle(self, results: Sequence[Settlement]) -> Applied:
-        """Apply verdicts; ids no longer queued (settled twice, say) are skipped."""
+    def lease(
+        self,
+        worker: str,
+        max_items: int,
+        lease_ms: int,
+        *,
+        held: Mapping[str, int] | None = None,
+        per_tenant: int | None = None,
+    ) -> list[Delivery]:
+        """Up to ``max_items`` ready items, fairly across tenants, held until settled or expired.
+
+        Each tenant gives at most its in-flight cap (and each of its packages'
+        ``max_concurrency``) minus what it has leased; with ``per_tenant``, also
+        at most ``per_tenant - held[tenant]`` to this worker.
+        """
+
+    def renew(self, worker: str, ids: Sequence[str], lease_ms: int) -> Renewed:
+        """Extend to now + ``lease_ms`` the leases ``worker`` still holds."""
+
+    def settle(self, worker: str, results: Sequence[Settlement]) -> Settled:
+        """Apply verdicts on items ``worker`` holds; any other id is ``stale`` and left as it is."""
+
+    def set_packages(self, packages: Packages) -> None:
+        """Adopt the event -> package map and package caps of a new catalog."""
 
     def expire(self) -> int:
         """Return expired leases to their tenant's ready queue; how many."""

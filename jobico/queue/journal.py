@@ -3,16 +3,20 @@
 ``MemoryBackend`` (``memory.py``) reports every change to a ``Journal`` and
 gets back a *commit* number, which callers await through group commit
 (``commit.py``). ``NullJournal`` is the memory backend's: nothing to write,
-every commit is 0 and already done. ``SegmentJournal`` (``segments.py``) is the
-file backend's.
+every commit is 0 and already done. ``LeaseJournal`` (``leases.py``: the item
+log of ``segments.py`` plus the lease log) is the file backend's.
+
+Lease records carry no commit: nothing waits for them (see ``leases.py``).
+An idempotency key travels as its stored form (``keys.stored``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from jobico.queue.backend import DeadLetter
+from jobico.queue.leases import LeaseGroup
 from jobico.queue.records import ItemsBatch
 
 
@@ -22,7 +26,11 @@ class Journal(Protocol):
     def stragglers(self) -> list[int]: ...
     def dead(self, tenant: str, letters: Sequence[DeadLetter]) -> int: ...
     def undead(self, tenant: str, ids: list[int]) -> int: ...
-    def key(self, tenant: str, key: str, ids: list[int], at: float) -> int: ...
+    def key(self, tenant: str, key: Any, ids: list[int], at: float) -> int: ...
+    def leased(self, groups: Sequence[LeaseGroup]) -> None: ...
+    def freed(self, ids: list[int]) -> None: ...
+    def leases_full(self) -> bool: ...
+    def rotate_leases(self, groups: Sequence[LeaseGroup]) -> None: ...
     def paused(self, tenants: set[str]) -> None: ...
     def pending(self) -> bool: ...
     def flush(self, max_records: int, max_bytes: int) -> int: ...
@@ -47,8 +55,20 @@ class NullJournal:
     def undead(self, tenant: str, ids: list[int]) -> int:
         return 0
 
-    def key(self, tenant: str, key: str, ids: list[int], at: float) -> int:
+    def key(self, tenant: str, key: Any, ids: list[int], at: float) -> int:
         return 0
+
+    def leased(self, groups: Sequence[LeaseGroup]) -> None:
+        return None
+
+    def freed(self, ids: list[int]) -> None:
+        return None
+
+    def leases_full(self) -> bool:
+        return False
+
+    def rotate_leases(self, groups: Sequence[LeaseGroup]) -> None:
+        return None
 
     def paused(self, tenants: set[str]) -> None:
         return None

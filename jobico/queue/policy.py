@@ -1,4 +1,4 @@
-"""Pure queue decisions: retry schedule, fair leasing, event ids.
+"""Pure queue decisions: retry schedule, fair leasing, package caps, event ids.
 
 No clock, no I/O and no global random state: every input is a parameter, so
 each rule tests in microseconds and reads as the contract it implements.
@@ -7,16 +7,13 @@ each rule tests in microseconds and reads as the contract it implements.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Mapping, Sequence
 
-from jobico.errors import UserError
+from jobico.names import EVENT_ID_PATTERN, check_event_id
 
 RETRY_FIRST_S = 1.0
 RETRY_CAP_S = 60.0
 RETRY_JITTER = 0.25
-
-_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 def retry_delay(failed_attempt: int, rng: random.Random) -> float:
@@ -76,6 +73,54 @@ def fair_shares(
     return shares, next_start
 
 
+def lane_shares(
+    lanes: Sequence[str],
+    ready: Mapping[str, int],
+    group_of: Mapping[str, str],
+    room: Mapping[str, int],
+    count: int,
+    start: int,
+) -> tuple[dict[str, int], int]:
+    """How many items to lease from each of a tenant's lanes (its events), and the next start.
+
+    The rule of ``fair_shares`` one level down: one item per lane per round,
+    from ``lanes[start]``, a lane giving at most its ``ready`` items. Lanes of
+    one group (a package) share that group's ``room`` (its ``max_concurrency``
+    minus what it has leased), so a package at its cap gives nothing more while
+    the tenant's other packages still do; a lane whose group has no entry in
+    ``room`` (or no group: "") is not limited by it. Each round either gives an item to a lane or
+    drops it, so this costs O(count + lanes); without caps it is ``fair_shares``, by whole rounds.
+    """
+    size = len(lanes)
+    if size == 0 or count <= 0:
+        return {}, start
+    if not any(group_of.get(lane, "") in room for lane in lanes):  # no cap applies: tenants' rule
+        return fair_shares(lanes, ready, ready, count, start)
+    start %= size
+    left = dict(room)
+    shares: dict[str, int] = {}
+    active = [(start + i) % size for i in range(size)]
+    given = 0
+    next_start = start
+    while active and given < count:
+        kept = []
+        for pos in active:
+            if given == count:
+                break
+            lane = lanes[pos]
+            group = group_of.get(lane, "")
+            if shares.get(lane, 0) >= ready.get(lane, 0) or left.get(group, 1) <= 0:
+                continue
+            shares[lane] = shares.get(lane, 0) + 1
+            if group in left:
+                left[group] -= 1
+            given += 1
+            next_start = (pos + 1) % size
+            kept.append(pos)
+        active = kept
+    return shares, next_start
+
+
 def allocate_ids(last: int, now_us: int, count: int) -> tuple[list[int], int]:
     """``count`` new event ids, strictly above ``last``; returns them and the new last.
 
@@ -93,6 +138,6 @@ def format_id(number: int) -> str:
 
 def parse_id(text: object) -> int:
     """The number behind an event id string; a malformed one is the caller's error."""
-    if not isinstance(text, str) or not _ID.match(text):
-        raise UserError(f"event id {text!r} is not 16 lower-case hex digits")
-    return int(text, 16)
+    if isinstance(text, str) and EVENT_ID_PATTERN.fullmatch(text):  # the hot path: one call
+        return int(text, 16)
+    return int(check_event_id(text), 16)  # raises, naming the id

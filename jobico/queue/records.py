@@ -35,6 +35,9 @@ MAX_BODY = MAX_MESSAGE_SIZE + MIB
 _PAIR_BYTES = 16  # what an [id, body] pair adds besides the body: headers and a u64 id
 _ARRAY_GROWTH = 4  # a list's header grows from 1 byte (empty) to 5 (over 65535 entries)
 _KEY_SLACK = KIB  # a key record's fields besides its key and its u64 ids
+# A journaled idempotency key: [scope, event, key, digest] (keys.stored), or the bare
+# string of homes written before keys were scoped.
+KeyField = str | list[str | None]
 MAX_REASON_CHARS = 64 * KIB  # a dead letter's reason is for a person to read
 IDS_PER_RECORD = MIB  # ids in one DONE or UNDEAD record: 9 MiB at most
 
@@ -67,7 +70,7 @@ class ItemsBatch:
     attempt: int
     enqueued_at: float
     not_before: float
-    key: str | None
+    key: KeyField | None
     items: list[tuple[int, bytes]]
 
 
@@ -113,9 +116,9 @@ def items_frames(batch: ItemsBatch) -> list[Part]:
     return parts
 
 
-def key_fits(tenant: str, key: str, count: int) -> bool:
+def key_fits(tenant: str, key: KeyField, count: int) -> bool:
     """Whether the key record of a batch of ``count`` items is within ``MAX_BODY``."""
-    return len(tenant) + 4 * len(key) + 9 * count + _KEY_SLACK <= MAX_BODY  # 4: UTF-8 at most
+    return len(tenant) + len(msgpack.packb(key)) + 9 * count + _KEY_SLACK <= MAX_BODY
 
 
 def done_record(ids: list[int]) -> bytes:
@@ -146,7 +149,7 @@ def _id_records(kind: int, ids: list[int]) -> bytes:
     return b"".join(frame([kind, ids[i:i + IDS_PER_RECORD]]) for i in range(0, len(ids), IDS_PER_RECORD))
 
 
-def key_record(tenant: str, key: str, ids: list[int], at: float) -> bytes:
+def key_record(tenant: str, key: KeyField, ids: list[int], at: float) -> bytes:
     return frame([KEY, tenant, key, ids, at])
 
 

@@ -10,7 +10,7 @@ and ``flush`` stay sync: the group-commit flusher calls them from its thread.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -22,6 +22,9 @@ from jobico.queue.backend import (
     DeadLetter,
     Delivery,
     EnqueueResult,
+    Packages,
+    Renewed,
+    Settled,
     Settlement,
     TenantStats,
 )
@@ -33,10 +36,27 @@ class AsyncBackend(Protocol):
     def open(self) -> AbstractAsyncContextManager[object]:
         """Load durable state (or connect) on entry; flush and release on exit."""
     async def enqueue(
-        self, tenant: str, event: str, items: Sequence[bytes], key: str | None
+        self,
+        tenant: str,
+        event: str,
+        items: Sequence[bytes],
+        key: str | None,
+        *,
+        digest: str | None = None,
+        scope: str = "sender",
     ) -> EnqueueResult: ...
-    async def lease(self, worker: str, max_items: int, lease_ms: int) -> list[Delivery]: ...
-    async def settle(self, results: Sequence[Settlement]) -> Applied: ...
+    async def lease(
+        self,
+        worker: str,
+        max_items: int,
+        lease_ms: int,
+        *,
+        held: Mapping[str, int] | None = None,
+        per_tenant: int | None = None,
+    ) -> list[Delivery]: ...
+    async def renew(self, worker: str, ids: Sequence[str], lease_ms: int) -> Renewed: ...
+    async def settle(self, worker: str, results: Sequence[Settlement]) -> Settled: ...
+    async def set_packages(self, packages: Packages) -> None: ...
     async def expire(self) -> int: ...
     async def release(self, worker: str) -> int: ...
     async def compact(self) -> int: ...
@@ -70,15 +90,36 @@ class Awaitable:
                 await trio.to_thread.run_sync(self._b.close)
 
     async def enqueue(
-        self, tenant: str, event: str, items: Sequence[bytes], key: str | None
+        self,
+        tenant: str,
+        event: str,
+        items: Sequence[bytes],
+        key: str | None,
+        *,
+        digest: str | None = None,
+        scope: str = "sender",
     ) -> EnqueueResult:
-        return self._b.enqueue(tenant, event, items, key)
+        return self._b.enqueue(tenant, event, items, key, digest=digest, scope=scope)
 
-    async def lease(self, worker: str, max_items: int, lease_ms: int) -> list[Delivery]:
-        return self._b.lease(worker, max_items, lease_ms)
+    async def lease(
+        self,
+        worker: str,
+        max_items: int,
+        lease_ms: int,
+        *,
+        held: Mapping[str, int] | None = None,
+        per_tenant: int | None = None,
+    ) -> list[Delivery]:
+        return self._b.lease(worker, max_items, lease_ms, held=held, per_tenant=per_tenant)
 
-    async def settle(self, results: Sequence[Settlement]) -> Applied:
-        return self._b.settle(results)
+    async def renew(self, worker: str, ids: Sequence[str], lease_ms: int) -> Renewed:
+        return self._b.renew(worker, ids, lease_ms)
+
+    async def settle(self, worker: str, results: Sequence[Settlement]) -> Settled:
+        return self._b.settle(worker, results)
+
+    async def set_packages(self, packages: Packages) -> None:
+        self._b.set_packages(packages)
 
     async def expire(self) -> int:
         return self._b.expire()

@@ -163,7 +163,7 @@ class SegmentJournal:
         with self._lock:
             return self._push(("dead", tenant), records.undead_record(ids))
 
-    def key(self, tenant: str, key: str, ids: list[int], at: float) -> int:
+    def key(self, tenant: str, key: records.KeyField, ids: list[int], at: float) -> int:
         with self._lock:
             return self._push(("keys", int(at // KEY_BUCKET_S)), records.key_record(tenant, key, ids, at))
 

@@ -6,8 +6,12 @@ so the listener's 202 means "fsync'd". ``settle`` does not wait for its fsync
 (the next group commit carries it): an ack lost in a crash only means one more
 delivery, which at-least-once allows and the recorder deduplicates, and
 waiting would cap lease + ack throughput at one batch per fsync per executor.
+Leases and renewals are journaled the same way, unwaited (``leases.py``).
 ``lease`` may wait: with ``wait_ms`` it returns as soon as work arrives, rather
 than making the executor poll.
+
+The service follows ctl's catalog, as the executor does, to learn which
+package each event belongs to and each package's ``max_concurrency``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import trio
 from jobico.component import Context
 from jobico.config import Config
 from jobico.errors import ConfigError, UserError
-from jobico.queue.backend import Limits, LimitsFor, Settlement
+from jobico.executor.peer import follow_catalog
+from jobico.queue.backend import Limits, LimitsFor, Packages, Settlement
 from jobico.queue.commit import GroupCommit
 from jobico.queue.memory import MemoryBackend
 from jobico.queue.redis_adapter import AsyncBackend, Awaitable
@@ -86,6 +91,7 @@ class QueueService:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self._commit.run)
                     nursery.start_soon(self._sweep)
+                    nursery.start_soon(follow_catalog, self._ctx, self._adopt_catalog)
                     task_status.started()
             await self._commit.drain()
         self._closed.set()
@@ -93,7 +99,7 @@ class QueueService:
     async def shutdown(self) -> None:
         """Stop the flusher and sweeper, make everything written durable, close the backend.
 
-        Leases are not kept: leased items are ready again on the next start.
+        Leases are kept: an executor still running an event holds it over the restart.
         """
         self._background.cancel()
         await self._closed.wait()
@@ -113,14 +119,15 @@ class QueueService:
 
         Cancellation: the batch stays queued (it was accepted in memory before
         the wait); the caller, having no answer, may resend with its key.
-        Errors: ``UserError`` naming the bad field; ``Unavailable`` when the
-        tenant is over its depth limit or the disk failed.
+        Errors: ``UserError`` naming the bad field; ``Conflict`` for a known key
+        with another body digest; ``Unavailable`` when the tenant is over its
+        depth limit or the disk failed.
         """
         p = _params(params)
-        key = p.get("key")
-        if key is not None and not isinstance(key, str):
-            raise UserError("key must be a string or null")
-        result = await self._backend.enqueue(p.get("tenant"), p.get("event"), _list(p, "items"), key)
+        result = await self._backend.enqueue(
+            p.get("tenant"), p.get("event"), _list(p, "items"), p.get("key"),
+            digest=p.get("digest"), scope=p.get("scope") or "sender",
+        )
         self._wake()
         await self._commit.wait(result.commit)
         return {"ids": result.ids, "duplicate": result.duplicate}
@@ -128,42 +135,70 @@ class QueueService:
     async def rpc_lease(self, params: Any) -> list[dict[str, Any]]:
         """Up to ``max`` deliveries; with ``wait_ms``, wait that long for the first one.
 
+        ``held`` (tenant -> count) and ``per_tenant`` bound what this worker
+        gets of each tenant, so it keeps room for the others.
         Cancellation: items already leased stay leased until their deadline.
         Errors: ``UserError`` for a negative or non-integer count.
         """
         p = _params(params)
-        worker = str(p.get("worker", "?"))
+        worker = _worker(p)
         max_items = _int(p, "max", 1)
         lease_ms = _int(p, "lease_ms", self._ctx.config.executor.lease_ms)
         wait_s = min(_int(p, "wait_ms", 0), MAX_LEASE_WAIT_MS) / 1000
-        found = await self._backend.lease(worker, max_items, lease_ms)
+        held = _held(p)
+        per_tenant = _int(p, "per_tenant", 0) if p.get("per_tenant") is not None else None
+
+        async def lease() -> list[Any]:
+            found = await self._backend.lease(worker, max_items, lease_ms, held=held, per_tenant=per_tenant)
+            if found:
+                self._commit.kick()  # the lease records
+            return found
+
+        found = await lease()
         if not found and wait_s > 0:
             with trio.move_on_after(wait_s):
                 while not found:
                     with trio.move_on_after(SWEEP_S):  # backed-off items come due silently
                         await self._work.wait()
-                    found = await self._backend.lease(worker, max_items, lease_ms)
+                    found = await lease()
         return [d.to_wire() for d in found]
+
+    async def rpc_renew(self, params: Any) -> dict[str, Any]:
+        """Extend the leases ``worker`` still holds to now + ``lease_ms``; the rest are ``lost``.
+
+        Errors: ``UserError`` for a malformed id (nothing is renewed then).
+        """
+        p = _params(params)
+        worker = _worker(p)
+        lease_ms = _int(p, "lease_ms", self._ctx.config.executor.lease_ms)
+        renewed = await self._backend.renew(worker, _list(p, "ids"), lease_ms)
+        self._commit.kick()
+        return renewed.to_wire()
 
     async def rpc_release(self, params: Any) -> dict[str, Any]:
         """A (re)starting worker gives back what its dead predecessor had leased."""
-        worker = str(_params(params).get("worker", ""))
+        worker = _worker(_params(params))
         released = await self._backend.release(worker)
         if released:
             self._ctx.log.info("released %d leased items of %s", released, worker)
             self._wake()
+            self._commit.kick()
         return {"released": released}
 
     async def rpc_settle(self, params: Any) -> dict[str, Any]:
-        """Apply verdicts at once; they reach the disk with the next group commit.
+        """Apply the verdicts on items ``worker`` holds; they reach the disk with the next group commit.
 
+        A result for an id this worker does not hold (its lease expired and the
+        item went elsewhere, or it was settled already) is not applied: ``stale``.
         Errors: ``UserError`` naming ``results[i]`` and its bad field; nothing is applied then.
         """
-        results = [Settlement.from_wire(i, r) for i, r in enumerate(_list(_params(params), "results"))]
-        applied = await self._backend.settle(results)
+        p = _params(params)
+        worker = _worker(p)
+        results = [Settlement.from_wire(i, r) for i, r in enumerate(_list(p, "results"))]
+        settled = await self._backend.settle(worker, results)
         self._wake()
         self._commit.kick()
-        return {"applied": applied.ids}
+        return {"applied": settled.applied, "stale": settled.stale}
 
     async def rpc_dead(self, params: Any) -> list[dict[str, Any]]:
         tenant = _params(params).get("tenant")
@@ -194,6 +229,11 @@ class QueueService:
         self._wake()
         return {"tenant": tenant, "paused": False}
 
+    async def _adopt_catalog(self, document: dict[str, Any]) -> None:
+        """Package caps come with the catalog; a new one may free items a cap held back."""
+        await self._backend.set_packages(Packages.from_catalog(document))
+        self._wake()
+
     def _wake(self) -> None:
         """Tell waiting ``lease`` calls that work may have arrived."""
         self._work.set()
@@ -215,6 +255,24 @@ def _params(params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise UserError("params must be a map")
     return params
+
+
+def _worker(params: dict[str, Any]) -> str:
+    worker = params.get("worker")
+    if not isinstance(worker, str) or not worker:
+        raise UserError(f"worker must be a non-empty string, got {worker!r}")
+    return worker
+
+
+def _held(params: dict[str, Any]) -> dict[str, int] | None:
+    held = params.get("held")
+    if held is None:
+        return None
+    if not isinstance(held, dict) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in held.values()
+    ):
+        raise UserError("held must map tenants to non-negative integers")
+    return held
 
 
 def _list(params: dict[str, Any], name: str) -> list[Any]:

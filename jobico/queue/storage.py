@@ -16,10 +16,10 @@ back. Along the way it
   attempt wins (dead-lettering attempt n leaves attempt n in both; a replay
   queues attempt n + 1);
 - restores idempotency keys younger than 24 h, from the key files and from
-  the ITEMS records that carried them (whichever reached the disk).
-
-Leases are not durable: an item leased when the process died is simply ready
-again after the restart (at-least-once delivery).
+  the ITEMS records that carried them (whichever reached the disk);
+- restores the leases of the lease log (``leases.py``) whose item is still
+  queued at the leased attempt, so an event running in an executor is not
+  leased to another worker meanwhile, then starts a new lease generation.
 """
 
 from __future__ import annotations
@@ -32,20 +32,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from jobico.queue import records
+from jobico.names import ID_PATTERN
+from jobico.queue import leases, records
 from jobico.queue.backend import IDEMPOTENCY_TTL_S, DeadLetter, Limits, LimitsFor
+from jobico.queue.keys import KeyEntry, from_stored
 from jobico.queue.memory import Item, MemoryBackend
 from jobico.queue.policy import format_id
-from jobico.queue.segments import (
-    KEY_BUCKET_S,
-    SEGMENT_BYTES,
-    SegmentJournal,
-    expired_key_files,
-    segment_path,
-)
-from jobico.repo.files import ID_PATTERN
-
-KeyEntry = tuple[str, str, list[int], float]
+from jobico.queue.segments import KEY_BUCKET_S, SEGMENT_BYTES, expired_key_files, segment_path
 
 
 class FileBackend(MemoryBackend):
@@ -62,11 +55,12 @@ class FileBackend(MemoryBackend):
         rng: random.Random | None = None,
         log: logging.Logger | None = None,
     ) -> None:
-        self._files = SegmentJournal(root, fsync=fsync, segment_bytes=segment_bytes, clock=clock)
+        self._log = log or logging.getLogger("jobico.queue")
+        self._files = leases.LeaseJournal(root, self._log, fsync=fsync, segment_bytes=segment_bytes,
+                                          clock=clock)
         super().__init__(limits, clock=clock, rng=rng, journal=self._files)
         self._root = root
         self._fsync = fsync
-        self._log = log or logging.getLogger("jobico.queue")
         self.damaged: list[tuple[Path, records.Damage]] = []  # skipped by recover, for status
 
     def recover(self) -> None:
@@ -89,14 +83,17 @@ class FileBackend(MemoryBackend):
                 stale_dead.setdefault(letter.tenant, []).append(number)
                 del letters[number]
         last_id = max([last_id, *letters])
+        held, generation = leases.load(self._root / "leases", self._log)
         self._files.adopt(segments, seg_of, last_id)
-        self._restore(list(items.values()), list(letters.values()), keys, self._load_paused(), last_id)
+        self._restore(list(items.values()), list(letters.values()), keys, self._load_paused(), last_id, held)
+        self._files.leases.rotate(self._lease_groups(), after=generation)
         if stale_live:
             self._files.done(stale_live)
         for tenant, numbers in stale_dead.items():
             self._files.undead(tenant, numbers)
         self._log.info(
-            "queue recovered: %d queued, %d dead, %d segments", len(items), len(letters), len(segments)
+            "queue recovered: %d queued (%d leased), %d dead, %d segments",
+            len(items), sum(map(len, self._held.values())), len(letters), len(segments),
         )
 
     def _load_log(self, keys: list[KeyEntry]) -> tuple[dict[int, Item], dict[int, int], list[int], int]:
@@ -118,7 +115,7 @@ class FileBackend(MemoryBackend):
                         seg_of[number] = seg
                         last_id = max(last_id, number)
                     if key is not None:
-                        keys.append((tenant, key, [n for n, _ in pairs], at))
+                        self._add_key(keys, tenant, key, [n for n, _ in pairs], at)
                 elif kind == records.DONE:
                     for number in record[1]:
                         items.pop(number, None)
@@ -167,8 +164,15 @@ class FileBackend(MemoryBackend):
             for record in self._read(path):
                 if record[0] == records.KEY:
                     _, tenant, key, numbers, at = record
-                    keys.append((tenant, key, numbers, at))
+                    self._add_key(keys, tenant, key, numbers, at)
         return keys
+
+    def _add_key(self, keys: list[KeyEntry], tenant: str, field: object, ids: list[int], at: float) -> None:
+        entry = from_stored(tenant, field, ids, at)
+        if entry is None:
+            self._log.warning("queue key record of tenant %s: unreadable key %r; skipped", tenant, field)
+        else:
+            keys.append(entry)
 
     def _load_paused(self) -> set[str]:
         path = self._root / "paused.json"

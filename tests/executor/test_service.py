@@ -47,21 +47,29 @@ CATALOG = {
                 "strict": job("strict", guests.ECHO, schema={"required": ["nope"]}, schema_sha256="s2"),
             },
             "packages": {},
-        }
+        },
+        "globex": {"events": {"greet": job("greet", guests.ECHO)}, "packages": {}},
     },
 }
 
 
-def delivery(event_id: str, event: str, attempt: int = 1, item: Any = None) -> dict[str, Any]:
+ENQUEUED_AT = 1_800_000_000.25
+
+
+def delivery(
+    event_id: str, event: str, attempt: int = 1, item: Any = None, tenant: str = "acme"
+) -> dict[str, Any]:
     body = json.dumps(item if item is not None else {"id": event_id}).encode()
-    return {"id": event_id, "tenant": "acme", "event": event, "attempt": attempt, "body": body,
-            "enqueued_at": 0.0}  # fmt: skip
+    return {"id": event_id, "tenant": tenant, "event": event, "attempt": attempt, "body": body,
+            "enqueued_at": ENQUEUED_AT}  # fmt: skip
 
 
 class Fakes:
     """ctl, queue and recorder in one object; ``log`` keeps the order of calls."""
 
-    def __init__(self, pending: list[dict[str, Any]], ok: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(self, pending: list[dict[str, Any]], ok: set[str] = frozenset(),  # type: ignore[assignment]
+                 catalog: dict[str, Any] = CATALOG) -> None:
+        self.catalog = catalog
         self.pending = pending
         self.ok = set(ok)
         self.log: list[tuple[str, Any]] = []
@@ -71,23 +79,37 @@ class Fakes:
         self.all_settled = trio.Event()
         self.all_leased = trio.Event()
         self.expected = len(pending)
+        self.leases: list[dict[str, Any]] = []  # the params of every lease call
+        self.renewed: list[str] = []
+        self.appends: list[list[dict[str, Any]]] = []
 
     async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
-        yield CATALOG
+        yield self.catalog
         await trio.sleep_forever()
 
     async def rpc_lease(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.leases.append(params)
         taken, self.pending = self.pending[: params["max"]], self.pending[params["max"] :]
         if not self.pending:
             self.all_leased.set()
         return taken
 
-    async def rpc_settle(self, params: dict[str, Any]) -> None:
+    async def rpc_settle(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert params["worker"] == "executor-1"
         for result in params["results"]:
             self.log.append(("settle", result["id"]))
             self.settled[result["id"]] = result
         if len(self.settled) >= self.expected:
             self.all_settled.set()
+        return {"applied": [r["id"] for r in params["results"]], "stale": []}
+
+    async def rpc_renew(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert params["worker"] == "executor-1"
+        self.renewed += params["ids"]
+        return {"renewed": params["ids"], "lost": []}
+
+    async def rpc_release(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"released": 0}
 
     async def rpc_enqueue(self, params: dict[str, Any]) -> dict[str, Any]:
         self.log.append(("enqueue", params["key"]))
@@ -95,6 +117,7 @@ class Fakes:
         return {"ids": ["e1"], "duplicate": False}
 
     async def rpc_append(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.appends.append(params["records"])
         for record in params["records"]:
             self.log.append(("append", record["event_id"]))
             self.records[record["event_id"]] = record
@@ -118,10 +141,11 @@ class DownFirst(Fakes):
         return await super().rpc_append(params)
 
 
-async def start(nursery: trio.Nursery, home: Home, fakes: Fakes) -> ExecutorService:
+async def start(nursery: trio.Nursery, home: Home, fakes: Fakes, **executor: int) -> ExecutorService:
     for name in ("ctl", "queue", "recorder"):
         await nursery.start(trio_shell.serve, home.socket(name), fakes)
-    config = dataclasses.replace(Config(), executor=ExecutorConfig(max_concurrency=2, batch=8))
+    conf = ExecutorConfig(**{"max_concurrency": 2, "batch": 8, **executor})
+    config = dataclasses.replace(Config(), executor=conf)
     ctx = Context(home=home, config=config, name="executor-1", log=logging.getLogger("test"))
     service = ExecutorService(ctx)
     await nursery.start(service.run)
@@ -140,11 +164,13 @@ async def test_runs_records_publishes_and_settles(home: Home) -> None:
     assert ok["id"] == "a1-1" and ok["status"] == "ok" and ok["result"] == '{"id": "a1"}'
     assert ok["package"] == "pkg" and ok["module_sha256"] == guests.sha256(guests.ECHO)
     assert ok["started_at"].endswith("Z") and ok["reason"] is None
+    assert ok["accepted_at"] == "2027-01-15T08:00:00.250Z"  # the delivery's enqueued_at
     assert fakes.settled["a1"]["outcome"] == "ack"
     retry = fakes.settled["b1"]
     assert retry["outcome"] == "retry" and 750 <= retry["delay_ms"] <= 1250
     assert fakes.records["b1"]["status"] == "error" and fakes.records["b1"]["code"] == 7
     assert fakes.settled["c1"]["outcome"] == "dead"
+    assert {(e["scope"], e["digest"]) for e in fakes.enqueued} == {("platform", None)}
     published = {e["key"]: (e["event"], json.loads(e["items"][0])) for e in fakes.enqueued}
     assert published["a1:on_ok"] == (
         "welcome",

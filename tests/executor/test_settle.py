@@ -2,11 +2,23 @@ from __future__ import annotations
 
 import json
 
-from jobico.executor import settle
+from jobico.caps import MAX_RECORD_BYTES
 from jobico.executor.limits import RunResult
-from jobico.executor.settle import chained, record, retry_delay_ms, settlement, wasi_env
+from jobico.executor.settle import (
+    chained,
+    chunks,
+    dead_letter,
+    encoded_size,
+    oversize,
+    record,
+    refused,
+    retry_delay_ms,
+    settlement,
+    wasi_env,
+)
 
-DELIVERY = {"id": "00aa", "tenant": "acme", "event": "signup", "attempt": 1, "body": b'{"a":1}'}
+DELIVERY = {"id": "00aa", "tenant": "acme", "event": "signup", "attempt": 1, "body": b'{"a":1}',
+            "enqueued_at": 1.5}
 JOB = {"package": "pkg", "module_sha256": "f" * 64, "max_attempts": 3, "on_ok": "hi", "on_error": "oops"}
 OK = RunResult("ok", 0, "done", [], False, None, 1.5)
 FAILED = RunResult("trap", -1, "", [], False, "wasm trap: unreachable", 1.0)
@@ -34,11 +46,12 @@ def test_settlement_without_a_run() -> None:
 
 
 def test_record_has_the_spec_fields() -> None:
-    entry = record(DELIVERY, JOB, OK, 0.0)
-    assert entry["id"] == "00aa-1" and entry["started_at"] == "1970-01-01T00:00:00.000Z"
+    entry = record(DELIVERY, JOB, OK, 2.0)
+    assert entry["id"] == "00aa-1" and entry["started_at"] == "1970-01-01T00:00:02.000Z"
+    assert entry["accepted_at"] == "1970-01-01T00:00:01.500Z"  # when the queue accepted the event
     assert set(entry) == {
         "id", "event_id", "tenant", "package", "event", "attempt", "status", "reason", "truncated",
-        "code", "result", "logs", "started_at", "duration_ms", "module_sha256",
+        "code", "result", "logs", "accepted_at", "started_at", "duration_ms", "module_sha256",
     }  # fmt: skip
 
 
@@ -62,16 +75,20 @@ def test_wasi_env_names_only_the_event() -> None:
     }
 
 
-def test_lease_window_never_outlasts_the_lease() -> None:
-    def catalog(*timeouts: int) -> dict[str, object]:
-        events = {f"e{i}": {"timeout_ms": t} for i, t in enumerate(timeouts)}
-        return {"tenants": {"acme": {"events": events}}}
+def test_appends_are_split_by_encoded_size() -> None:
+    assert chunks([], 10) == []
+    assert [list(r) for r in chunks([4, 4, 4, 9, 1], 10)] == [[0, 1], [2], [3, 4]]
+    assert [list(r) for r in chunks([12, 1], 10)] == [[0], [1]]  # never an empty call
 
-    # 2 s guests, 4 at a time, 30 s leases: 14 rounds of 4 fit, not the 64 asked for.
-    assert settle.safe_window(64, 4, 30_000, catalog(100, 2000)) == 56
-    # fast guests: the whole window fits
-    assert settle.safe_window(64, 4, 30_000, catalog(100)) == 64
-    # a guest slower than the lease still gets one round, never zero
-    assert settle.safe_window(64, 4, 30_000, catalog(60_000)) == 4
-    # no catalog yet: the configured window
-    assert settle.safe_window(64, 4, 30_000, {}) == 64
+
+def test_a_record_over_the_cap_is_replaced_by_a_short_one() -> None:
+    entry = record(DELIVERY, JOB, RunResult("ok", 0, "x" * 100, [{"level": "info", "message": "m"}],
+                                            False, None, 1.0), 2.0)
+    assert oversize(encoded_size(entry)) is None
+    over = MAX_RECORD_BYTES + 1
+    assert oversize(over) == f"{over} bytes encoded, over the {MAX_RECORD_BYTES}-byte cap"
+    small = refused(entry, "too big")
+    assert small == {**entry, "reason": "record refused by the recorder: too big", "result": "", "logs": [],
+                     "truncated": True}
+    assert dead_letter(DELIVERY, small["reason"]) == {"id": "00aa", "outcome": "dead",
+                                                      "reason": small["reason"], "delay_ms": 0}

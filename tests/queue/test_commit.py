@@ -8,12 +8,12 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 import msgpack
 import pytest
 import trio
 
+from jobico.component import Context
 from jobico.config import Config
 from jobico.errors import Unavailable
 from jobico.home import Home
@@ -97,7 +97,8 @@ async def test_a_failed_write_is_unavailable_and_retried(
 @asynccontextmanager
 async def queue_service(root: Path) -> AsyncIterator[QueueService]:
     """The queue component on a home at ``root``, serving until the block ends."""
-    service = QueueService(SimpleNamespace(home=Home(root), config=Config(), name="queue", log=LOG))
+    # no ctl serves here: the queue runs without package caps, as before ctl is up
+    service = QueueService(Context(home=Home(root), config=Config(), name="queue", log=LOG))
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)

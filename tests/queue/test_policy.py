@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobico.errors import UserError
-from jobico.queue.policy import allocate_ids, fair_shares, format_id, parse_id, retry_delay
+from jobico.queue.backend import Packages
+from jobico.queue.policy import allocate_ids, fair_shares, format_id, lane_shares, parse_id, retry_delay
 
 
 def test_retry_delay_starts_near_one_second_doubles_and_caps_at_sixty() -> None:
@@ -78,3 +79,64 @@ def test_fair_shares_match_the_one_at_a_time_rule(
     assert shares == expected
     if shares:
         assert nxt == expected_next
+
+
+def test_lane_shares_let_a_capped_package_give_only_its_room() -> None:
+    lanes = ["slow", "slower", "fast"]
+    ready = {"slow": 10, "slower": 10, "fast": 10}
+    group_of = {"slow": "heavy", "slower": "heavy", "fast": "light"}
+    shares, nxt = lane_shares(lanes, ready, group_of, {"heavy": 3}, 8, 0)
+    assert shares == {"slow": 2, "slower": 1, "fast": 5}
+    assert lane_shares(lanes, ready, group_of, {"heavy": 0}, 8, 0)[0] == {"fast": 8}
+    assert lane_shares(lanes, ready, {}, {}, 2, nxt)[0] == {"slow": 1, "slower": 1}  # next round goes on
+
+
+def lanes_one_at_a_time(
+    lanes: list[str], ready: dict[str, int], group_of: dict[str, str], room: dict[str, int], count: int,
+    start: int,
+) -> dict[str, int]:
+    """The rule as stated: visit lanes in turn, one item per visit, while the lane and its group last."""
+    shares: dict[str, int] = {}
+    left = dict(room)
+    pos, idle, given = start % len(lanes), 0, 0
+    while given < count and idle < len(lanes):
+        lane = lanes[pos]
+        pos = (pos + 1) % len(lanes)
+        group = group_of.get(lane, "")
+        if shares.get(lane, 0) < ready[lane] and left.get(group, 1) > 0:
+            shares[lane] = shares.get(lane, 0) + 1
+            if group in left:
+                left[group] -= 1
+            given, idle = given + 1, 0
+        else:
+            idle += 1
+    return shares
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 8), st.sampled_from(["", "a", "b"])), min_size=1, max_size=6),
+    st.dictionaries(st.sampled_from(["a", "b"]), st.integers(0, 6)),
+    st.integers(0, 40),
+    st.integers(0, 10),
+)
+def test_lane_shares_match_the_one_at_a_time_rule(
+    spec: list[tuple[int, str]], room: dict[str, int], count: int, start: int
+) -> None:
+    lanes = [f"e{i}" for i in range(len(spec))]
+    ready = {lane: n for lane, (n, _) in zip(lanes, spec, strict=True)}
+    group_of = {lane: g for lane, (_, g) in zip(lanes, spec, strict=True) if g}
+    expected = lanes_one_at_a_time(lanes, ready, group_of, room, count, start)
+    assert lane_shares(lanes, ready, group_of, room, count, start)[0] == expected
+
+
+def test_packages_are_read_from_a_catalog_document() -> None:
+    catalog = {"version": 3, "tenants": {
+        "acme": {"events": {"signup": {"package": "flow"}, "welcome": {"package": "flow"}},
+                 "packages": {"flow": {"limits": {"max_concurrency": 2}}, "other": {"limits": {}}}},
+        "globex": {"events": {"x": {"package": "p"}}, "packages": {"p": {"limits": {"max_concurrency": 0}}}},
+        "broken": "not a map",
+    }}
+    packages = Packages.from_catalog(catalog)
+    assert packages.of == {("acme", "signup"): "flow", ("acme", "welcome"): "flow", ("globex", "x"): "p"}
+    assert packages.caps == {("acme", "flow"): 2}  # 0 = unlimited
+    assert Packages.from_catalog({}) == Packages()

@@ -10,11 +10,12 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
-from jobico.errors import NotFound
+from jobico.errors import Conflict, NotFound, UserError
 from jobico.home import Home
 from jobico.rpc import trio_shell
 from jobico.rpc.errors import ConnectFailed
@@ -69,7 +70,8 @@ async def test_kill_9_after_acknowledged_enqueues_loses_nothing(home: Home) -> N
             found: list[str] = []
             while batch := await client.call("lease", {"worker": "w", "max": 1000}):
                 found.extend(d["id"] for d in batch)
-                await client.call("settle", {"results": [{"id": d["id"], "outcome": "ack"} for d in batch]})
+                results = [{"id": d["id"], "outcome": "ack"} for d in batch]
+                await client.call("settle", {"worker": "w", "results": results})
     assert len(accepted) == 500
     assert sorted(found) == sorted(accepted)
 
@@ -96,11 +98,15 @@ async def test_lease_settle_dead_replay_over_rpc(home: Home) -> None:
             )
             assert again == {"ids": [item], "duplicate": True}
             # An expired lease is redelivered by the sweeper.
-            await client.call("settle", {"results": [{"id": item, "outcome": "retry", "delay_ms": 0}]})
+            retry = [{"id": item, "outcome": "retry", "delay_ms": 0}]
+            assert await client.call("settle", {"worker": "w", "results": retry}) == {
+                "applied": [item], "stale": []}
             [short] = await client.call("lease", {"worker": "w", "max": 5, "lease_ms": 100})
             [redelivered] = await client.call("lease", {"worker": "w2", "max": 5, "wait_ms": 5_000})
             assert (short["attempt"], redelivered["id"], redelivered["attempt"]) == (2, item, 2)
-            await client.call("settle", {"results": [{"id": item, "outcome": "dead", "reason": "boom"}]})
+            dead = [{"id": item, "outcome": "dead", "reason": "boom"}]
+            assert (await client.call("settle", {"worker": "w", "results": dead}))["stale"] == [item]
+            await client.call("settle", {"worker": "w2", "results": dead})
             [letter] = await client.call("dead", {"tenant": "acme"})
             assert (letter["id"], letter["reason"], letter["attempt"]) == (item, "boom", 2)
             assert (await client.call("stats"))["acme"] == {
@@ -122,18 +128,84 @@ async def test_sigterm_flushes_acks_and_pauses(home: Home) -> None:
         async with queue_process(home) as (proc, client):
             reply = await client.call("enqueue", {"tenant": "acme", "event": "e", "items": [b"1", b"2"]})
             [first, _] = await client.call("lease", {"worker": "w", "max": 2})
-            await client.call("settle", {"results": [{"id": first["id"], "outcome": "ack"}]})
+            await client.call("settle", {"worker": "w", "results": [{"id": first["id"], "outcome": "ack"}]})
             await client.call("pause", {"tenant": "acme"})
             proc.terminate()
             assert await proc.wait() == 0
         async with queue_process(home) as (_, client):
             assert (await client.call("stats"))["acme"] == {
-                "depth": 1,
-                "inflight": 0,
+                "depth": 0,
+                "inflight": 1,  # the lease outlives the restart
                 "dead": 0,
                 "paused": True,
             }
-            assert await client.call("lease", {"worker": "w", "max": 5}) == []
             await client.call("resume", {"tenant": "acme"})
+            assert await client.call("lease", {"worker": "w", "max": 5}) == []
+            assert await client.call("release", {"worker": "w"}) == {"released": 1}
             [left] = await client.call("lease", {"worker": "w", "max": 5})
             assert left["id"] == reply["ids"][1]
+
+
+@pytest.mark.trio
+async def test_a_renewed_lease_is_not_handed_to_another_worker_across_kill_9(home: Home) -> None:
+    with trio.fail_after(30):
+        async with queue_process(home) as (proc, client):
+            [item] = (await client.call("enqueue", {"tenant": "acme", "event": "e", "items": [b"1"]}))["ids"]
+            await client.call("lease", {"worker": "w1", "max": 1, "lease_ms": 1500})
+            await trio.sleep(1)
+            assert (await client.call("renew", {"worker": "w1", "ids": [item], "lease_ms": 1500}))[
+                "renewed"] == [item]
+            await client.call("stats")  # the renewal's record is flushed by now (not waited for)
+            os.kill(proc.pid, signal.SIGKILL)
+        async with queue_process(home) as (_, client):
+            assert await client.call("lease", {"worker": "w2", "max": 5, "wait_ms": 1000}) == []
+            renewed = await client.call("renew", {"worker": "w1", "ids": [item], "lease_ms": 1500})
+            assert renewed == {"renewed": [item], "lost": []}
+            ack = [{"id": item, "outcome": "ack"}]
+            assert await client.call("settle", {"worker": "w2", "results": ack}) == {
+                "applied": [], "stale": [item]}
+            assert (await client.call("settle", {"worker": "w1", "results": ack}))["applied"] == [item]
+            with pytest.raises(UserError, match="worker"):
+                await client.call("settle", {"results": ack})
+
+
+@pytest.mark.trio
+async def test_a_key_reused_for_another_body_is_a_conflict_over_rpc(home: Home) -> None:
+    with trio.fail_after(30):
+        async with queue_process(home) as (_, client):
+            params = {"tenant": "acme", "event": "e", "items": [b"1"], "key": "k", "digest": "aa"}
+            first = await client.call("enqueue", params)
+            with pytest.raises(Conflict, match="different body"):
+                await client.call("enqueue", {**params, "digest": "bb"})
+            assert (await client.call("enqueue", params))["ids"] == first["ids"]
+            platform = await client.call("enqueue", {**params, "scope": "platform", "digest": None})
+            assert not platform["duplicate"]
+
+
+class Ctl:
+    """ctl's catalog stream, with one package capped at one event in flight."""
+
+    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
+        yield {"version": 1, "tenants": {"acme": {
+            "events": {"slow": {"package": "heavy"}, "fast": {"package": "light"}},
+            "packages": {"heavy": {"limits": {"max_concurrency": 1}}, "light": {"limits": {}}},
+        }}}
+        await trio.sleep_forever()
+
+
+@pytest.mark.trio
+async def test_package_max_concurrency_comes_from_ctls_catalog(home: Home) -> None:
+    with trio.fail_after(30):
+        home.ensure()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio_shell.serve, home.socket("ctl"), Ctl())
+            async with queue_process(home) as (_, client):
+                for event in ("slow", "fast"):
+                    await client.call("enqueue", {"tenant": "acme", "event": event, "items": [b"x"] * 3})
+                got: list[dict[str, Any]] = []
+                while len(got) < 4:  # until the queue has the catalog: then 1 slow + 3 fast
+                    got += await client.call("lease", {"worker": "w", "max": 10, "lease_ms": 60_000})
+                    assert sum(d["event"] == "slow" for d in got) <= 1 or len(got) == 6, got
+                    await trio.sleep(0.05)
+                assert sorted(d["event"] for d in got) == ["fast"] * 3 + ["slow"]
+            nursery.cancel_scope.cancel()

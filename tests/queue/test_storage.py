@@ -11,8 +11,8 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from jobico.errors import UserError
-from jobico.queue import records
+from jobico.errors import Conflict, UserError
+from jobico.queue import leases, records
 from jobico.queue.backend import Settlement, TenantStats
 from jobico.queue.segments import segment_path
 from jobico.queue.storage import FileBackend
@@ -34,15 +34,15 @@ def test_everything_survives_a_clean_restart(files: Harness) -> None:
     q = files.open()
     ready = q.enqueue("acme", "e", [b"r1", b"r2"], "key-1").ids
     [backing_off, dead] = q.enqueue("acme", "e", [b"b", b"d"], None).ids
-    q.lease("w", 10, LEASE_MS)  # leases are not durable: r1, r2 come back as ready
-    q.settle([Settlement(backing_off, "retry", delay_ms=60_000), Settlement(dead, "dead", "boom")])
+    q.lease("w", 10, LEASE_MS)  # leases survive too: r1, r2 stay w's
+    q.settle("w", [Settlement(backing_off, "retry", delay_ms=60_000), Settlement(dead, "dead", "boom")])
     q.pause("globex")
     q = files.reopen(q)
     assert q.enqueue("acme", "e", [b"again"], "key-1").ids == ready
     assert [(d.id, d.attempt, d.reason) for d in q.dead("acme")] == [(dead, 1, "boom")]
     assert q.stats()["globex"].paused
-    assert leased_ids(q) == ready
-    q.settle([Settlement(i, "ack") for i in ready])
+    assert leased_ids(q) == [] and q.stats()["acme"].inflight == 2
+    assert q.settle("w", [Settlement(i, "ack") for i in ready]).applied == ready
     files.clock.advance(61)
     [retried] = q.lease("w", 10, LEASE_MS)
     assert (retried.id, retried.attempt, retried.body) == (backing_off, 2, b"b")
@@ -61,9 +61,11 @@ def test_acked_items_are_not_redelivered_after_a_restart(files: Harness) -> None
     q = files.open()
     ids = q.enqueue("acme", "e", [b"1", b"2", b"3"], None).ids
     q.lease("w", 10, LEASE_MS)
-    q.settle([Settlement(ids[1], "ack")])
+    q.settle("w", [Settlement(ids[1], "ack")])
     flush_all(q)
-    assert leased_ids(files.open()) == [ids[0], ids[2]]
+    crashed = files.open()
+    assert crashed.release("w") == 2  # as a restarted executor does
+    assert leased_ids(crashed) == [ids[0], ids[2]]
 
 
 def test_a_segment_truncated_mid_record_keeps_earlier_records(files: Harness) -> None:
@@ -78,6 +80,7 @@ def test_a_segment_truncated_mid_record_keeps_earlier_records(files: Harness) ->
     os.truncate(path, size - 100)  # the crash hit in the middle of the last record
     q = files.open()
     assert leased_ids(q) == first
+    q.release("w")
     assert path.stat().st_size < size - 100  # the torn tail was cut off
     later = q.enqueue("acme", "e", [b"later"], None).ids
     q = files.reopen(q)
@@ -88,7 +91,7 @@ def test_garbage_files_do_not_lose_earlier_records(files: Harness) -> None:
     q = files.open()
     ids = q.enqueue("acme", "e", [b"1", b"2"], "k")
     q.lease("w", 1, LEASE_MS)
-    q.settle([Settlement(ids.ids[0], "dead", "x")])
+    q.settle("w", [Settlement(ids.ids[0], "dead", "x")])
     q.close()
     garbage = os.urandom(2000)
     segment_path(files.root, 99).write_bytes(garbage)  # a whole segment of garbage
@@ -112,10 +115,10 @@ def test_fully_acknowledged_segments_are_deleted(files: Harness) -> None:
     flush_all(q)
     assert len(segments(files.root)) > 10
     got = q.lease("w", 1000, LEASE_MS)
-    q.settle([Settlement(d.id, "ack") for d in got if d.id not in keep])
+    q.settle("w", [Settlement(d.id, "ack") for d in got if d.id not in keep])
     flush_all(q)
     assert len(segments(files.root)) > 10  # the oldest segment still holds "keep"
-    q.settle([Settlement(keep[0], "ack")])
+    q.settle("w", [Settlement(keep[0], "ack")])
     q.enqueue("acme", "e", [b"new"], None)
     flush_all(q)
     assert len(segments(files.root)) <= 2
@@ -141,7 +144,7 @@ def test_replay_interrupted_between_its_two_files(files: Harness) -> None:
     q = files.open()
     [item] = q.enqueue("acme", "e", [b"1"], None).ids
     q.lease("w", 1, LEASE_MS)
-    q.settle([Settlement(item, "dead", "boom")])
+    q.settle("w", [Settlement(item, "dead", "boom")])
     dead_log = files.root / "dead" / "acme.log"
     flush_all(q)
     before_replay = dead_log.read_bytes()
@@ -172,7 +175,7 @@ def test_ids_keep_increasing_across_restarts_when_the_clock_goes_back(files: Har
     q = files.open()
     ids = q.enqueue("acme", "e", [b"1"], None).ids
     q.lease("w", 1, LEASE_MS)
-    q.settle([Settlement(ids[0], "ack")])
+    q.settle("w", [Settlement(ids[0], "ack")])
     q = files.reopen(q)
     files.clock.advance(-3600)
     assert q.enqueue("acme", "e", [b"2"], None).ids[0] > ids[0]
@@ -197,7 +200,7 @@ def test_a_few_long_lived_items_do_not_pin_the_log(files: Harness) -> None:
     for _ in range(10):
         ids = q.enqueue("acme", "e", [b"x" * 200] * 2, None).ids
         q.lease("w", 10, LEASE_MS)
-        q.settle([Settlement(i, "ack") for i in ids])
+        q.settle("w", [Settlement(i, "ack") for i in ids])
         q.compact()
         flush_all(q)
     assert len(segments(files.root)) <= 3
@@ -248,6 +251,7 @@ def test_an_item_too_big_for_a_record_is_refused_before_anything_is_queued(
 ) -> None:
     monkeypatch.setattr(records, "MAX_BODY", 4096)
     q = files.open()
+    q.flush(1_000, 2**20)  # the lease log's new generation, begun at every open
     with pytest.raises(UserError, match=r"items\[1\]: 5000 bytes"):
         q.enqueue("acme", "e", [b"1", b"x" * 5000], "k")
     assert not q.pending() and q.stats().get("acme", None) in (None, TenantStats(0, 0, 0, False))
@@ -281,3 +285,126 @@ def test_a_home_written_before_format_2_still_reads(files: Harness) -> None:
     q = files.open()
     assert [d.reason for d in q.dead("acme")] == ["boom", "again"]
     assert q.damaged == []  # type: ignore[attr-defined]
+
+
+# -- leases outlive the queue process (issue 13, item 4) -------------------------------------------
+
+
+def lease_files(root: Path) -> list[Path]:
+    return sorted((root / "leases").glob("*.log"))
+
+
+def test_leases_survive_a_crash_and_their_holder_keeps_them(files: Harness) -> None:
+    q = files.open()
+    running, waiting = q.enqueue("acme", "e", [b"1", b"2"], None).ids
+    q.lease("w1", 10, 2000)
+    files.clock.advance(1.5)
+    q.renew("w1", [running, waiting], 2000)
+    flush_all(q)  # the group commit writes the lease records along with the rest
+    crashed = files.open()  # kill -9: no close
+    assert crashed.stats()["acme"].inflight == 2
+    assert crashed.lease("w2", 10, 2000) == []
+    files.clock.advance(1.9)
+    assert crashed.renew("w1", [running], 2000).renewed == [running]
+    files.clock.advance(1.9)  # the unrenewed one runs out (a full lease from the restart)
+    assert crashed.expire() == 1
+    assert [d.id for d in crashed.lease("w2", 10, 2000)] == [waiting]
+    assert crashed.lease("w3", 10, 2000) == []
+    assert crashed.settle("w1", [Settlement(running, "ack")]).applied == [running]
+
+
+def test_a_restart_gives_holders_a_full_lease_to_renew_in(files: Harness) -> None:
+    q = files.open()
+    [item] = q.enqueue("acme", "e", [b"1"], None).ids
+    q.lease("w1", 1, 2000)
+    flush_all(q)
+    files.clock.advance(1.8)  # the queue was down most of the lease
+    crashed = files.open()
+    files.clock.advance(1.8)
+    assert crashed.expire() == 0 and crashed.renew("w1", [item], 2000).renewed == [item]
+
+
+def test_released_expired_and_settled_leases_are_not_restored(files: Harness) -> None:
+    q = files.open()
+    released, expired, retried = q.enqueue("acme", "e", [b"1", b"2", b"3"], None).ids
+    q.lease("w1", 1, 60_000)
+    q.lease("w2", 1, 1000)
+    q.lease("w3", 1, 60_000)
+    q.release("w1")
+    files.clock.advance(2)
+    assert q.expire() == 1
+    q.settle("w3", [Settlement(retried, "retry", delay_ms=0)])
+    flush_all(q)
+    crashed = files.open()
+    got = crashed.lease("w4", 10, 1000)
+    assert sorted((d.id, d.attempt) for d in got) == [(released, 1), (expired, 1), (retried, 2)]
+
+
+def test_the_lease_log_is_rewritten_as_it_grows(files: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(leases, "ROTATE_BYTES", 2000)
+    q = files.open()
+    ids = q.enqueue("acme", "e", [b"x"] * 20, None).ids
+    q.lease("w1", 20, 2000)
+    for _ in range(40):
+        files.clock.advance(0.5)
+        q.renew("w1", ids, 2000)
+        q.compact()
+        flush_all(q)
+    assert len(lease_files(files.root)) == 1
+    assert lease_files(files.root)[0].stat().st_size < 4000
+    crashed = files.open()
+    assert crashed.stats()["acme"].inflight == 20
+    assert crashed.renew("w1", ids, 2000).renewed == ids
+
+
+def test_a_torn_lease_record_is_dropped_and_never_appended_to(files: Harness) -> None:
+    q = files.open()
+    first, second = q.enqueue("acme", "e", [b"1", b"2"], None).ids
+    q.lease("w1", 1, 60_000)
+    flush_all(q)
+    q.lease("w2", 1, 60_000)
+    flush_all(q)
+    [path] = lease_files(files.root)
+    os.truncate(path, path.stat().st_size - 5)  # the kill cut the last write
+    crashed = files.open()
+    assert [d.id for d in crashed.lease("w3", 10, 60_000)] == [second]
+    flush_all(crashed)
+    assert [p.name for p in lease_files(files.root)] != [path.name]  # a new generation
+    again = files.open()
+    assert again.lease("w4", 10, 60_000) == [] and again.stats()["acme"].inflight == 2
+    assert again.settle("w1", [Settlement(first, "ack")]).applied == [first]
+
+
+def test_keys_journaled_before_scoping_are_still_honoured(files: Harness) -> None:
+    q = files.open()
+    q.close()
+    hour = int(files.clock.now // 3600)
+    old = records.key_record("acme", "old-key", [7, 8], files.clock.now)  # [KEY, tenant, key, ids, at]
+    (files.root / "keys" / f"{hour}.log").write_bytes(old)
+    q = files.open()
+    again = q.enqueue("acme", "any-event", [b"1"], "old-key", digest="aa")
+    assert again.duplicate and again.ids == ["0000000000000007", "0000000000000008"]
+    assert not q.enqueue("acme", "any-event", [b"1"], "old-key", scope="platform").duplicate
+
+
+def test_scoped_keys_survive_a_restart_with_their_digest(files: Harness) -> None:
+    q = files.open()
+    first = q.enqueue("acme", "e", [b"1"], "k", digest="aa")
+    platform = q.enqueue("acme", "e", [b"1"], "k", scope="platform")
+    q = files.reopen(q)
+    assert q.enqueue("acme", "e", [b"1"], "k", digest="aa").ids == first.ids
+    assert q.enqueue("acme", "e", [b"1"], "k", scope="platform").ids == platform.ids
+    assert not q.enqueue("acme", "other", [b"1"], "k", digest="aa").duplicate
+    with pytest.raises(Conflict):
+        q.enqueue("acme", "e", [b"2"], "k", digest="bb")
+
+
+def test_a_garbled_lease_log_costs_only_its_leases(files: Harness) -> None:
+    q = files.open()
+    [item] = q.enqueue("acme", "e", [b"1"], None).ids
+    q.lease("w1", 1, 60_000)
+    q.close()
+    [path] = lease_files(files.root)
+    path.write_bytes(b"\xc1" + os.urandom(3000))  # not msgpack at all
+    q = files.open()
+    assert [d.id for d in q.lease("w2", 1, 60_000)] == [item]  # the lease is gone, the item is not

@@ -1,0 +1,183 @@
+"""What the executor reports, against fake peers: refused and oversized records, append
+sizes, bounded caches, offline schemas (issue 13, items 3, 16 and 17)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import trio
+
+from jobico.executor import service as service_module
+from jobico.executor import settle
+from jobico.home import Home
+
+from . import guests
+from .test_service import SCHEMA, Fakes, delivery, job, start
+
+
+class Refusing(Fakes):
+    """A recorder that refuses the records of some events, as one over its cap."""
+
+    def __init__(self, *args: Any, refuse: set[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refuse = refuse
+
+    async def rpc_append(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.appends.append(params["records"])
+        refused = [[i, "record of 5000000 bytes is over the cap"] for i, r in enumerate(params["records"])
+                   if r["event_id"] in self.refuse and r["result"]]
+        for index, record in enumerate(params["records"]):
+            if index not in {i for i, _ in refused}:
+                self.log.append(("append", record["event_id"]))
+                self.records[record["event_id"]] = record
+        return {"stored": [i not in {j for j, _ in refused} for i in range(len(params["records"]))],
+                "refused": refused}
+
+
+@pytest.mark.trio
+async def test_a_record_the_recorder_refuses_is_replaced_and_its_event_dead_lettered(home: Home) -> None:
+    fakes = Refusing([delivery("big", "greet"), delivery("fine", "greet")], refuse={"big"})
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start(nursery, home, fakes)
+            await fakes.all_settled.wait()
+            nursery.cancel_scope.cancel()
+    reason = "record refused by the recorder: record of 5000000 bytes is over the cap"
+    assert fakes.settled["big"] == {"id": "big", "outcome": "dead", "reason": reason, "delay_ms": 0}
+    small = fakes.records["big"]
+    assert (small["status"], small["reason"], small["result"], small["logs"], small["truncated"]) == (
+        "ok", reason, "", [], True)
+    assert fakes.settled["fine"]["outcome"] == "ack" and fakes.records["fine"]["result"]
+
+
+@pytest.mark.trio
+async def test_a_record_over_the_cap_is_never_sent_and_publishes_nothing(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settle, "MAX_RECORD_BYTES", 600)
+    fakes = Fakes([delivery("big", "greet", item={"pad": "x" * 700}), delivery("fine", "greet")])
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start(nursery, home, fakes)
+            await fakes.all_settled.wait()
+            nursery.cancel_scope.cancel()
+    assert fakes.settled["big"]["outcome"] == "dead"
+    assert fakes.settled["big"]["reason"].startswith("record refused by the recorder: ")
+    assert "over the 600-byte cap" in fakes.settled["big"]["reason"]
+    assert fakes.records["big"]["result"] == "" and fakes.records["big"]["truncated"]
+    assert [e["key"] for e in fakes.enqueued] == ["fine:on_ok"]  # no on_ok for a dead-lettered run
+
+
+class SlowRecorder(Fakes):
+    """Each append takes a while, so finished runs pile up into big report batches."""
+
+    async def rpc_append(self, params: dict[str, Any]) -> dict[str, Any]:
+        await trio.sleep(0.2)
+        return await super().rpc_append(params)
+
+
+@pytest.mark.trio
+async def test_each_append_stays_under_the_size_limit(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settle, "MAX_APPEND_BYTES", 2000)
+    fakes = SlowRecorder([delivery(f"e{i}", "spin" if i == 0 else "greet", item={"pad": "y" * 300})
+                          for i in range(12)])
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start(nursery, home, fakes)
+            await fakes.all_settled.wait()
+            nursery.cancel_scope.cancel()
+    sizes = [sum(len(msgpack.packb(r, use_bin_type=True)) for r in call) for call in fakes.appends]
+    assert len(fakes.records) == 12
+    assert max(map(len, fakes.appends)) > 1  # batches were formed ...
+    assert max(sizes) <= 2000, sizes  # ... and split by encoded size
+
+
+def echo_variant(n: int) -> bytes:
+    """An echo guest whose bytes (and so hash) differ by ``n``: a tenant cycling versions."""
+    body = "(call $ret (local.get $r) (i64.const 0) (call $copy (local.get $p) (local.get $n))"
+    return guests.jobicolet(body + " (local.get $n))", extra=f"(global $version i32 (i32.const {n}))")
+
+
+@pytest.mark.trio
+async def test_compiled_modules_and_validators_are_bounded(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "LOADED_MODULES", 2)
+    monkeypatch.setattr(service_module, "VALIDATORS", 2)
+    events: dict[str, Any] = {}
+    for n in range(6):
+        module = echo_variant(n)
+        (home.blobs / f"{guests.sha256(module)}.wasm").write_bytes(module)
+        events[f"v{n}"] = job(f"v{n}", module, on_ok=f"after{n}")
+        events[f"after{n}"] = job(f"after{n}", guests.ECHO, schema=SCHEMA, schema_sha256=f"schema-{n}")
+    fakes = Fakes([delivery(f"e{n}", f"v{n}") for n in range(6)],
+                  catalog={"version": 1, "tenants": {"acme": {"events": events, "packages": {}}}})
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            service = await start(nursery, home, fakes)
+            await fakes.all_settled.wait()
+            nursery.cancel_scope.cancel()
+    assert {fakes.records[f"e{n}"]["status"] for n in range(6)} == {"ok"}
+    assert len(fakes.enqueued) == 6
+    assert len(service._loaded) <= 2 and len(service._validators) <= 2
+
+
+@pytest.fixture
+def counting_server() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on localhost that serves a schema and counts the requests it gets."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = json.dumps({"type": "object"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.trio
+async def test_a_follow_up_schema_is_compiled_offline(
+    home: Home, tmp_path: Path, counting_server: tuple[str, list[str]]
+) -> None:
+    url, hits = counting_server
+    local = tmp_path / "local.json"
+    local.write_text(json.dumps({"type": "object"}))
+    events = {
+        "by-http": job("by-http", guests.ECHO, on_ok="http-target"),
+        "by-file": job("by-file", guests.ECHO, on_ok="file-target"),
+        "http-target": job("http-target", guests.ECHO, schema={"$ref": f"{url}/schema.json"},
+                           schema_sha256="remote"),
+        "file-target": job("file-target", guests.ECHO, schema={"$ref": local.as_uri()}, schema_sha256="file"),
+    }
+    fakes = Fakes([delivery("h1", "by-http"), delivery("f1", "by-file")],
+                  catalog={"version": 1, "tenants": {"acme": {"events": events, "packages": {}}}})
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start(nursery, home, fakes)
+            await fakes.all_settled.wait()
+            nursery.cancel_scope.cancel()
+    assert hits == []  # nothing was fetched
+    assert fakes.enqueued == []  # nor published against a schema that could not be read
+    for event_id in ("h1", "f1"):
+        (note,) = fakes.records[event_id]["logs"]
+        assert "does not compile offline" in note["message"], note
