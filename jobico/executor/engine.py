@@ -10,13 +10,16 @@ failed in the executor. Both now go through this module:
 - ``Runtime``: that engine and the linker, which offers exactly WASI preview1
   as ``wasi.py`` serves it and ``env.log``: an import of anything else, or of
   one of these with another signature, does not link.
-- ``check_module``: compile, link and check the ABI's exports (``abi.py``),
-  as ``Sandbox.load`` does (it adds caches around the same three steps).
+- ``check_module``: ``Runtime.prepare`` (compile and link) then ``bind``
+  (the ABI's exports, ``abi.py``). ctl runs the same two steps (keeping only
+  the exports between them), ``Sandbox.load`` too (with its caches between
+  compiling and linking).
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -121,6 +124,10 @@ class Runtime:
             code_bytes=(end.value or 0) - (start.value or 0),
         )
 
+    def prepare(self, data: bytes, name: str) -> Compiled:
+        """``compile`` then ``link``. Errors: ``UserError`` naming ``name`` and the reason."""
+        return self.link(self.compile(data, name), data, hashlib.sha256(data).hexdigest(), name)
+
 
 @cache
 def default_runtime() -> Runtime:
@@ -156,9 +163,7 @@ def check_module(
     Jobico leaves off (shared memory, memory64, ...), an unknown import or one
     of the wrong type, missing or mistyped exports for the ABI.
     """
-    runtime = runtime or default_runtime()
-    module = runtime.compile(data, name)
-    return bind(runtime.link(module, data, "", name), abi, entry, name)
+    return bind((runtime or default_runtime()).prepare(data, name), abi, entry, name)
 
 
 def declared_tables(data: bytes) -> tuple[int, ...]:

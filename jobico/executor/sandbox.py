@@ -52,7 +52,7 @@ import wasmtime
 from jobico.caps import MAX_RESULT_BYTES, MIB
 from jobico.errors import UserError
 from jobico.executor import fastcall, hostcalls, jobicolet
-from jobico.executor.cache import ArtifactCache, engine_key
+from jobico.executor.cache import MAX_ARTIFACTS, ArtifactCache, engine_key
 from jobico.executor.engine import ENGINE_SETTINGS, Compiled, LoadedModule, Runtime, bind
 from jobico.executor.limits import LogSink, RunResult, store_limits, ticks_for
 from jobico.executor.outcome import Outcome, classify
@@ -75,10 +75,12 @@ class Sandbox:
         *,
         max_modules: int = MAX_MODULES,
         max_module_bytes: int = MAX_MODULE_BYTES,
+        max_artifacts: int = MAX_ARTIFACTS,
     ) -> None:
         self.runtime = Runtime()
         self.engine = self.runtime.engine
-        self._cache = ArtifactCache(cache_dir, engine_key(ENGINE_SETTINGS)) if cache_dir else None
+        key = engine_key(ENGINE_SETTINGS)
+        self._cache = ArtifactCache(cache_dir, key, max_files=max_artifacts) if cache_dir else None
         self._compiled: OrderedDict[str, Compiled] = OrderedDict()
         self._max_modules = max_modules
         self._max_module_bytes = max_module_bytes
