@@ -134,13 +134,6 @@ class LogSink:
                 self.add("info", line)
 
 
-def cap(data: bytes | bytearray, limit: int) -> tuple[bytes, bool]:
-    """``data`` cut to ``limit`` bytes, and whether anything was cut."""
-    if len(data) > limit:
-        return bytes(data[:limit]), True
-    return bytes(data), False
-
-
 @dataclass(frozen=True, slots=True)
 class StoreLimits:
     """What one run's store may hold: memory bytes, tables and elements per table."""

@@ -67,7 +67,8 @@ _JOBICOLET_BODY = """
 
 # Modules the executor cannot run, and what its check (and so ctl's) must say.
 UNRUNNABLE = {
-    "shared memory": (f'(module (memory (export "memory") 1 1 shared) {_JOBICOLET_BODY})', "does not compile"),
+    "shared memory": (f'(module (memory (export "memory") 1 1 shared) {_JOBICOLET_BODY})',
+                      "does not compile"),
     "memory64": (f'(module (memory (export "memory") i64 1) {_JOBICOLET_BODY})', "does not compile"),
     "an unknown import": (
         f'(module (import "env" "secret" (func)) (memory (export "memory") 1) {_JOBICOLET_BODY})',
@@ -119,7 +120,9 @@ def test_a_module_using_every_offered_import_passes(checker: Checker) -> None:
     assert abi_of(checker, wasm) == "jobicolet"
 
 
-@pytest.mark.parametrize("case", ["shared memory", "memory64", "an unknown import", "a WASI import of the wrong type"])
+@pytest.mark.parametrize(
+    "case", ["shared memory", "memory64", "an unknown import", "a WASI import of the wrong type"]
+)
 def test_a_package_with_such_a_module_is_a_load_error_and_the_last_good_version_stays(
     checker: Checker, case: str
 ) -> None:

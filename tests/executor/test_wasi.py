@@ -77,7 +77,8 @@ def jobico(module_bytes: bytes, runtime: Runtime) -> Seen:
         store = wasmtime.Store(runtime.engine)
         store.set_epoch_deadline(1 << 40)
         module = wasmtime.Module(runtime.engine, module_bytes)
-        return _call(store, runtime.linker, module, lambda: (bytes(stdio.stdout.data), bytes(stdio.stderr.data)))
+        streams = (stdio.stdout.data, stdio.stderr.data)
+        return _call(store, runtime.linker, module, lambda: tuple(map(bytes, streams)))
     finally:
         hostcalls.bind(None)
 
@@ -122,7 +123,8 @@ FD_CALLS = {
     "fd_close": "(i32.const {fd})",
     "fd_renumber": "(i32.const {fd}) (i32.const 2)",
     "sock_accept": "(i32.const {fd}) (i32.const 0) (i32.const 1024)",
-    "sock_recv": "(i32.const {fd}) (i32.const 512) (i32.const 1) (i32.const 0) (i32.const 1024) (i32.const 1028)",
+    "sock_recv": "(i32.const {fd}) (i32.const 512) (i32.const 1) (i32.const 0) (i32.const 1024)"
+    " (i32.const 1028)",
     "sock_send": "(i32.const {fd}) (i32.const 512) (i32.const 1) (i32.const 0) (i32.const 1024)",
     "sock_shutdown": "(i32.const {fd}) (i32.const 1)",
     "path_open": "(i32.const {fd}) (i32.const 0) (i32.const 768) (i32.const 5) (i32.const 0) (i64.const 0)"
@@ -131,6 +133,10 @@ FD_CALLS = {
     "path_unlink_file": "(i32.const {fd}) (i32.const 768) (i32.const 5)",
     "path_filestat_get": "(i32.const {fd}) (i32.const 0) (i32.const 768) (i32.const 5) (i32.const 1024)",
 }
+POLL = "(i32.const 2048) (i32.const 1024) (i32.const {n}) (i32.const 1020)"  # subscriptions at 2048
+FD_SUBSCRIPTION = (
+    "(i32.store8 (i32.const 2056) (i32.const {kind})) (i32.store (i32.const 2064) (i32.const {fd}))"
+)
 OTHER_CALLS = {
     "renumber to a closed fd": ("fd_renumber", "(i32.const 1) (i32.const 7)", ""),
     "read stdin twice": ("fd_read", "(i32.const 0) (i32.const 512) (i32.const 1) (i32.const 1100)", ""),
@@ -140,7 +146,8 @@ OTHER_CALLS = {
                           "(drop (call $close (i32.const 1)))"),
     "write out of bounds": ("fd_write", "(i32.const 1) (i32.const 70000) (i32.const 1) (i32.const 1100)", ""),
     "iovec out of bounds": ("fd_write", "(i32.const 1) (i32.const 600) (i32.const 1) (i32.const 1100)",
-                            "(i32.store (i32.const 600) (i32.const 65530)) (i32.store (i32.const 604) (i32.const 100))"),
+                            "(i32.store (i32.const 600) (i32.const 65530))"
+                            " (i32.store (i32.const 604) (i32.const 100))"),
     "args_sizes_get": ("args_sizes_get", "(i32.const 1024) (i32.const 1028)", ""),
     "args_get": ("args_get", "(i32.const 1024) (i32.const 1040)", ""),
     "environ_sizes_get": ("environ_sizes_get", "(i32.const 1024) (i32.const 1028)", ""),
@@ -152,19 +159,16 @@ OTHER_CALLS = {
     **{f"clock_res_get {c}": ("clock_res_get", f"(i32.const {c}) (i32.const 1024)", "") for c in range(5)},
     **{f"clock_time_get {c}": ("clock_time_get", f"(i32.const {c}) (i64.const 0) (i32.const 1024)", "")
        for c in range(2, 5)},
-    "poll stdio and a due clock": ("poll_oneoff", "(i32.const 2048) (i32.const 1024) (i32.const 3) (i32.const 1020)",
+    "poll stdio and a due clock": ("poll_oneoff", POLL.format(n=3),
         # fd_read on 0, fd_write on 2, a relative clock of 0 ns
         "(i64.store (i32.const 2048) (i64.const 11)) (i32.store8 (i32.const 2056) (i32.const 1))"
         " (i64.store (i32.const 2096) (i64.const 12)) (i32.store8 (i32.const 2104) (i32.const 2))"
         " (i32.store (i32.const 2112) (i32.const 2))"
         " (i64.store (i32.const 2144) (i64.const 13)) (i32.store (i32.const 2160) (i32.const 1))"),
-    "poll nothing": ("poll_oneoff", "(i32.const 2048) (i32.const 1024) (i32.const 0) (i32.const 1020)", ""),
-    "poll fd_read on stdout": ("poll_oneoff", "(i32.const 2048) (i32.const 1024) (i32.const 1) (i32.const 1020)",
-                               "(i32.store8 (i32.const 2056) (i32.const 1)) (i32.store (i32.const 2064) (i32.const 1))"),
-    "poll a cpu clock": ("poll_oneoff", "(i32.const 2048) (i32.const 1024) (i32.const 1) (i32.const 1020)",
-                         "(i32.store (i32.const 2064) (i32.const 2))"),
-    "poll a closed fd": ("poll_oneoff", "(i32.const 2048) (i32.const 1024) (i32.const 1) (i32.const 1020)",
-                         "(i32.store8 (i32.const 2056) (i32.const 2)) (i32.store (i32.const 2064) (i32.const 5))"),
+    "poll nothing": ("poll_oneoff", POLL.format(n=0), ""),
+    "poll fd_read on stdout": ("poll_oneoff", POLL.format(n=1), FD_SUBSCRIPTION.format(kind=1, fd=1)),
+    "poll a cpu clock": ("poll_oneoff", POLL.format(n=1), "(i32.store (i32.const 2064) (i32.const 2))"),
+    "poll a closed fd": ("poll_oneoff", POLL.format(n=1), FD_SUBSCRIPTION.format(kind=2, fd=5)),
 }
 
 
