@@ -216,6 +216,9 @@ _RANDOM = f'(import "{WASI}" "random_get" (func $random (param i32 i32) (result 
 _PATH_OPEN = (f'(import "{WASI}" "path_open"'
               ' (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))')
 _LOG = '(import "env" "log" (func $log (param i32 i32 i32)))'
+_CLOCK = f'(import "{WASI}" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))'
+_CLOSE = f'(import "{WASI}" "fd_close" (func $close (param i32) (result i32)))'
+DEADLINE_MS = 200  # the timeout the deadline attacks are run with
 BIG = 64 << 20
 
 # Host calls that each take long with wasmtime's own WASI (measured: 213 ms for 64 MiB of
@@ -225,6 +228,14 @@ SLOW_CALL_ATTACKS: dict[str, bytes] = {
     "64 MiB of random, 8 times": command(
         straight_line(f"(drop (call $random (i32.const 65536) (i32.const {BIG})))", 8),
         imports=_RANDOM, pages=1100),
+    # Each call is short (~1 us), but 150k of them made just before the deadline are not:
+    # only a check at every call stops them.
+    "150k cheap calls at the deadline": command(
+        f"""(loop $wait  ;; until {DEADLINE_MS - 10} ms into the run, by the guest's monotonic clock
+      (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 0)))
+      (br_if $wait (i64.lt_u (i64.load (i32.const 0)) (i64.const {(DEADLINE_MS - 10) * 1_000_000}))))
+    i32.const 9 {straight_line("call $close", 150_000)} drop""",
+        imports=_CLOCK + _CLOSE),
     "64 MiB writes to stdout, 30 times": command(
         f"(i32.store (i32.const 0) (i32.const 65536)) (i32.store (i32.const 4) (i32.const {BIG})) "
         + straight_line("(drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))",
