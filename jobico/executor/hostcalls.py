@@ -133,8 +133,9 @@ class Memory:
         return ctypes.string_at(self.base + ptr, length)
 
     def write(self, ptr: int, data: bytes) -> None:
-        self.check(ptr, len(data))
-        ctypes.memmove(self.base + ptr, data, len(data))
+        if data:  # like wasmtime, writing nothing checks nothing
+            self.check(ptr, len(data))
+            ctypes.memmove(self.base + ptr, data, len(data))
 
     def pack(self, ptr: int, layout: struct.Struct, *values: int) -> None:
         self.write(ptr, layout.pack(*values))

@@ -24,18 +24,20 @@ shared cores, load 2.9, 1 KiB items, events/s):
 
 wasmtime releases the GIL while wasm runs, so compute-bound guests run in
 parallel on threads (1.8x on 2 cores, as good as processes); short echo events
-are bound by GIL-held Python call overhead, where processes do no better than
-threads on this machine. Threads also keep one spinning guest from stalling the
-others. So the executor runs ``max_concurrency`` guests on threads of one
-process, and ``executor.workers`` adds processes where there are spare cores.
+are bound by GIL-held Python call overhead (WASI calls included: ``wasi.py``
+is Python), where processes do no better than threads on this machine.
+Threads also keep one spinning guest from stalling the others. So the executor
+runs ``max_concurrency`` guests on threads of one process, and
+``executor.workers`` adds processes where there are spare cores.
 
 Sharing is safe as used here: the Engine, Module, Linker and InstancePre are
 read-only after creation and ``Send + Sync`` in wasmtime; each run creates its
 own Store on its own thread; host state is per thread (host functions find
-their run in a thread-local) and never raises into wasmtime, so wasmtime-py's
-process-wide "last exception" slot is never used. ``tests/executor/
-test_threads.py`` runs six kinds of guest (and spinning ones) on 8 threads and
-checks every result; it fails if the log sink is made process-wide.
+their run in a thread-local) and they turn every failure into a trap, so
+wasmtime-py's process-wide "last exception" slot is never used.
+``tests/executor/test_threads.py`` runs six kinds of guest (and spinning ones)
+on 8 threads and checks every result; it fails if the run state is made
+process-wide.
 """
 
 from __future__ import annotations

@@ -402,8 +402,6 @@ FUNCTIONS = {
     "sock_shutdown": ("ii", "i", sock_call),
 }
 
-WRITES = frozenset({"fd_write"})  # the only way a guest writes to stdout/stderr
-
 
 def define_all(linker: wasmtime.Linker) -> None:
     """Offer every preview1 function to guests linked with ``linker``."""
