@@ -115,8 +115,10 @@ class LogSink:
             self.truncated = True
             return
         text, cut = text_within(message, self.max_bytes - self.used)
-        self.truncated |= cut
-        self.used += len(text) if text.isascii() else len(text.encode("utf-8"))
+        if cut:  # the last line that fits, possibly empty: the sink is full now
+            self.truncated, self.used = True, self.max_bytes
+        else:
+            self.used += len(text) if text.isascii() else len(text.encode("utf-8"))
         self.lines.append({"level": level, "message": text})
 
     def add_stream(self, data: bytes, *, cut: bool) -> None:

@@ -58,9 +58,11 @@ def test_log_sink_keeps_at_most_max_lines_lines() -> None:
 
 def test_log_sink_counts_the_bytes_of_the_text_it_keeps() -> None:
     sink = LogSink(max_bytes=10)
-    sink.add("info", b"\xff\xff\xff\xff\xff")  # five U+FFFD: 15 bytes of text
-    assert [line["message"] for line in sink.lines] == ["\ufffd" * 3]
-    assert sink.used == 9 and sink.truncated
+    sink.add("info", b"\xff\xff")  # two U+FFFD: 6 bytes of text
+    sink.add("info", b"\xff\xff")  # 4 bytes of room left: one U+FFFD
+    sink.add("info", b"\xff")
+    assert [line["message"] for line in sink.lines] == ["\ufffd" * 2, "\ufffd"]
+    assert sink.full and sink.truncated
 
 
 def test_text_within_cuts_the_encoded_text_at_the_limit() -> None:

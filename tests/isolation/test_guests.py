@@ -205,5 +205,6 @@ def test_a_record_of_invalid_utf8_output_stays_under_the_record_cap(sandbox: San
     assert result.status == "ok" and result.truncated, result
     assert len(result.result.encode()) <= MAX_RESULT_BYTES
     assert sum(len(line["message"].encode()) for line in result.logs) <= MAX_LOG_BYTES
+    assert len(result.logs) <= 1 + MAX_LOG_BYTES // 300  # 100 bytes of 0xff are 300 bytes of text
     # the other record fields (ids, names, times, hash) take well under 64 KiB
     assert len(msgpack.packb(result.to_dict())) <= MAX_RECORD_BYTES - 64 * 1024
