@@ -1,22 +1,30 @@
-"""Check what a package references: schemas compile, modules compile and fit an ABI.
+"""Check what a package references: schemas compile, modules compile, link and fit an ABI.
+
+Modules are checked exactly as the executor will run them, through
+``jobico.executor.engine`` (its engine settings, its linker, its ABI rules): a
+module using shared memory or memory64, importing anything Jobico does not
+serve, or lacking its ABI's exports is a load error of its package, and the
+last good version stays live.
 
 Compiling is the expensive part of a reload (a 1.3 MB module takes ~660 ms), so
 results, failures included, are remembered per content hash: re-validating a
-tenant after an unrelated edit costs a dict lookup per file. Synchronous: ctl
-runs a whole build in a worker thread.
+tenant after an unrelated edit costs a dict lookup per file. Only the exports
+are kept, not the compiled code. Synchronous: ctl runs a whole build in a
+worker thread.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
-import wasmtime
 
 from jobico.ctl.packages import Job
+from jobico.errors import UserError
+from jobico.executor import abi as abis
+from jobico.executor import engine
 from jobico.repo.files import sha256_bytes
 
 CACHE_ENTRIES = 512
@@ -24,22 +32,6 @@ CACHE_ENTRIES = 512
 
 class CheckFailed(ValueError):
     """A referenced file is unusable; the message says why (the caller adds file and line)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Export:
-    kind: str  # "func" | "memory" | "global" | "table"
-    params: tuple[str, ...] = ()
-    results: tuple[str, ...] = ()
-
-
-def _export(item: Any) -> Export:
-    kind = item.type
-    if isinstance(kind, wasmtime.FuncType):
-        return Export("func", tuple(map(str, kind.params)), tuple(map(str, kind.results)))
-    if isinstance(kind, wasmtime.MemoryType):
-        return Export("memory")
-    return Export("global" if isinstance(kind, wasmtime.GlobalType) else "table")
 
 
 def _schema_message(error: Exception) -> str:
@@ -51,8 +43,8 @@ def _schema_message(error: Exception) -> str:
 class Checker:
     """Compiles and inspects files, once per content hash. Not thread-safe: one builder."""
 
-    def __init__(self, engine: wasmtime.Engine | None = None) -> None:
-        self.engine = engine or wasmtime.Engine()
+    def __init__(self, runtime: engine.Runtime | None = None) -> None:
+        self.runtime = runtime or engine.Runtime()
         self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 
     def _cached(self, kind: str, data: bytes, compute: Any) -> Any:
@@ -74,18 +66,18 @@ class Checker:
         """The parsed schema (object or boolean). Errors: CheckFailed."""
         return self._cached("schema", data, _compile_schema)
 
-    def exports(self, data: bytes) -> dict[str, Export]:
-        """The module's exports by name. Errors: CheckFailed when it does not compile."""
+    def exports(self, data: bytes) -> dict[str, Any]:
+        """The module's exports by name (wasmtime types), once it compiled and linked as the executor's.
+
+        Errors: CheckFailed "wasm does not compile: ..." or "wasm cannot be linked: ...".
+        """
         return self._cached("wasm", data, self._compile_module)
 
-    def _compile_module(self, data: bytes) -> dict[str, Export]:
+    def _compile_module(self, data: bytes) -> dict[str, Any]:
         try:
-            wasmtime.Module.validate(self.engine, data)
-            module = wasmtime.Module(self.engine, data)
-        except (wasmtime.WasmtimeError, ValueError, TypeError) as e:
-            reason = " ".join(str(e).split())
-            raise CheckFailed(f"wasm does not compile: {reason}") from None
-        return {item.name: _export(item) for item in module.exports}
+            return self.runtime.prepare(data, "wasm").exports
+        except UserError as e:
+            raise CheckFailed(str(e)) from None
 
 
 def _compile_schema(data: bytes) -> Any:
@@ -102,53 +94,9 @@ def _compile_schema(data: bytes) -> Any:
     return schema
 
 
-_I32 = ("i32",)
-
-
-def _missing_jobicolet(job: Job, exports: dict[str, Export]) -> list[str]:
-    wanted = {
-        "memory": lambda e: e.kind == "memory",
-        "malloc": lambda e: e == Export("func", _I32, _I32),
-        "free": lambda e: e.kind == "func" and e.params in (_I32, _I32 * 2),
-        "init": lambda e: e.kind == "func" and not e.params,
-        job.entry: lambda e: e.kind == "func" and e.params == _I32 * 3,
-    }
-    shapes = {
-        "memory": "memory",
-        "malloc": "func (i32) -> i32",
-        "free": "func (i32) or (i32, i32)",
-        "init": "func ()",
-        job.entry: "func (i32, i32, i32)",
-    }
-    return [
-        f"{name}: {shapes[name]}"
-        for name, fits in wanted.items()
-        if name not in exports or not fits(exports[name])
-    ]
-
-
-def _missing_wasi(exports: dict[str, Export]) -> list[str]:
-    missing = [] if exports.get("memory", Export("")).kind == "memory" else ["memory: memory"]
-    start = exports.get("_start")
-    if start is None or start.kind != "func" or start.params:
-        missing.append("_start: func ()")
-    return missing
-
-
-def resolve_abi(job: Job, exports: dict[str, Export]) -> str:
-    """The ABI the job runs under (SPEC §4). Errors: CheckFailed naming missing exports."""
-    abi = job.abi
-    if abi == "auto":
-        if job.entry in exports and "malloc" in exports:
-            abi = "jobicolet"
-        elif "_start" in exports:
-            abi = "wasi"
-        else:
-            raise CheckFailed(
-                f"abi auto: the module exports neither {job.entry!r} and 'malloc' (jobicolet)"
-                " nor '_start' (wasi)"
-            )
-    missing = _missing_jobicolet(job, exports) if abi == "jobicolet" else _missing_wasi(exports)
-    if missing:
-        raise CheckFailed(f"module lacks the {abi} exports " + "; ".join(missing))
-    return abi
+def resolve_abi(job: Job, exports: dict[str, Any]) -> str:
+    """The ABI the job runs under (SPEC §4), by the executor's rules. Errors: CheckFailed naming exports."""
+    try:
+        return abis.detect(exports, job.abi, job.entry)
+    except UserError as e:
+        raise CheckFailed(str(e)) from None

@@ -12,7 +12,8 @@ modules, which is safe only because the wasmtime version is pinned exactly
 (pyproject.toml).
 
 Unlike ``Func.__call__`` this does not re-raise an exception from a Python host
-function; Jobico's only Python host function (``env.log``) never raises.
+function: Jobico's host functions (``hostcalls.py``) turn every failure into a
+trap themselves.
 """
 
 from __future__ import annotations
@@ -23,27 +24,30 @@ import wasmtime
 from wasmtime import _bindings as capi
 from wasmtime import _ffi as ffi
 
+from jobico.executor.limits import StoreLimits
+
 _I32 = ffi.WASMTIME_I32.value
 _FUNC = ffi.WASMTIME_EXTERN_FUNC.value
 _MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
 _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _TrapPtr = ctypes.POINTER(ffi.wasm_trap_t)
-WasiConfig = ctypes.POINTER(ffi.wasi_config_t)  # a raw config; the store takes ownership
 
 Func = ffi.wasmtime_func_t
 
 
 class Run:
-    """A fresh store (memory cap, epoch deadline, optional WASI) and, once made, its instance.
+    """A fresh store (memory and table caps, epoch deadline) and, once made, its instance.
 
     Used by one thread at a time; ``close`` frees the store and everything in it
-    and must be called exactly once (the store is not garbage collected).
+    and must be called exactly once (the store is not garbage collected). The
+    store holds one instance with at most one memory and ``limits.tables``
+    tables: a module needs no more (imports come from the linker's host
+    functions, which are no instances), and more would escape the caps.
     """
 
     __slots__ = ("_args", "_ctx", "_instance", "_live", "_memory", "_out", "_store", "_trap")
 
-    def __init__(self, engine: wasmtime.Engine, memory_bytes: int, deadline: int, wasi: WasiConfig | None):
-        """Errors: ``WasmtimeError`` when the store refuses ``wasi`` (which is freed either way)."""
+    def __init__(self, engine: wasmtime.Engine, limits: StoreLimits, deadline: int):
         self._store = capi._wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
         self._ctx = capi._wasmtime_store_context(self._store)
         self._instance = ffi.wasmtime_instance_t()
@@ -52,13 +56,10 @@ class Run:
         self._args = (ffi.wasmtime_val_t * 3)()
         self._out = (ffi.wasmtime_val_t * 1)()
         self._trap = _TrapPtr()
-        capi._wasmtime_store_limiter(self._store, memory_bytes, -1, -1, -1, -1)
+        capi._wasmtime_store_limiter(
+            self._store, limits.memory_bytes, limits.table_elements, 1, limits.tables, 1
+        )
         capi._wasmtime_context_set_epoch_deadline(self._ctx, deadline)
-        if wasi is not None:
-            error = capi._wasmtime_context_set_wasi(self._ctx, wasi)
-            if error:
-                self.close()
-                raise wasmtime.WasmtimeError._from_ptr(error)
 
     def close(self) -> None:
         capi._wasmtime_store_delete(self._store)
@@ -80,8 +81,8 @@ class Run:
     def call(self, func: Func, *args: int, results: int = 0) -> int:
         """Call an i32-only export; its single i32 result, or 0 when it has none.
 
-        Errors: ``wasmtime.Trap`` for a trap (incl. the epoch interrupt),
-        ``wasmtime.ExitTrap`` for a WASI exit, ``wasmtime.WasmtimeError`` otherwise.
+        Errors: ``wasmtime.Trap`` for a trap (incl. the epoch interrupt and a
+        WASI exit), ``wasmtime.WasmtimeError`` otherwise.
         """
         vals = self._args
         for i, value in enumerate(args):

@@ -9,22 +9,17 @@ entry, up to three ``free``. Everything else is plain memory access.
 from __future__ import annotations
 
 import struct
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
 
 from jobico.executor import fastcall
-from jobico.executor.limits import LogSink, level_name
+from jobico.executor.hostcalls import Caller, GuestFault, Host, Memory, define
+from jobico.executor.limits import level_name
 
 _RESULT = struct.Struct("<QQ")
 _U32 = 0xFFFFFFFF
-_current = threading.local()
-
-
-class GuestFault(Exception):
-    """The guest broke the ABI (e.g. a result outside its memory): reported as a trap."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,48 +42,47 @@ def plan_for(exports: dict[str, Any], entry: str) -> Plan:
     )
 
 
-def log_host(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> None:
-    """``env.log(level, ptr, len)``: append to the sink of the run on this thread.
+def log(host: Host, caller: Caller, level: int, ptr: int, length: int) -> None:
+    """``env.log(level, ptr, len)``: append to the run's log sink.
 
-    Never raises: a bad pointer or length is recorded as a note instead, since
-    an exception here would surface in wasmtime-py's global "last exception",
-    which other threads could pick up.
+    Once the sink is full (10,000 lines or 1 MiB) a call only flags the log as
+    truncated, without touching guest memory: a logging loop costs little. A
+    message outside guest memory is recorded as a note, not a trap, as before.
     """
-    sink: LogSink | None = getattr(_current, "sink", None)
-    if sink is None:
+    sink = host.sink
+    if sink.full:
+        sink.truncated = True
         return
     try:
-        memory = caller["memory"]
-        assert isinstance(memory, wasmtime.Memory)
-        ptr, length = ptr & _U32, length & _U32  # wasmtime-py hands i32 values over signed
-        if ptr + length > memory.data_len(caller):
-            sink.add("warn", b"env.log: message outside guest memory")
-            return
-        room = max(sink.max_bytes - sink.used, 0) + 1
-        sink.add(level_name(level), memory.read(caller, ptr, ptr + min(length, room)))
-    except Exception as exc:
-        sink.add("warn", f"env.log failed: {exc}".encode())
+        memory = Memory(host, caller)
+        memory.check(ptr, length)
+    except GuestFault as exc:
+        sink.add("warn", f"env.log: {exc}".encode())
+        return
+    signed = level - (1 << 32) if level >= 1 << 31 else level
+    sink.add(level_name(signed), memory.read(ptr, min(length, sink.room() + 1)))
 
 
-def bind_sink(sink: LogSink | None) -> None:
-    """Route ``env.log`` calls on this thread to ``sink`` (None: drop them)."""
-    _current.sink = sink
+def define_log(linker: wasmtime.Linker) -> None:
+    define(linker, "env", "log", "iii", "", log)
 
 
-def call(plan: Plan, run: fastcall.Run, item: bytes, limit: int) -> tuple[int, bytes, bool]:
+def call(plan: Plan, run: fastcall.Run, host: Host, item: bytes, limit: int) -> tuple[int, bytes, bool]:
     """Run the entry on ``item`` in ``run``'s instance; return ``(code, result bytes up to limit, cut)``.
 
-    Errors: wasmtime's ``Trap`` / ``WasmtimeError`` (incl. ``ExitTrap``) pass up
-    for the sandbox to classify; ``GuestFault`` when the guest's pointers are bad.
+    Errors: wasmtime's ``Trap`` / ``WasmtimeError`` pass up for the sandbox to
+    classify (``host.exit_code`` tells a ``proc_exit``); ``GuestFault`` when the
+    guest's pointers are bad.
     """
     if not run.has_memory():
         raise GuestFault("export 'memory' is not a memory")
     if plan.has_start:
         try:
             run.call(run.func(b"_start"))
-        except wasmtime.ExitTrap as exc:
-            if exc.code != 0:
+        except (wasmtime.Trap, wasmtime.WasmtimeError):
+            if host.exit_code != 0:
                 raise
+            host.exit_code = None  # TinyGo's _start ends with proc_exit(0): the module is ready
     if plan.has_ver:
         run.call(run.func(b"ver"), results=1)
     run.call(run.func(b"init"))

@@ -48,6 +48,7 @@ _ALLOCATOR = """
 
 _FREE1 = '(func (export "free") (param i32))'
 _ECHO = "(call $ret (local.get $r) (i64.const 0) (call $copy (local.get $p) (local.get $n)) (local.get $n))"
+ECHO_BODY = _ECHO  # for tests that build variants of ECHO
 
 
 def jobicolet(event: str, *, free: str = _FREE1, extra: str = "", data: str = "", imports: str = "") -> bytes:

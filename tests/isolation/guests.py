@@ -144,3 +144,178 @@ ACCEPTED_FEATURES = {
     "sign extension": "(module (func (result i32) (i32.extend8_s (i32.const 255))))",
     "saturating conversions": "(module (func (result i32) (i32.trunc_sat_f32_s (f32.const 1e30))))",
 }
+
+
+# --- guests that try to outlive their deadline through host calls -------------------
+
+def command(start: str, *, imports: str = "", pages: int = 1, extra: str = "") -> bytes:
+    """A wasi command module (``_start`` runs ``start``) importing ``imports`` and proc_exit."""
+    return wat(f"""(module
+  (import "{WASI}" "proc_exit" (func $exit (param i32)))
+  {imports}
+  (memory (export "memory") {pages})
+  {extra}
+  (func (export "_start") {start}))""")
+
+
+POLL = f'(import "{WASI}" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))'
+SUBSCRIPTIONS = 4096  # subscriptions start here, 48 bytes each; events go to 1024
+
+
+def clock_subscriptions(count: int, timeout_ns: int) -> str:
+    """WAT filling ``count`` relative monotonic clock subscriptions of ``timeout_ns`` at SUBSCRIPTIONS."""
+    return f"""(local $i i32) (local $at i32)
+    (loop $fill
+      (local.set $at (i32.add (i32.const {SUBSCRIPTIONS}) (i32.mul (local.get $i) (i32.const 48))))
+      (i64.store (local.get $at) (i64.extend_i32_u (local.get $i)))   ;; userdata
+      (i32.store8 offset=8 (local.get $at) (i32.const 0))                ;; a clock
+      (i32.store offset=16 (local.get $at) (i32.const 1))               ;; monotonic
+      (i64.store offset=24 (local.get $at) (i64.const {timeout_ns}))   ;; relative timeout
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $fill (i32.lt_u (local.get $i) (i32.const {count}))))"""
+
+
+def poller(count: int, timeout_ns: int, *, pages: int = 1) -> bytes:
+    """Polls ``count`` clocks of ``timeout_ns`` again and again; exits 0 if a poll ever returns 0 events."""
+    return command(
+        f"""{clock_subscriptions(count, timeout_ns)}
+    (loop $again
+      (drop (call $poll (i32.const {SUBSCRIPTIONS}) (i32.const 1024) (i32.const {count}) (i32.const 1020)))
+      (br $again))""",
+        imports=POLL, pages=pages)
+
+
+TWO_SECONDS = 2_000_000_000
+POLL_ATTACKS: dict[str, tuple[bytes, int]] = {  # guest, memory_mb
+    "a 2 s clock": (poller(1, TWO_SECONDS), 64),
+    "a 2^63 ns clock": (poller(1, 2**63 - 1), 64),
+    "1000 clocks of 2 s": (poller(1000, TWO_SECONDS), 64),
+    "a million clocks": (poller(1_000_000, TWO_SECONDS, pages=800), 64),
+}
+
+# Subscriptions or events outside memory: a trap, not a host error.
+POLL_BAD_POINTERS = {
+    "subscriptions": command(
+        "(drop (call $poll (i32.const -64) (i32.const 1024) (i32.const 1) (i32.const 1020)))", imports=POLL),
+    "events": command(f"{clock_subscriptions(1, 0)}"
+                      f" (drop (call $poll (i32.const {SUBSCRIPTIONS}) (i32.const 65530) (i32.const 1)"
+                      " (i32.const 1020)))", imports=POLL),
+    "count": command(
+        "(drop (call $poll (i32.const 60000) (i32.const 1024) (i32.const 200) (i32.const 1020)))",
+        imports=POLL),
+}
+
+
+def straight_line(call: str, times: int) -> str:
+    """``call`` written out ``times`` times: no loop, so no epoch check between the calls."""
+    return " ".join([call] * times)
+
+
+_FD_WRITE = f'(import "{WASI}" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))'
+_RANDOM = f'(import "{WASI}" "random_get" (func $random (param i32 i32) (result i32)))'
+_PATH_OPEN = (f'(import "{WASI}" "path_open"'
+              ' (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))')
+_LOG = '(import "env" "log" (func $log (param i32 i32 i32)))'
+_CLOCK = f'(import "{WASI}" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))'
+_CLOSE = f'(import "{WASI}" "fd_close" (func $close (param i32) (result i32)))'
+DEADLINE_MS = 200  # the timeout the deadline attacks are run with
+BIG = 64 << 20
+
+# Host calls that each take long with wasmtime's own WASI (measured: 213 ms for 64 MiB of
+# random, 40 ms for a 64 MiB write, 28 ms for 8M empty iovecs, 69 ms for a 128 MiB path),
+# made back to back so that no epoch check comes between them.
+SLOW_CALL_ATTACKS: dict[str, bytes] = {
+    "64 MiB of random, 8 times": command(
+        straight_line(f"(drop (call $random (i32.const 65536) (i32.const {BIG})))", 8),
+        imports=_RANDOM, pages=1100),
+    # Each call is short (~1 us), but 150k of them made just before the deadline are not:
+    # only a check at every call stops them.
+    "150k cheap calls at the deadline": command(
+        f"""(loop $wait  ;; until {DEADLINE_MS - 10} ms into the run, by the guest's monotonic clock
+      (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 0)))
+      (br_if $wait (i64.lt_u (i64.load (i32.const 0)) (i64.const {(DEADLINE_MS - 10) * 1_000_000}))))
+    i32.const 9 {straight_line("call $close", 150_000)} drop""",
+        imports=_CLOCK + _CLOSE),
+    "64 MiB writes to stdout, 30 times": command(
+        f"(i32.store (i32.const 0) (i32.const 65536)) (i32.store (i32.const 4) (i32.const {BIG})) "
+        + straight_line("(drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))",
+                        30),
+        imports=_FD_WRITE, pages=1100),
+    "8M empty iovecs, 30 times": command(
+        straight_line(f"(drop (call $fd_write (i32.const 1) (i32.const 65536) (i32.const {8 << 20})"
+                      " (i32.const 8)))", 30),
+        imports=_FD_WRITE, pages=1100),
+    "a 64 MiB path, 30 times": command(
+        straight_line(f"(drop (call $open (i32.const 3) (i32.const 0) (i32.const 65536) (i32.const {BIG})"
+                      " (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 8)))", 30),
+        imports=_PATH_OPEN, pages=1100),
+    # env.log cost ~3 us per call with wasmtime-py's trampoline: 60k calls outlived the deadline.
+    "60k log calls": command(straight_line("(call $log (i32.const 0) (i32.const 0) (i32.const 0))", 60_000),
+                             imports=_LOG),
+}
+SLOW_CALL_MEMORY_MB = 128
+
+# --- memory and tables ------------------------------------------------------------------
+
+# Grows its memory one page at a time until refused; result code = the pages it got.
+MEMORY_PAGES = jobicolet(
+    "(loop $more (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))"
+    " (call $ret (local.get $r) (i64.extend_i32_u (memory.size)) (i32.const 0) (i32.const 0))")
+
+TABLE = "(table $t 1 funcref)"
+
+# The issue's attack: table.grow by 40M entries. Code = what table.grow returned, plus 1
+# (0: refused).
+TABLE_GROW_40M = jobicolet(
+    "(call $ret (local.get $r)"
+    " (i64.extend_i32_u (i32.add (table.grow $t (ref.null func) (i32.const 40000000)) (i32.const 1)))"
+    " (i32.const 0) (i32.const 0))", extra=TABLE)
+
+
+def table_doubling(stop_at: int) -> bytes:
+    """Doubles its table until refused or past ``stop_at`` elements; code = elements it got."""
+    return jobicolet(
+        f"""(loop $more
+      (if (i32.lt_u (table.size $t) (i32.const {stop_at}))
+        (then (br_if $more (i32.ne (table.grow $t (ref.null func) (table.size $t)) (i32.const -1))))))
+    (call $ret (local.get $r) (i64.extend_i32_u (table.size $t)) (i32.const 0) (i32.const 0))""",
+        extra=TABLE)
+
+
+_OK = "(call $ret (local.get $r) (i64.const 0) (i32.const 0) (i32.const 0))"
+
+# Declares a 40M-element table: instantiating it would take 320 MB.
+DECLARED_TABLE_40M = jobicolet(_OK, extra="(table $t 40000000 funcref)")
+
+# --- logs and records ---------------------------------------------------------------------
+
+# env.log(0, 0, 0) in a loop: empty lines, each costing the record ~25 bytes.
+EMPTY_LOG_LINES = 100_000
+EMPTY_LOGS = jobicolet(f"""(local $i i32)
+    (loop $more
+      (call $log (i32.const 0) (i32.const 0) (i32.const 0))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $more (i32.lt_u (local.get $i) (i32.const {EMPTY_LOG_LINES}))))
+    {_OK}""")
+
+# 100k one-byte lines on stderr, one write.
+STDERR_LINES = command(
+    """(local $i i32)
+    (loop $fill
+      (i32.store16 (i32.add (i32.const 65536) (i32.shl (local.get $i) (i32.const 1))) (i32.const 0x0a78))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $fill (i32.lt_u (local.get $i) (i32.const 100000))))
+    (i32.store (i32.const 0) (i32.const 65536)) (i32.store (i32.const 4) (i32.const 200000))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))""",
+    imports=_FD_WRITE, pages=8)
+
+# A 1 MiB result and 1 MiB of log messages, all bytes 0xff (invalid UTF-8: each becomes
+# a 3-byte U+FFFD in the record's text), logged in 100-byte messages.
+INVALID_UTF8 = jobicolet(f"""(local $q i32) (local $i i32)
+    (local.set $q (call $malloc (i32.const {1 << 20})))
+    (memory.fill (local.get $q) (i32.const 255) (i32.const {1 << 20}))
+    (loop $more
+      (call $log (i32.const 1) (local.get $q) (i32.const 100))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $more (i32.lt_u (local.get $i) (i32.const 20000))))
+    (call $ret (local.get $r) (i64.const 0) (local.get $q) (i32.const {1 << 20}))""")
