@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-import wasmtime
 
 from jobico.ctl.catalog import TenantState, build_tenant
 from jobico.ctl.documents import catalog_document, package_documents
@@ -13,7 +12,7 @@ from tests.ctl.guests import SCHEMA, package
 
 @pytest.fixture(scope="module")
 def checker() -> Checker:
-    return Checker(wasmtime.Engine())
+    return Checker()
 
 
 def files(**extra: bytes | str) -> dict[str, bytes]:
