@@ -174,9 +174,12 @@ def test_an_idempotency_key_repeat_enqueues_nothing_even_after_a_queue_restart(h
     assert home.post("keys", "ping", {"data": [{"n": 1}, {"n": 2}]}, headers=headers) == first
     assert depth(home, "keys") == 2
     home.kill("queue")
-    again = wait_until(lambda: (r := home.post("keys", "ping", {"n": 1}, headers=headers))[0] != 503
+    body = {"data": [{"n": 1}, {"n": 2}]}
+    again = wait_until(lambda: (r := home.post("keys", "ping", body, headers=headers))[0] != 503
                        and r, 30, "the webhook to reach the new queue")
     assert again == first
+    status, reply = home.post("keys", "ping", {"n": 1}, headers=headers)  # the key is bound to its body
+    assert (status, reply["error"]) == (409, "idempotency_conflict")
     assert depth(home, "keys") == 2
     home.rpc("queue", "resume", {"tenant": "keys"})
     records = home.wait_records(2, tenant="keys", status="ok")
