@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from jobico.ctl.service import CtlService, DiskFiles
-from jobico.repo.files import sha256_bytes
+from jobico.repo.files import UnusableFile, sha256_bytes
 from jobico.rpc import trio_shell
 from tests.ctl import guests
 from tests.ctl.guests import SCHEMA, package, write_tenant
@@ -179,9 +179,14 @@ async def test_slow_in_place_writes_end_on_the_final_version(home: Path) -> None
             assert signup["errors"] == [] and signup["state"] == "ok"
 
 
-def test_files_escaping_through_symlinks_are_absent(tmp_path: Path) -> None:
+def test_escaping_symlinks_are_unusable_and_deleted_files_absent(tmp_path: Path) -> None:
     (tmp_path / "acme").mkdir()
     (tmp_path / "secret.json").write_text("{}")
     (tmp_path / "acme" / "s.json").symlink_to(tmp_path / "secret.json")
-    files = DiskFiles(tmp_path, "acme", {"s.json": "sha"})
-    assert "s.json" not in files and files.get("s.json") is None
+    files = DiskFiles(tmp_path, "acme", ["s.json", "gone.json"])
+    assert sorted(files) == ["gone.json", "s.json"]
+    with pytest.raises(UnusableFile, match="escapes the tenant folder"):
+        files.read("s.json", 100)
+    for path in ("gone.json", "unlisted.json"):
+        with pytest.raises(KeyError):
+            files.read(path, 100)

@@ -26,7 +26,7 @@ def test_valid_tenant_ids(good: str) -> None:
 
 @pytest.mark.parametrize("bad", ["", "Acme", "-acme", "_a", "a" * 64, "a/b", "a b", "..", 7])
 def test_invalid_tenant_ids_name_the_value(bad: object) -> None:
-    with pytest.raises(UserError, match="invalid tenant id"):
+    with pytest.raises(UserError, match="tenant .* is not a valid id"):
         check_id(bad)
 
 
@@ -80,8 +80,15 @@ def test_symlink_escaping_the_tenant_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "acme" / "ok.json").symlink_to("inside.json")
     with pytest.raises(UserError, match=r"'link\.json' of tenant 'acme' escapes"):
         resolve(tmp_path, "acme", "link.json")
+    with pytest.raises(UserError, match=r"'link\.json' of tenant 'acme' escapes"):
+        read_file(tmp_path, "acme", "link.json")
     assert resolve(tmp_path, "acme", "ok.json") == tmp_path / "acme" / "inside.json"
-    assert [f.path for f in list_files(tmp_path, "acme")] == ["inside.json", "ok.json"]
+    listed = {f.path: (f.sha256, f.error) for f in list_files(tmp_path, "acme")}
+    assert listed == {  # listed, so a package naming it is told why it cannot be used
+        "inside.json": (sha256_bytes(b"{}"), None),
+        "link.json": (None, "escapes the tenant folder"),
+        "ok.json": (sha256_bytes(b"{}"), None),
+    }
 
 
 def test_write_then_read_round_trips_and_leaves_no_temp(tmp_path: Path) -> None:
