@@ -17,20 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from jobico import caps
 from jobico.ctl.packages import Job, Package, parse_package
 from jobico.ctl.problems import Problem, ProblemsError
 from jobico.ctl.validate import Checker, CheckFailed, resolve_abi
-from jobico.repo.files import UnusableFile, sha256_bytes
+from jobico.repo.files import UnusableFile, over_limit, sha256_bytes
 
 # What each use of a file may read at most: checked before reading.
 CAPS = {"package": caps.MAX_PACKAGE_BYTES, "schema": caps.MAX_SCHEMA_BYTES, "wasm": caps.MAX_WASM_BYTES}
 
 
+@runtime_checkable
 class TenantFiles(Protocol):
-    """A tenant's files: every listed path, and their bytes on demand."""
+    """A tenant's files: every listed path, and their bytes on demand (ctl's ``DiskFiles``)."""
 
     def __iter__(self) -> Iterator[str]: ...
 
@@ -40,6 +41,23 @@ class TenantFiles(Protocol):
         Errors: KeyError when it is not there; UnusableFile saying why it cannot be used.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryFiles:
+    """Files already in memory, path -> bytes: each use's cap is checked on their length."""
+
+    tenant: str
+    files: Mapping[str, bytes]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.files)
+
+    def read(self, path: str, cap: int) -> bytes:
+        data = self.files[path]
+        if len(data) > cap:
+            raise over_limit(self.tenant, path, len(data), cap)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +267,15 @@ def _problem(loaded: LoadedPackage, event: str, message: str) -> Problem:
 
 
 def build_tenant(
-    tenant: str, files: TenantFiles, previous: TenantState, checker: Checker
+    tenant: str, files: TenantFiles | Mapping[str, bytes], previous: TenantState, checker: Checker
 ) -> tuple[TenantState, dict[str, bytes]]:
-    """The tenant's new state, and the module bytes (by sha256) its live jobs run."""
+    """The tenant's new state, and the module bytes (by sha256) its live jobs run.
+
+    ``files`` is read lazily and capped per use (``TenantFiles``); a plain
+    mapping of path -> bytes, already in memory, is taken as ``MemoryFiles``.
+    """
+    if not isinstance(files, TenantFiles):
+        files = MemoryFiles(tenant, files)
     pkg_files = package_files(files)
     candidates: dict[str, LoadedPackage] = {}
     problems: dict[str, list[Problem]] = {}

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import wasmtime
 
-from jobico.repo.files import over_limit
-
 JOBICOLET_WAT = """(module
   (memory (export "memory") 1)
   (func (export "malloc") (param i32) (result i32) i32.const 8)
@@ -52,12 +50,3 @@ def write_tenant(folder: Path, files: dict[str, bytes | str]) -> None:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data.encode() if isinstance(data, str) else data)
 
-
-class MemoryFiles(dict[str, bytes]):
-    """A tenant's files in memory, read as ctl reads them from disk: capped per use."""
-
-    def read(self, path: str, cap: int) -> bytes:
-        data = self[path]
-        if len(data) > cap:
-            raise over_limit("acme", path, len(data), cap)
-        return data

@@ -8,7 +8,7 @@ from jobico.ctl.documents import catalog_document, package_documents
 from jobico.ctl.validate import Checker
 from jobico.repo.files import sha256_bytes
 from tests.ctl import guests
-from tests.ctl.guests import SCHEMA, MemoryFiles, package
+from tests.ctl.guests import SCHEMA, package
 
 
 @pytest.fixture(scope="module")
@@ -16,15 +16,15 @@ def checker() -> Checker:
     return Checker(wasmtime.Engine())
 
 
-def files(**extra: bytes | str) -> MemoryFiles:
+def files(**extra: bytes | str) -> dict[str, bytes]:
     base: dict[str, bytes | str] = {"g.wasm": guests.jobicolet(), "s.json": SCHEMA, **extra}
-    return MemoryFiles(
-        (k.replace("__", "/").replace("_toml", ".toml"), v if isinstance(v, bytes) else v.encode())
+    return {
+        k.replace("__", "/").replace("_toml", ".toml"): v if isinstance(v, bytes) else v.encode()
         for k, v in base.items()
-    )
+    }
 
 
-def build(checker: Checker, fs: MemoryFiles, previous: TenantState | None = None):
+def build(checker: Checker, fs: dict[str, bytes], previous: TenantState | None = None):
     return build_tenant("acme", fs, previous or TenantState(), checker)
 
 

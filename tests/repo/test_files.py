@@ -26,7 +26,7 @@ def test_valid_tenant_ids(good: str) -> None:
 
 @pytest.mark.parametrize("bad", ["", "Acme", "-acme", "_a", "a" * 64, "a/b", "a b", "..", 7])
 def test_invalid_tenant_ids_name_the_value(bad: object) -> None:
-    with pytest.raises(UserError, match="tenant .* is not a valid id"):
+    with pytest.raises(UserError, match=r"tenant .* is not a valid id"):
         check_id(bad)
 
 
