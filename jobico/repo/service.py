@@ -48,7 +48,7 @@ class RepoService:
 
     def _publish(self, changes: list[FileChange]) -> None:
         for change in changes:
-            self._log.info("file %s/%s -> %s", change.tenant, change.path, change.sha256)
+            self._log.info("file %s/%s -> %s", change.tenant, change.path, change.sha256 or change.error)
         for channel in list(self._subscribers):
             try:
                 for change in changes:
