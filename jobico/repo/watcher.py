@@ -126,8 +126,8 @@ def scan(tenants: Path, scope: Scope) -> list[FileInfo]:
     if scope.tenant is None:
         return list_files(tenants)
     target = tenants / scope.tenant / scope.path
-    if target.is_dir() and not target.is_symlink():
-        return list_files(tenants, scope.tenant, under=scope.path)
+    if target.is_dir():  # a symlinked folder is not walked, as in a full scan
+        return [] if target.is_symlink() else list_files(tenants, scope.tenant, under=scope.path)
     if not scope.path:
         return []
     info = file_info(tenants, scope.tenant, scope.path)
