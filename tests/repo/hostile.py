@@ -37,17 +37,33 @@ def plant(folder: Path) -> dict[str, str]:
     return {**REASONS, "loop": REASONS["loop.wasm"]}
 
 
+def _release(folder: Path) -> None:
+    """Open every FIFO under ``folder`` for writing once: a reader stuck on it gets EOF."""
+    for fifo in folder.rglob("*"):
+        if fifo.is_fifo():
+            with contextlib.suppress(OSError):  # ENXIO: nobody reading, nothing to release
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
 @contextmanager
-def fifos_released(folder: Path) -> Iterator[None]:
-    """On exit, open every FIFO under ``folder`` for writing once, so a reader stuck on it
-    (the bug under test) gets EOF instead of holding a thread forever."""
+def fifos_released(folder: Path, after_s: float = 30.0) -> Iterator[None]:
+    """Release readers stuck on a FIFO under ``folder`` (the bug under test) on exit, and
+    every half second from ``after_s`` on: a thread stuck in ``open`` cannot be cancelled,
+    so without this a test of that bug would hang instead of failing."""
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if not done.wait(after_s):
+            while not done.wait(0.5):
+                _release(folder)
+
+    thread = threading.Thread(target=watchdog, daemon=True)
+    thread.start()
     try:
         yield
     finally:
-        for fifo in folder.rglob("*"):
-            if fifo.is_fifo():
-                with contextlib.suppress(OSError):  # ENXIO: nobody reading, nothing to release
-                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        done.set()
+        _release(folder)
 
 
 def call_within(seconds: float, fn: Callable[..., Any], *args: Any) -> Any:
