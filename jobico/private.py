@@ -92,4 +92,5 @@ def _tighten(path: Path) -> None:
             raise _not_ours(path, info.st_uid)
         return
     if info.st_mode & OTHERS:
-        os.chmod(path, stat.S_IMODE(info.st_mode) & ~OTHERS)
+        with contextlib.suppress(FileNotFoundError):  # removed since the lstat
+            os.chmod(path, stat.S_IMODE(info.st_mode) & ~OTHERS)
