@@ -25,6 +25,7 @@ import trio
 from jobico.config import Config, load_config
 from jobico.errors import JobicoError
 from jobico.home import Home
+from jobico.private import UMASK
 from jobico.rpc import trio_shell
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -154,6 +155,7 @@ def _orphaned() -> bool:
 def main(default_name: str, factory: Callable[[Context], Any]) -> None:
     """Entry point of ``python -m jobico.<component> [instance-name]``."""
     name = sys.argv[1] if len(sys.argv) > 1 else default_name
+    os.umask(UMASK)  # whatever it creates (logs, segments, artefacts) is its owner's only
     home = Home(Path(os.environ.get("JOBICO_HOME", ".")).resolve())
     home.ensure()
     config = load_config(home.root)

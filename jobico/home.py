@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobico.errors import UserError
+from jobico.private import private_dirs, tighten
 
 CONFIG_NAME = "jobico.toml"
 
@@ -60,9 +61,17 @@ class Home:
         return self.logs / f"{component}.log"
 
     def ensure(self) -> None:
+        """Create the state folders, each 0700, and make an older home's state owner-only.
+
+        ``.jobico/`` holds compiled code that gets run and every tenant's
+        events and secrets: nothing in it may be readable or writable by anyone
+        but its owner, whatever the umask it was made under.
+        Errors: UserError when a folder of the state belongs to another user.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
         for path in (self.run, self.logs, self.queue, self.recorder, self.cache, self.blobs):
-            path.mkdir(parents=True, exist_ok=True)
-        self.run.chmod(0o700)
+            private_dirs(self.state, path)
+        tighten(self.state)
 
 
 def find_home(start: Path | None = None) -> Home:

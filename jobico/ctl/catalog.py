@@ -1,6 +1,6 @@
 """Build a tenant's live packages from its files, keeping the last good version of each.
 
-Pure: the input is the tenant's files (path -> bytes, read lazily), the
+Pure: the input is the tenant's files (listed, read lazily and capped), the
 previous state and a ``Checker``; the output is the new state plus the module
 bytes its new versions name. Granularity is the package: a broken package keeps
 its last good version while the others update, and a package is never
@@ -15,14 +15,49 @@ fits, else it is not live.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from jobico import caps
 from jobico.ctl.packages import Job, Package, parse_package
 from jobico.ctl.problems import Problem, ProblemsError
 from jobico.ctl.validate import Checker, CheckFailed, resolve_abi
-from jobico.repo.files import sha256_bytes
+from jobico.repo.files import UnusableFile, over_limit, sha256_bytes
+
+# What each use of a file may read at most: checked before reading.
+CAPS = {"package": caps.MAX_PACKAGE_BYTES, "schema": caps.MAX_SCHEMA_BYTES, "wasm": caps.MAX_WASM_BYTES}
+
+
+@runtime_checkable
+class TenantFiles(Protocol):
+    """A tenant's files: every listed path, and their bytes on demand (ctl's ``DiskFiles``)."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def read(self, path: str, cap: int) -> bytes:
+        """The file's bytes, never reading more than ``cap``.
+
+        Errors: KeyError when it is not there; UnusableFile saying why it cannot be used.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryFiles:
+    """Files already in memory, path -> bytes: each use's cap is checked on their length."""
+
+    tenant: str
+    files: Mapping[str, bytes]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.files)
+
+    def read(self, path: str, cap: int) -> bytes:
+        data = self.files[path]
+        if len(data) > cap:
+            raise over_limit(self.tenant, path, len(data), cap)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +103,7 @@ def display(tenant: str, path: str) -> str:
     return f"tenants/{tenant}/{path}"
 
 
-def package_files(paths: Any) -> dict[str, str]:
+def package_files(paths: TenantFiles) -> dict[str, str]:
     """Package id -> path for every ``*.toml`` at the top of a tenant folder."""
     return {p[: -len(".toml")]: p for p in sorted(paths) if p.endswith(".toml") and "/" not in p}
 
@@ -91,14 +126,22 @@ def _job_document(tenant: str, pkg: Package, job: Job, refs: dict[str, Any]) -> 
         "on_error": job.on_error,
         "secret": pkg.webhook.secret,
         "max_body_kb": pkg.webhook.max_body_kb,
+        "max_items": pkg.webhook.max_items,
     }
+
+
+def _file_problem(tenant: str, pkg: Package, job: Job, key: str, reason: str) -> ProblemsError:
+    """A problem of the file a job names, pointing back at the job that uses it."""
+    where = f"{pkg.file}:{job.line_of(key)}" if job.line_of(key) else pkg.file
+    msg = f"{reason} (used by event {job.event!r} at {where})"
+    return ProblemsError([Problem(display(tenant, getattr(job, key)), None, msg)])
 
 
 def _resolve_job(
     tenant: str,
     pkg: Package,
     job: Job,
-    files: Mapping[str, bytes],
+    files: TenantFiles,
     checker: Checker,
     used: dict[str, bytes],
 ) -> dict[str, Any]:
@@ -108,11 +151,13 @@ def _resolve_job(
         path = getattr(job, key)
         if path is None:
             continue
-        if path not in files:
+        try:
+            data = used[path] = files.read(path, CAPS[key])
+        except KeyError:
             msg = f"jobs.{key}: file {path!r} not found in tenant {tenant!r}"
-            raise ProblemsError([Problem(pkg.file, job.line_of(key), msg)])
-        data = files[path]
-        used[path] = data
+            raise ProblemsError([Problem(pkg.file, job.line_of(key), msg)]) from None
+        except UnusableFile as e:
+            raise _file_problem(tenant, pkg, job, key, e.reason) from None
         try:
             if key == "schema":
                 refs.update(schema=checker.schema(data), schema_sha256=sha256_bytes(data))
@@ -120,9 +165,7 @@ def _resolve_job(
                 refs.update(abi=resolve_abi(job, checker.exports(data)))
                 refs["module_sha256"] = sha256_bytes(data)
         except CheckFailed as e:
-            where = f"{pkg.file}:{job.line_of(key)}" if job.line_of(key) else pkg.file
-            msg = f"{e} (used by event {job.event!r} at {where})"
-            raise ProblemsError([Problem(display(tenant, path), None, msg)]) from None
+            raise _file_problem(tenant, pkg, job, key, str(e)) from None
     return _job_document(tenant, pkg, job, refs)
 
 
@@ -130,7 +173,7 @@ def load_package(
     tenant: str,
     package_id: str,
     path: str,
-    files: Mapping[str, bytes],
+    files: TenantFiles,
     checker: Checker,
     previous: LoadedPackage | None,
 ) -> LoadedPackage:
@@ -138,9 +181,12 @@ def load_package(
 
     Errors: ProblemsError with every problem found (parsing) or the first bad reference.
     """
-    text = files.get(path)
-    if text is None:  # deleted or replaced while loading: the next change rebuilds it
-        raise ProblemsError([Problem(display(tenant, path), None, "file could not be read")])
+    try:
+        text = files.read(path, CAPS["package"])
+    except KeyError:  # deleted or replaced while loading: the next change rebuilds it
+        raise ProblemsError([Problem(display(tenant, path), None, "file could not be read")]) from None
+    except UnusableFile as e:
+        raise ProblemsError([Problem(display(tenant, path), None, e.reason)]) from None
     pkg = parse_package(display(tenant, path), package_id, text)
     used: dict[str, bytes] = {path: text}
     jobs = {job.event: _resolve_job(tenant, pkg, job, files, checker, used) for job in pkg.jobs}
@@ -221,9 +267,15 @@ def _problem(loaded: LoadedPackage, event: str, message: str) -> Problem:
 
 
 def build_tenant(
-    tenant: str, files: Mapping[str, bytes], previous: TenantState, checker: Checker
+    tenant: str, files: TenantFiles | Mapping[str, bytes], previous: TenantState, checker: Checker
 ) -> tuple[TenantState, dict[str, bytes]]:
-    """The tenant's new state, and the module bytes (by sha256) its live jobs run."""
+    """The tenant's new state, and the module bytes (by sha256) its live jobs run.
+
+    ``files`` is read lazily and capped per use (``TenantFiles``); a plain
+    mapping of path -> bytes, already in memory, is taken as ``MemoryFiles``.
+    """
+    if not isinstance(files, TenantFiles):
+        files = MemoryFiles(tenant, files)
     pkg_files = package_files(files)
     candidates: dict[str, LoadedPackage] = {}
     problems: dict[str, list[Problem]] = {}
@@ -237,7 +289,7 @@ def build_tenant(
     for name, extra in notes.items():
         problems.setdefault(name, []).extend(extra)
     modules = {
-        job["module_sha256"]: files[job["wasm"]]
+        job["module_sha256"]: files.read(job["wasm"], CAPS["wasm"])
         for loaded in chosen.values()
         if loaded is candidates.get(loaded.package.id)
         for job in loaded.jobs.values()

@@ -22,7 +22,8 @@ import yaml
 
 from jobico.ctl.packages import parse_package
 from jobico.errors import UserError
-from jobico.repo.files import atomic_write, check_id
+from jobico.names import check_id
+from jobico.repo.files import write_file
 
 
 def _text(node: Any, key: str, where: str, source: str) -> str:
@@ -98,7 +99,7 @@ def convert(text: str, source: str = "package.yml") -> tuple[str, str]:
 
 
 def import_file(tenants: Path, source: Path, tenant: str) -> Path:
-    """Convert ``source`` and write it atomically as ``tenants/<tenant>/<id>.toml``.
+    """Convert ``source`` and write it atomically as ``tenants/<tenant>/<id>.toml`` (0600).
 
     Errors: UserError for an invalid tenant, an unreadable file or a bad package.
     """
@@ -108,6 +109,5 @@ def import_file(tenants: Path, source: Path, tenant: str) -> Path:
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read {source}: {e}") from None
     package_id, body = convert(text, str(source))
-    target = tenants / tenant / f"{package_id}.toml"
-    atomic_write(target, body.encode())
-    return target
+    write_file(tenants, tenant, f"{package_id}.toml", body.encode())
+    return tenants / tenant / f"{package_id}.toml"

@@ -7,7 +7,8 @@ file are collected, so one edit can fix them all. Pure: text in, Package out.
 
 Optional ``[limits]`` (per package, every key optional, 0 = unlimited):
 ``max_queue_depth`` (int), ``rate`` (events/s, number), ``burst`` (int),
-``max_concurrency`` (int).
+``max_concurrency`` (int). Optional ``[webhook]``: ``secret``, ``max_body_kb`` and
+``max_items`` (items one request may hold, 1..1,000,000; the listener enforces it).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobico import caps
 from jobico.ctl.problems import Problem, ProblemsError, TomlLines
 from jobico.errors import UserError
-from jobico.repo.files import ID_PATTERN, clean_relpath
+from jobico.names import EVENT_PATTERN, ID_RE, is_id
+from jobico.repo.files import clean_relpath
 
 ABIS = ("auto", "jobicolet", "wasi")
-# Event names appear in URLs (/events/{tenant}/{event}): keep them URL-safe.
-EVENT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 EXPORT_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$")
 
 
@@ -53,7 +54,11 @@ _JOB = {
     "on_ok": _Field(str, pattern=EVENT_PATTERN),
     "on_error": _Field(str, pattern=EVENT_PATTERN),
 }
-_WEBHOOK = {"secret": _Field(str), "max_body_kb": _Field(int, 256, low=1, high=65536)}
+_WEBHOOK = {
+    "secret": _Field(str),
+    "max_body_kb": _Field(int, 256, low=1, high=65536),
+    "max_items": _Field(int, caps.DEFAULT_MAX_ITEMS, low=1, high=1_000_000),
+}
 _LIMITS = {
     "max_queue_depth": _Field(int, low=0),
     "rate": _Field(float, low=0),
@@ -85,6 +90,7 @@ class Job:
 class Webhook:
     secret: str | None = None
     max_body_kb: int = 256
+    max_items: int = caps.DEFAULT_MAX_ITEMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +202,8 @@ def parse_package(file: str, package_id: str, text: bytes | str) -> Package:
     Errors: ProblemsError listing every problem found, each with file and line.
     """
     problems: list[Problem] = []
-    if not ID_PATTERN.fullmatch(package_id):
-        msg = f"package id {package_id!r} (the file name) must match {ID_PATTERN.pattern}"
+    if not is_id(package_id):
+        msg = f"package id {package_id!r} (the file name) must match {ID_RE}"
         raise ProblemsError([Problem(file, None, msg)])
     try:
         source = text.decode("utf-8") if isinstance(text, bytes) else text

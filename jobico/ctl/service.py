@@ -7,61 +7,57 @@ in a worker thread, so a burst of events costs one build, and changes that
 arrive during a build are picked up by the next one.
 
 Before a version is published, the modules it names are written to
-``.jobico/blobs/<sha256>.wasm``: an executor holding a lease on an older version
-still finds its exact module.
+``.jobico/blobs/<sha256>.wasm``: an executor still on an older catalog finds
+its exact module. Blobs nothing can need any more are removed by the builder,
+after each build and at least every grace period (the rule is in ``ctl/blobs.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from jobico.ctl import blobs
+from jobico.ctl.blobs import Blobs
 from jobico.ctl.catalog import TenantState, build_tenant
 from jobico.ctl.documents import catalog_document, package_documents
 from jobico.ctl.validate import Checker
-from jobico.errors import UserError
-from jobico.repo.files import atomic_write, check_id, list_files, resolve
+from jobico.errors import NotFound
+from jobico.names import check_id
+from jobico.repo.files import list_files, read_file
 from jobico.rpc.errors import ConnectFailed, ConnectionLost, RemoteError
 
 RECONNECT_MAX_S = 2.0
 
 
-class DiskFiles(Mapping[str, bytes]):
-    """A tenant's files, read lazily: a build reads only what its packages name.
+class DiskFiles:
+    """A tenant's files as repo listed them, read lazily: a build reads only what its packages name.
 
-    A file that cannot be read (deleted since it was listed, or escaping) is
-    absent; its deletion is on its way and will trigger the next build.
+    Each read is capped by its use (``TenantFiles.read``). A file deleted since
+    it was listed is absent; its deletion is on its way and will trigger the
+    next build. Reads are remembered, so one build sees one version of a file.
     """
 
-    def __init__(self, tenants: Path, tenant: str, paths: Mapping[str, str]) -> None:
-        self._tenants, self._tenant, self._paths = tenants, tenant, paths
-        self._read: dict[str, bytes] = {}
-
-    def __getitem__(self, path: str) -> bytes:
-        if path not in self._paths:
-            raise KeyError(path)
-        if path not in self._read:
-            try:
-                self._read[path] = resolve(self._tenants, self._tenant, path).read_bytes()
-            except (OSError, UserError):
-                raise KeyError(path) from None
-        return self._read[path]
+    def __init__(self, tenants: Path, tenant: str, paths: Iterable[str]) -> None:
+        self._tenants, self._tenant, self._paths = tenants, tenant, frozenset(paths)
+        self._read: dict[tuple[str, int], bytes] = {}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._paths)
 
-    def __len__(self) -> int:
-        return len(self._paths)
-
-
-def _store_blobs(blobs: Path, modules: Mapping[str, bytes]) -> None:
-    for sha, data in modules.items():
-        target = blobs / f"{sha}.wasm"
-        if not target.exists():
-            atomic_write(target, data)
+    def read(self, path: str, cap: int) -> bytes:
+        """Errors: KeyError when not listed or gone; UnusableFile saying why it cannot be used."""
+        if path not in self._paths:
+            raise KeyError(path)
+        if (path, cap) not in self._read:
+            try:
+                self._read[path, cap] = read_file(self._tenants, self._tenant, path, cap)
+            except NotFound:
+                raise KeyError(path) from None
+        return self._read[path, cap]
 
 
 class CtlService:
@@ -71,9 +67,10 @@ class CtlService:
         self._ctx = ctx
         self._log = ctx.log
         self._tenants_dir: Path = ctx.home.tenants
-        self._blobs: Path = ctx.home.blobs
+        self._blobs = Blobs(ctx.home.blobs, grace_s=blobs.GRACE_S)
         self._checker = Checker()
-        self._files: dict[str, dict[str, str]] = {}  # tenant -> path -> sha256, as repo sees it
+        # tenant -> path -> (sha256, error), as repo sees it: what changes triggers a build
+        self._files: dict[str, dict[str, tuple[str | None, str | None]]] = {}
         self._states: dict[str, TenantState] = {}
         self._document = catalog_document(0, {})
         self._published = trio.Event()
@@ -93,18 +90,19 @@ class CtlService:
     # --- following repo ---------------------------------------------------------
 
     def _set_snapshot(self, files: list[dict[str, Any]]) -> None:
-        fresh: dict[str, dict[str, str]] = {}
+        fresh: dict[str, dict[str, tuple[str | None, str | None]]] = {}
         for f in files:
-            fresh.setdefault(f["tenant"], {})[f["path"]] = f["sha256"]
+            fresh.setdefault(f["tenant"], {})[f["path"]] = (f["sha256"], f.get("error"))
         self._mark({t for t in fresh.keys() | self._files.keys() if fresh.get(t) != self._files.get(t)})
         self._files = fresh
 
     def _apply_change(self, item: dict[str, Any]) -> None:
         tenant_files = self._files.setdefault(item["tenant"], {})
-        if item["sha256"] is None:
+        state = (item["sha256"], item.get("error"))
+        if state == (None, None):  # deleted
             tenant_files.pop(item["path"], None)
         else:
-            tenant_files[item["path"]] = item["sha256"]
+            tenant_files[item["path"]] = state
         self._mark({item["tenant"]})
 
     def _mark(self, tenants: set[str]) -> None:
@@ -132,17 +130,27 @@ class CtlService:
     # --- building ---------------------------------------------------------------
 
     async def _builder(self) -> None:
+        """Build on every wake-up; collect blobs after each build and every grace period.
+
+        Collecting here, never during a build, keeps a blob written for a version
+        that is not published yet out of the collector's way.
+        """
         while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            await self._build_dirty()
+            with trio.move_on_after(self._blobs.grace_s):
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = trio.Event()
+                await self._build_dirty()
+            removed = await trio.to_thread.run_sync(self._blobs.collect)
+            if removed:
+                self._log.info("removed %d unused blobs", len(removed))
 
     def _build(self, work: dict[str, tuple[DiskFiles, TenantState]]) -> dict[str, TenantState]:
         """Rebuild tenants (blocking: runs in a worker thread, one build at a time)."""
         built = {}
         for tenant, (files, previous) in sorted(work.items()):
             state, modules = build_tenant(tenant, files, previous, self._checker)
-            _store_blobs(self._blobs, modules)
+            self._blobs.store(modules)
             built[tenant] = state
         return built
 
@@ -154,7 +162,7 @@ class CtlService:
         dirty, self._dirty = self._dirty, set()
         work = {  # copies: repo changes keep arriving while the thread works
             t: (
-                DiskFiles(self._tenants_dir, t, dict(self._files.get(t, {}))),
+                DiskFiles(self._tenants_dir, t, list(self._files.get(t, {}))),
                 self._states.get(t, TenantState()),
             )
             for t in dirty
@@ -174,6 +182,7 @@ class CtlService:
                 self._states.pop(tenant, None)
         if changed:
             self._document = catalog_document(self._document["version"] + 1, self._states)
+            self._blobs.published(self._document)
             self._log.info("catalog version %d", self._document["version"])
             self._published.set()
             self._published = trio.Event()

@@ -8,40 +8,70 @@ synchronous: the services call it through ``trio.to_thread``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from jobico import caps
 from jobico.errors import NotFound, UserError
+from jobico.names import ID_PATTERN as ID_PATTERN  # for queue/storage.py, until it imports names
+from jobico.names import check_id, is_id
+from jobico.private import FILE_MODE, new_dir, private_dir, private_dirs
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# The largest file any use of a tenant file accepts (a module). Anything bigger is
+# listed as unusable, never read: not to hash it, not to serve it.
+MAX_FILE_BYTES = max(caps.MAX_WASM_BYTES, caps.MAX_SCHEMA_BYTES, caps.MAX_PACKAGE_BYTES)
+CHUNK_BYTES = 1024 * 1024
 # Editor and tool leftovers that must never reach the catalog: vim swap files and
 # its "4913" write probe, emacs "#name#" autosaves and "name~" backups, our own
 # and other tools' "*.tmp" / "*.part" temp names. Dotfiles are hidden by rule.
 _TEMP_NAME = re.compile(r"(\.sw[a-z]|~|\.tmp|\.part)$|^4913$|^#.*#$")
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+          stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
 
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
-    """One tenant file as listed by repo: path is relative to the tenant folder."""
+    """One tenant file as listed by repo: path is relative to the tenant folder.
+
+    A file that is there but cannot be used (a FIFO, a symlink loop, too big...)
+    is listed too, with ``sha256`` None and ``error`` saying why, so the package
+    naming it gets that reason as its load error instead of "not found".
+    """
 
     tenant: str
     path: str
-    sha256: str
+    sha256: str | None
     size: int
+    error: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"tenant": self.tenant, "path": self.path, "sha256": self.sha256, "size": self.size}
+        return {"tenant": self.tenant, "path": self.path, "sha256": self.sha256, "size": self.size,
+                "error": self.error}
 
 
-def check_id(value: object, what: str = "tenant id") -> str:
-    """``value`` if it is a valid tenant/package id (SPEC §1), else a UserError naming it."""
-    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise UserError(f"invalid {what} {value!r}: must match {ID_PATTERN.pattern}")
-    return value
+class UnusableFile(UserError):
+    """A tenant file that is there but must not be read; ``reason`` says why."""
+
+    def __init__(self, tenant: str, path: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"file {path!r} of tenant {tenant!r} {reason}")
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
+
+
+def over_limit(tenant: str, path: str, size: int, cap: int) -> UnusableFile:
+    """The error for a file of ``size`` bytes where at most ``cap`` may be read."""
+    return UnusableFile(tenant, path, f"is {size} bytes ({_size(size)}), over the limit of {cap} "
+                                      f"bytes ({_size(cap)})")
 
 
 def is_ignored(relpath: str) -> bool:
@@ -72,13 +102,15 @@ def clean_relpath(path: object) -> str:
 def resolve(tenants: Path, tenant: str, path: str) -> Path:
     """The absolute file for ``tenant``/``path``, proven to stay inside the tenant folder.
 
-    Symlinks are followed and must end inside the folder too.
-    Errors: UserError naming the tenant or path when either is invalid or escapes.
+    Symlinks are followed and must end inside the folder too (a loop resolves to
+    a path that then fails to open with ELOOP).
+    Errors: UserError naming the tenant or path when either is invalid;
+    UnusableFile when the path escapes.
     """
-    folder = (tenants / check_id(tenant)).resolve()
-    target = (folder / clean_relpath(path)).resolve()
+    folder = Path(os.path.realpath(tenants / check_id(tenant)))
+    target = Path(os.path.realpath(folder / clean_relpath(path)))
     if not target.is_relative_to(folder):
-        raise UserError(f"file path {path!r} of tenant {tenant!r} escapes the tenant folder")
+        raise UnusableFile(tenant, path, "escapes the tenant folder")
     return target
 
 
@@ -86,30 +118,74 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_file(tenants: Path, tenant: str, path: str) -> bytes:
-    """The bytes of a tenant file. Errors: UserError for a bad path, NotFound if missing."""
+def _reason(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "is a symlink loop"
+    return f"cannot be read: {error.strerror}"
+
+
+def _check_kind(tenant: str, path: str, info: os.stat_result, cap: int) -> None:
+    kind = stat.S_IFMT(info.st_mode)
+    if kind != stat.S_IFREG:
+        raise UnusableFile(tenant, path, f"is {_KINDS.get(kind, 'not a regular file')}, not a regular file")
+    if info.st_size > cap:
+        raise over_limit(tenant, path, info.st_size, cap)
+
+
+def _chunks(tenants: Path, tenant: str, path: str, cap: int) -> Iterator[bytes]:
+    """The bytes of a regular tenant file of at most ``cap`` bytes, a chunk at a time.
+
+    Only what is known safe is opened: the kind and size are checked on the
+    path before opening (a FIFO would block the open, a device might act on
+    it), then again on the opened descriptor (the path may have been swapped),
+    and the read stops at ``cap + 1`` bytes in case the file grows meanwhile.
+    Errors: NotFound when the file is gone; UnusableFile naming why it cannot be read.
+    """
     target = resolve(tenants, tenant, path)
     try:
-        return target.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        _check_kind(tenant, path, os.stat(target), cap)
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"no file {path!r} in tenant {tenant!r}") from None
+    except OSError as e:
+        raise UnusableFile(tenant, path, _reason(e)) from None
+    try:
+        _check_kind(tenant, path, os.fstat(fd), cap)
+        total = 0
+        while chunk := os.read(fd, min(CHUNK_BYTES, cap + 1 - total)):
+            total += len(chunk)
+            if total > cap:
+                raise UnusableFile(tenant, path, f"grew over the limit of {cap} bytes while being read")
+            yield chunk
+    except OSError as e:
+        raise UnusableFile(tenant, path, _reason(e)) from None
+    finally:
+        os.close(fd)
+
+
+def read_file(tenants: Path, tenant: str, path: str, cap: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular tenant file of at most ``cap`` bytes.
+
+    Errors: UserError for a bad path, NotFound if missing, UnusableFile naming
+    why it cannot be read (not a regular file, a symlink loop, over ``cap``...).
+    """
+    return b"".join(_chunks(tenants, tenant, path, cap))
 
 
 def atomic_write(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` so readers see the old or the new file, never half.
+    """Replace ``target`` with ``data`` (mode 0600) so readers see the old or the new file.
 
-    A dot-named temp file in the same folder (ignored by the watcher) is written,
-    fsync'd, renamed over the target, and the folder fsync'd so the rename survives
-    a crash.
+    A dot-named temp file in the same, existing folder (ignored by the watcher)
+    is written, fsync'd, renamed over the target, and the folder fsync'd so the
+    rename survives a crash.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), FILE_MODE)
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -122,35 +198,54 @@ def atomic_write(target: Path, data: bytes) -> None:
 
 
 def write_file(tenants: Path, tenant: str, path: str, data: bytes) -> str:
-    """Atomically store a tenant file; returns its sha256. Errors: UserError for bad paths."""
+    """Atomically store a tenant file, 0600 in 0700 folders; returns its sha256.
+
+    The tenant folder and every folder below it on the way are made 0700 (the
+    file may be a package holding its webhook secret); ``tenants/`` is created
+    0700 when missing, else left as the user made it.
+    Errors: UserError for bad paths, or a folder on the way that is not ours.
+    """
     relpath = clean_relpath(path)
     if is_ignored(relpath):
         raise UserError(f"file path {path!r} is a hidden or temporary name the watcher ignores")
-    atomic_write(resolve(tenants, tenant, relpath), data)
+    new_dir(tenants)
+    private_dir(tenants / check_id(tenant))
+    target = resolve(tenants, tenant, relpath)
+    private_dirs(Path(os.path.realpath(tenants / tenant)), target.parent)
+    atomic_write(target, data)
     return sha256_bytes(data)
 
 
 def file_info(tenants: Path, tenant: str, relpath: str) -> FileInfo | None:
-    """Hash one file; None when it is gone, not a regular file, or a symlink that escapes."""
+    """Hash one file, reading at most ``MAX_FILE_BYTES``; None when it is gone.
+
+    A file that cannot be used is listed with the reason (see ``FileInfo``).
+    """
+    digest, size = hashlib.sha256(), 0
     try:
-        target = resolve(tenants, tenant, relpath)
-        data = target.read_bytes()
-    except (OSError, UserError):
+        for chunk in _chunks(tenants, tenant, relpath, MAX_FILE_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    except NotFound:
         return None
-    return FileInfo(tenant, relpath, sha256_bytes(data), len(data))
+    except UnusableFile as e:
+        return FileInfo(tenant, relpath, None, size, e.reason)
+    return FileInfo(tenant, relpath, digest.hexdigest(), size)
 
 
 def list_tenants(tenants: Path) -> list[str]:
     """Folder names under ``tenants/`` that are valid tenant ids, sorted."""
     if not tenants.is_dir():
         return []
-    return sorted(p.name for p in tenants.iterdir() if p.is_dir() and ID_PATTERN.fullmatch(p.name))
+    return sorted(p.name for p in tenants.iterdir() if p.is_dir() and is_id(p.name))
 
 
 def list_files(tenants: Path, tenant: str | None = None, under: str = "") -> list[FileInfo]:
     """Every visible file of one tenant (or all), hashed, sorted by tenant then path.
 
     ``under`` limits the walk to one sub-folder (used to rescan a renamed folder).
+    Folders (symlinked ones included) are walked, never followed through a
+    symlink, so a link loop cannot trap the walk.
     """
     found: list[FileInfo] = []
     for name in [check_id(tenant)] if tenant else list_tenants(tenants):

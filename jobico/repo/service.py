@@ -13,13 +13,13 @@ from typing import Any
 import trio
 
 from jobico.errors import UserError
-from jobico.repo.files import check_id, read_file, write_file
+from jobico.names import check_id
+from jobico.repo.files import MAX_FILE_BYTES, read_file, write_file
 from jobico.repo.watcher import FileChange, FileIndex, watch
 
 # A subscriber that falls this far behind is dropped; its stream ends and it
 # re-subscribes, getting a fresh snapshot instead of a backlog.
 SUBSCRIBER_BUFFER = 4096
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
 def _str_param(params: object, key: str, *, required: bool = True) -> str | None:
@@ -48,7 +48,7 @@ class RepoService:
 
     def _publish(self, changes: list[FileChange]) -> None:
         for change in changes:
-            self._log.info("file %s/%s -> %s", change.tenant, change.path, change.sha256)
+            self._log.info("file %s/%s -> %s", change.tenant, change.path, change.sha256 or change.error)
         for channel in list(self._subscribers):
             try:
                 for change in changes:
@@ -62,7 +62,8 @@ class RepoService:
         return {"files": len(self._index.snapshot()), "subscribers": len(self._subscribers)}
 
     async def rpc_read(self, params: Any) -> bytes:
-        """Errors: UserError for a bad tenant or path, NotFound for a missing file."""
+        """Errors: UserError for a bad tenant or path or a file that cannot be read
+        (not a regular file, over ``MAX_FILE_BYTES``...), NotFound for a missing file."""
         tenant, path = _str_param(params, "tenant"), _str_param(params, "path")
         return await trio.to_thread.run_sync(read_file, self._tenants, tenant, path)
 
@@ -72,8 +73,8 @@ class RepoService:
         data = params.get("data")
         if not isinstance(data, bytes):
             raise UserError("param 'data' must be bytes")
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise UserError(f"file {path!r} is {len(data)} bytes; the limit is {MAX_UPLOAD_BYTES}")
+        if len(data) > MAX_FILE_BYTES:
+            raise UserError(f"file {path!r} is {len(data)} bytes; the limit is {MAX_FILE_BYTES}")
         sha = await trio.to_thread.run_sync(write_file, self._tenants, tenant, path, data)
         return {"sha256": sha}
 

@@ -24,7 +24,9 @@ import anyio
 import trio
 from watchfiles import awatch
 
-from jobico.repo.files import ID_PATTERN, FileInfo, file_info, is_ignored, list_files
+from jobico.names import is_id
+from jobico.private import new_dir
+from jobico.repo.files import FileInfo, file_info, is_ignored, list_files
 
 log = logging.getLogger(__name__)
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO
@@ -38,14 +40,19 @@ PROBE_GIVE_UP_S = 3.0
 
 @dataclass(frozen=True, slots=True)
 class FileChange:
-    """A file appeared, changed (new ``sha256``) or disappeared (``sha256`` None)."""
+    """A file appeared, changed (new ``sha256``) or disappeared (``sha256`` and ``error`` None).
+
+    A file that is there but cannot be used has ``sha256`` None and ``error`` set.
+    """
 
     tenant: str
     path: str
     sha256: str | None
+    error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": "change", "tenant": self.tenant, "path": self.path, "sha256": self.sha256}
+        return {"kind": "change", "tenant": self.tenant, "path": self.path, "sha256": self.sha256,
+                "error": self.error}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +78,7 @@ def scope_of(tenants: Path, raw: str) -> Scope | None:
         return None
     if not parts:
         return Scope(None)
-    if not ID_PATTERN.fullmatch(parts[0]):
+    if not is_id(parts[0]):
         return None
     relpath = "/".join(parts[1:])
     if relpath and is_ignored(relpath):
@@ -108,8 +115,8 @@ class FileIndex:
             del self._files[(key.tenant, key.path)]
         for key, info in fresh.items():
             old = self._files.get(key)
-            if old is None or old.sha256 != info.sha256:
-                changes.append(FileChange(info.tenant, info.path, info.sha256))
+            if old is None or (old.sha256, old.error) != (info.sha256, info.error):
+                changes.append(FileChange(info.tenant, info.path, info.sha256, info.error))
             self._files[key] = info
         return sorted(changes, key=lambda c: (c.tenant, c.path))
 
@@ -119,8 +126,8 @@ def scan(tenants: Path, scope: Scope) -> list[FileInfo]:
     if scope.tenant is None:
         return list_files(tenants)
     target = tenants / scope.tenant / scope.path
-    if target.is_dir() and not target.is_symlink():
-        return list_files(tenants, scope.tenant, under=scope.path)
+    if target.is_dir():  # a symlinked folder is not walked, as in a full scan
+        return [] if target.is_symlink() else list_files(tenants, scope.tenant, under=scope.path)
     if not scope.path:
         return []
     info = file_info(tenants, scope.tenant, scope.path)
@@ -145,7 +152,7 @@ async def _pump(
 
 
 def _prepare(tenants: Path) -> Path:
-    tenants.mkdir(parents=True, exist_ok=True)
+    new_dir(tenants)
     return tenants.resolve()  # watchfiles reports resolved paths
 
 

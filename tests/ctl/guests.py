@@ -14,7 +14,7 @@ JOBICOLET_WAT = """(module
   (func (export "free") (param i32 i32))
   (func (export "init"))
   (func (export "{entry}") (param i32 i32 i32)))"""
-WASI_WAT = """(module (memory (export "memory") 1) (func (export "_start")))"""
+WASI_WAT = """(module (memory (export "memory") 1) (data (i32.const 0) "{tag}") (func (export "_start")))"""
 NEITHER_WAT = """(module (memory (export "memory") 1) (func (export "run")))"""
 
 
@@ -24,8 +24,9 @@ def jobicolet(entry: str = "event") -> bytes:
 
 
 @cache
-def wasi() -> bytes:
-    return bytes(wasmtime.wat2wasm(WASI_WAT))
+def wasi(tag: str = "") -> bytes:
+    """A WASI module; each ``tag`` makes a different one (a new version of "the same" guest)."""
+    return bytes(wasmtime.wat2wasm(WASI_WAT.replace("{tag}", tag)))
 
 
 @cache
@@ -49,3 +50,4 @@ def write_tenant(folder: Path, files: dict[str, bytes | str]) -> None:
     for name, data in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data.encode() if isinstance(data, str) else data)
+

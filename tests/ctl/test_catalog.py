@@ -44,6 +44,7 @@ def test_a_good_package_becomes_jobs_with_hashes(checker: Checker) -> None:
         3,
         256,
     )
+    assert job["max_items"] == 10_000
     assert modules == {job["module_sha256"]: guests.jobicolet()}
     assert state.versions() == {"signup": 1}
 
@@ -154,3 +155,8 @@ def test_removing_an_event_others_chain_to_reports_them(checker: Checker) -> Non
     assert errors(after, "b") == [
         ("tenants/acme/b.toml", 2, "event 'signup': on_error target 'welcome' is not an event of this tenant")
     ]
+
+
+def test_webhook_max_items_reaches_the_job_document(checker: Checker) -> None:
+    state, _ = build(checker, files(signup_toml="[webhook]\nmax_items = 50\n" + package("signup")))
+    assert state.events()["signup"]["max_items"] == 50

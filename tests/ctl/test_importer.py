@@ -54,7 +54,7 @@ def test_convert_joins_runtimes_and_maps_results() -> None:
         (("runtime: run2", "runtime: run9"), r"jobs\[1\]\.event\.runtime 'run9' is not defined"),
         (("schemaref: sch1.json", "ref: sch1.json"), r"jobs\[0\]\.event\.schema\.schemaref is missing"),
         (("moduleref: log.wasm, ", ""), r"runtimes\[1\]\.moduleref is missing"),
-        (("id: pkg1", "id: Pkg 1"), "invalid package id in pkg1.yml 'Pkg 1'"),
+        (("id: pkg1", "id: Pkg 1"), "package id in pkg1.yml 'Pkg 1' is not a valid id"),
         (("id: ev2", "id: ev 2"), "pkg1.yml:.*event = 'ev 2' must match"),
         (("jobs:", "jobs: []\nx:"), "jobs must be a non-empty list"),
         (("id: pkg1", "id: [pkg1"), "not valid YAML"),
@@ -71,7 +71,7 @@ def test_import_writes_the_package_into_the_tenant(tmp_path: Path) -> None:
     target = import_file(tmp_path / "tenants", source, "acme")
     assert target == tmp_path / "tenants/acme/pkg1.toml"
     assert tomllib.loads(target.read_text())["jobs"][0]["event"] == "ev1"
-    with pytest.raises(UserError, match="invalid tenant id"):
+    with pytest.raises(UserError, match=r"tenant '\.\./acme' is not a valid id"):
         import_file(tmp_path / "tenants", source, "../acme")
     with pytest.raises(UserError, match="cannot read"):
         import_file(tmp_path / "tenants", tmp_path / "missing.yml", "acme")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobico import caps, names
 from jobico.ctl.packages import Job, Limits, Webhook, parse_package
 from jobico.ctl.problems import ProblemsError
 
@@ -133,3 +134,26 @@ def test_tables_of_the_wrong_shape_are_problems_not_crashes() -> None:
         (1, "missing required key jobs[1].event"),
         (2, "webhook must be a table"),
     ]
+
+
+def test_webhook_max_items_defaults_and_is_checked() -> None:
+    base = '[[jobs]]\nevent = "a"\nwasm = "g.wasm"\n[webhook]\n'
+    assert parse_package(FILE, "signup", base).webhook.max_items == caps.DEFAULT_MAX_ITEMS == 10_000
+    assert parse_package(FILE, "signup", base + "max_items = 1000000\n").webhook.max_items == 1_000_000
+    for bad in ("0", "1000001", '"5"', "1.5"):
+        [(line, message)] = problems(base + f"max_items = {bad}\n")
+        assert line == 5 and message.startswith("webhook.max_items"), message
+
+
+@pytest.mark.parametrize("event", ["Order.Created", "a" * 128, "v1.order-created_x"])
+def test_event_names_follow_the_one_shared_rule(event: str) -> None:
+    assert names.is_event(event)
+    pkg = parse_package(FILE, "signup", f'[[jobs]]\nevent = "{event}"\nwasm = "g.wasm"\n')
+    assert pkg.jobs[0].event == event
+
+
+@pytest.mark.parametrize("event", ["a" * 129, ".hidden", "has/slash", "sp ace", "é"])
+def test_event_names_the_webhook_cannot_route_do_not_load(event: str) -> None:
+    assert not names.is_event(event)
+    [(_, message)] = problems(f'[[jobs]]\nevent = "{event}"\nwasm = "g.wasm"\n')
+    assert message.startswith("jobs[0].event") and names.EVENT_RE in message

@@ -27,10 +27,11 @@ async def test_upload_is_read_listed_and_streamed(tmp_path: Path) -> None:
             assert reply == {"sha256": sha256_bytes(b"{}")}
             assert (tmp_path / "tenants/acme/s/x.json").read_bytes() == b"{}"
             assert await client.call("read", {"tenant": "acme", "path": "s/x.json"}) == b"{}"
-            change = {"kind": "change", "tenant": "acme", "path": "s/x.json", "sha256": reply["sha256"]}
+            change = {"kind": "change", "tenant": "acme", "path": "s/x.json", "sha256": reply["sha256"],
+                      "error": None}
             assert await anext(aiter(items)) == change
             assert await client.call("files", {"tenant": "acme"}) == [
-                {"tenant": "acme", "path": "s/x.json", "sha256": reply["sha256"], "size": 2}
+                {"tenant": "acme", "path": "s/x.json", "sha256": reply["sha256"], "size": 2, "error": None}
             ]
             (tmp_path / "tenants/acme/s/x.json").unlink()
             assert await anext(aiter(items)) == {**change, "sha256": None}
@@ -47,7 +48,7 @@ async def test_bad_paths_and_tenants_are_user_errors(tmp_path: Path) -> None:
                 await client.call("read", {"tenant": "acme", "path": "nope"})
             with pytest.raises(UserError, match=r"'\.\.' may not leave"):
                 await client.call("upload", {"tenant": "acme", "path": "../x", "data": b""})
-            with pytest.raises(UserError, match="invalid tenant id 'Acme'"):
+            with pytest.raises(UserError, match="tenant 'Acme' is not a valid id"):
                 await client.call("read", {"tenant": "Acme", "path": "x"})
             with pytest.raises(UserError, match="'data' must be bytes"):
                 await client.call("upload", {"tenant": "acme", "path": "x", "data": "text"})

@@ -9,6 +9,7 @@ import trio
 
 from jobico.repo.files import FileInfo, sha256_bytes
 from jobico.repo.watcher import FileChange, FileIndex, Scope, merge_scopes, scope_of, watch
+from tests.repo.hostile import fifos_released, plant
 
 
 def info(tenant: str, path: str, data: bytes = b"x") -> FileInfo:
@@ -60,8 +61,11 @@ class Recorder:
         self._published.set()
         self._published = trio.Event()
 
-    def hashes(self) -> dict[tuple[str, str], str]:
+    def hashes(self) -> dict[tuple[str, str], str | None]:
         return {(f.tenant, f.path): f.sha256 for f in self.index.snapshot()}
+
+    def errors(self) -> dict[tuple[str, str], str]:
+        return {(f.tenant, f.path): f.error for f in self.index.snapshot() if f.error}
 
     async def until(self, check: Callable[[], bool]) -> None:
         with trio.fail_after(5):
@@ -136,3 +140,20 @@ async def test_editor_temp_files_never_show(watched: Recorder) -> None:
     (folder / "real.json").write_bytes(b"{}")
     await watched.until(lambda: ("acme", "real.json") in watched.hashes())
     assert {c.path for c in watched.changes} == {"real.json"}
+
+
+@pytest.mark.trio
+async def test_hostile_files_are_published_with_their_reason_and_watching_goes_on(watched: Recorder) -> None:
+    acme = watched.root / "acme"
+    with fifos_released(acme):
+        reasons = plant(acme)
+        await watched.until(lambda: {p for _, p in watched.errors()} == set(reasons))
+        for path, reason in reasons.items():
+            assert reason in watched.errors()[("acme", path)]
+            assert FileChange("acme", path, None, watched.errors()[("acme", path)]) in watched.changes
+        (acme / "fifo.wasm").unlink()
+        (acme / "fifo.wasm").write_bytes(b"fixed")
+        (watched.root / "beta").mkdir()
+        (watched.root / "beta" / "p.toml").write_bytes(b"p")
+        await watched.until(lambda: ("beta", "p.toml") in watched.hashes())
+        await watched.until(lambda: watched.hashes()[("acme", "fifo.wasm")] == sha256_bytes(b"fixed"))
