@@ -69,8 +69,8 @@ class LogTail:
         position = self._file.tell()
         size = os.fstat(self._file.fileno()).st_size
         if size - position > self._tail_bytes:
-            self._file.seek(size - self._tail_bytes)
-            self._file.readline()  # the rest of a cut line
+            self._file.seek(size - self._tail_bytes - 1)
+            self._file.readline()  # up to the first line start (the byte before may be one)
             self._partial = b""
             into.append(f"… {self._file.tell() - position:,} bytes not shown …")
         data = self._partial + self._file.read()

@@ -112,6 +112,7 @@ class FixedData:
         self.calls: list[tuple[str, Any]] = []
         self.live: asyncio.Queue[Record | Exception] = asyncio.Queue()
         self.records = list(RECORDS)
+        self.queries: list[tuple[RecordFilter, int]] = []
         self.follows: list[tuple[RecordFilter, int]] = []
         self.dead_letters = list(DEAD)
         self.load_errors: tuple[LoadError, ...] = ()
@@ -135,6 +136,7 @@ class FixedData:
 
     async def executions(self, filt: RecordFilter, limit: int) -> list[Record]:
         self._check()
+        self.queries.append((filt, limit))
         newest = sorted(self.records, key=lambda r: r.started_at, reverse=True)
         return [r for r in newest if filt.matches(r)][:limit]
 
@@ -143,7 +145,8 @@ class FixedData:
                      ) -> AsyncIterator[AsyncIterator[Record]]:
         self._check()
         self.follows.append((filt, backlog))
-        yield self._stream(list(reversed(await self.executions(filt, backlog))))
+        newest = sorted(self.records, key=lambda r: r.started_at, reverse=True)
+        yield self._stream([r for r in newest if filt.matches(r)][:backlog][::-1])
 
     async def _stream(self, backlog: list[Record]) -> AsyncIterator[Record]:
         for r in backlog:

@@ -127,7 +127,11 @@ class TenantsScreen(DashScreen):
                 continue
             leaves = [leaf for child in node.children for leaf in child.children
                       if isinstance(leaf.data, EventInfo) and leaf.data.event == event]
-            tree.move_cursor(leaves[0] if leaves else node)
+            target = leaves[0] if leaves else node
+            if target.line < 0:  # just added: the tree places it on its next refresh
+                self.call_after_refresh(self.move_to_wanted)
+                return
+            tree.move_cursor(target)
             tree.focus()
             self.wanted = None
             return
