@@ -115,6 +115,7 @@ async def test_the_tail_reconnects_after_a_recorder_restart_missing_and_repeatin
         source.live.put_nowait(fresh(53))
         await until(pilot, lambda: rid(53) in shown(app), "a live record after the restart")
         assert shown(app) == [rid(n) for n in range(1, 9)] + [rid(50), rid(51), rid(52), rid(53)]
+        assert [r.id for r in app.screen.records] == shown(app)  # each record once
         resumed, backlog = source.follows[-1]
         assert backlog == BACKLOG and epoch(resumed.since) <= now + 0.05  # reaches back
         assert not plain(app.screen.query_one("#problem", Static)).strip()
