@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
+import pytest
+
+from tui import logtail
 from tui.logtail import LogTail
 
 
@@ -77,4 +81,28 @@ def test_a_file_truncated_in_place_is_read_again_from_its_start(tmp_path: Path) 
     assert tail.read() == ["a long first line"]
     path.write_text("short\n")  # same inode, smaller than what was read
     assert tail.read() == ["short"]
+    tail.close()
+
+
+def test_a_line_written_just_before_the_rename_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The writer may append to the old file after LogTail drained it but before LogTail
+    sees the new inode: the old file is drained again before it is let go."""
+    path = tmp_path / "ctl.log"
+    path.write_text("first\n")
+    tail = LogTail(path)
+    assert tail.read() == ["first"]
+    real_stat = logtail._stat
+
+    def writer_races(p: Path) -> os.stat_result | None:
+        monkeypatch.setattr(logtail, "_stat", real_stat)
+        with path.open("a") as f:
+            f.write("last of the old file\n")
+        path.rename(tmp_path / "ctl.log.1")
+        path.write_text("first of the new file\n")
+        return real_stat(p)
+
+    monkeypatch.setattr(logtail, "_stat", writer_races)
+    assert tail.read() == ["last of the old file", "first of the new file"]
     tail.close()
