@@ -25,7 +25,7 @@ from jobico.config import load_config
 from jobico.errors import JobicoError, Unavailable, UserError
 from jobico.home import Home
 from jobico.rpc import asyncio_shell
-from jobico.rpc.errors import ConnectFailed, ConnectionLost
+from jobico.rpc.errors import ConnectFailed, ConnectionLost, ProtocolError
 from tui import wire
 from tui.procstat import ProcSampler
 from tui.rates import STEP_S, RateTracker, TrendSampler
@@ -44,7 +44,7 @@ from tui.times import iso
 from tui.wasminfo import blob_info
 
 PICKUP_S = 5.0  # how long an upload waits for ctl's verdict (as `jobico deploy` does)
-E2E_SAMPLE = 1000  # newest records read per sparkline step for the end-to-end p99
+E2E_SAMPLE = 500  # newest records read per sparkline step for the end-to-end p99
 E2E_MARGIN_S = 30.0  # how far before the newest start a step looks for newly stored runs
 
 
@@ -98,6 +98,9 @@ class PlatformClient:
         except ConnectionLost as exc:
             await self._drop(name)
             raise Unavailable(f"{name} went away during {method}") from exc
+        except ProtocolError:  # e.g. a reply over the size limit: the connection is unusable
+            await self._drop(name)
+            raise
 
     async def _optional(self, name: str, method: str) -> dict[str, Any]:
         """A call whose failure only blanks part of a screen (an empty document)."""
