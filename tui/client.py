@@ -25,7 +25,7 @@ from jobico.config import load_config
 from jobico.errors import JobicoError, Unavailable, UserError
 from jobico.home import Home
 from jobico.rpc import asyncio_shell
-from jobico.rpc.errors import ConnectFailed, ConnectionLost, ProtocolError
+from jobico.rpc.errors import ConnectFailed, ConnectionLost
 from tui import wire
 from tui.procstat import ProcSampler
 from tui.rates import STEP_S, RateTracker, TrendSampler
@@ -98,9 +98,6 @@ class PlatformClient:
         except ConnectionLost as exc:
             await self._drop(name)
             raise Unavailable(f"{name} went away during {method}") from exc
-        except ProtocolError:  # e.g. a reply over the size limit: the connection is unusable
-            await self._drop(name)
-            raise
 
     async def _optional(self, name: str, method: str) -> dict[str, Any]:
         """A call whose failure only blanks part of a screen (an empty document)."""
