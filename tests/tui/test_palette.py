@@ -54,6 +54,10 @@ async def test_colon_jumps_to_a_tenant_and_to_an_event() -> None:
         await choose(app, pilot, "acme/welcome", "Event acme/welcome")
         await settle(pilot)
         assert cursor_label(app) == "welcome"
+        await choose(app, pilot, "go to dead", "Go to Dead letters")
+        assert app.current_mode == "dead"
+        await choose(app, pilot, "logs of recorder", "Logs of recorder")
+        assert app.screen.__class__.__name__ == "LogScreen" and app.screen.component == "recorder"
 
 
 @pytest.mark.asyncio
