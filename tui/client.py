@@ -221,7 +221,7 @@ class PlatformClient:
             data = await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror}") from exc
-        before, _ = await self._verdict(tenant, path.name)
+        before = (await self._verdict(tenant, path.name))[0]
         reply = await self._call("repo", "upload", {"tenant": tenant, "path": path.name,
                                                     "data": data})
         sha = str(reply.get("sha256", ""))
@@ -235,17 +235,12 @@ class PlatformClient:
             await asyncio.sleep(0.1)
 
     async def _verdict(self, tenant: str, name: str) -> tuple[tuple[LoadError, ...], str | None]:
-        return wire.load_verdict(await self._call("ctl", "packages", {"tenant": tenant}),
-                                 tenant, name)
-
-    async def restart(self, component: str) -> None:
-        await self._call("supervisor", "restart", {"name": component})
-
-    async def pause(self, tenant: str) -> None:
-        await self._call("queue", "pause", {"tenant": tenant})
-
-    async def resume(self, tenant: str) -> None:
-        await self._call("queue", "resume", {"tenant": tenant})
+        """ctl's verdict on the file so far; none yet while ctl is down or restarting."""
+        try:
+            packages = await self._call("ctl", "packages", {"tenant": tenant})
+        except JobicoError:
+            return (), None
+        return wire.load_verdict(packages, tenant, name)
 
     def log_file(self, component: str) -> Path:
         return self._home.log_file(component)
