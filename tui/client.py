@@ -242,6 +242,15 @@ class PlatformClient:
             return (), None
         return wire.load_verdict(packages, tenant, name)
 
+    async def restart(self, component: str) -> None:
+        await self._call("supervisor", "restart", {"name": component})
+
+    async def pause(self, tenant: str) -> None:
+        await self._call("queue", "pause", {"tenant": tenant})
+
+    async def resume(self, tenant: str) -> None:
+        await self._call("queue", "resume", {"tenant": tenant})
+
     def log_file(self, component: str) -> Path:
         return self._home.log_file(component)
 
