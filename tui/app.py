@@ -137,7 +137,8 @@ class JobicoApp(App[None]):
 
     @work(group="admin")
     async def run_admin(self, action: Callable[..., Awaitable[bool]], *args: Any) -> None:
-        """Run one of tui/actions.py (they ask in dialogs, so they need a worker)."""
+        """Run one of tui/actions.py (they ask in dialogs, so they need a worker; not
+        exclusive: a second action must not cancel one waiting for its yes)."""
         await action(self, *args)
 
     async def on_unmount(self) -> None:
