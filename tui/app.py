@@ -1,13 +1,16 @@
 """JobicoApp: the thin Textual shell that wires the screens, keys and data source.
 
 Each top-level screen is a mode (its own screen stack, so switching back keeps
-its state); dialogs are pushed on top. The app owns the data source and the
-decision to show the offline screen when nothing runs in the home.
+its state); dialogs are pushed on top. The app owns the data source, the
+decision to show the offline screen when nothing runs in the home, and the
+jumps the `:` palette (tui/palette.py) makes across screens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App
@@ -16,22 +19,28 @@ from textual.screen import ModalScreen
 
 from jobico.errors import JobicoError
 from tui import fmt
+from tui.palette import JobicoCommands
 from tui.screens.dead import DeadScreen
+from tui.screens.dead_letter import DeadLetterScreen
 from tui.screens.executions import ExecutionsScreen
 from tui.screens.help import HelpScreen
+from tui.screens.logs import LogScreen
 from tui.screens.offline import OfflineScreen
 from tui.screens.overview import OverviewScreen
+from tui.screens.record import RecordScreen
 from tui.screens.send import SendScreen
 from tui.screens.tenants import TenantsScreen
 from tui.screens.upload import UploadScreen
-from tui.source import DataSource, Offline
+from tui.source import DataSource, DeadLetter, Offline, Record
 
-GLOBAL_ACTIONS = {"switch_mode", "send", "upload", "help"}
+SCREENS = Binding.Group("Screens")  # one footer entry for o t e d (? names each)
+GLOBAL_ACTIONS = {"switch_mode", "send", "upload", "help", "command_palette"}
 
 
 class JobicoApp(App[None]):
     TITLE = "Jobico"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = App.COMMANDS | {JobicoCommands}
+    COMMAND_PALETTE_BINDING = "colon"
     CSS_PATH = "app.tcss"
     MODES = {
         "overview": OverviewScreen,
@@ -41,12 +50,13 @@ class JobicoApp(App[None]):
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
-        Binding("o", "switch_mode('overview')", "Overview"),
-        Binding("t", "switch_mode('tenants')", "Tenants"),
-        Binding("e", "switch_mode('executions')", "Executions"),
-        Binding("d", "switch_mode('dead')", "Dead"),
+        Binding("o", "switch_mode('overview')", "Overview", group=SCREENS),
+        Binding("t", "switch_mode('tenants')", "Tenants", group=SCREENS),
+        Binding("e", "switch_mode('executions')", "Executions", group=SCREENS),
+        Binding("d", "switch_mode('dead')", "Dead letters", group=SCREENS),
         Binding("s", "send", "Send"),
         Binding("u", "upload", "Upload"),
+        Binding("colon", "command_palette", "Palette", key_display=":"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -103,6 +113,33 @@ class JobicoApp(App[None]):
             self.notify(fmt.said(exc), title="No catalog", severity="error", markup=False)
             return
         await self.push_screen_wait(UploadScreen(tenants))
+
+    async def jump_to_tenant(self, tenant: str, event: str | None = None) -> None:
+        await self.switch_mode("tenants")
+        screen = self.screen
+        if isinstance(screen, TenantsScreen):
+            screen.reveal(tenant, event)
+
+    async def search_executions(self, text: str) -> None:
+        await self.switch_mode("executions")
+        screen = self.screen
+        if isinstance(screen, ExecutionsScreen):
+            screen.search(text)
+
+    def open_record(self, record: Record) -> None:
+        self.push_screen(RecordScreen(record))
+
+    def open_dead_letter(self, letter: DeadLetter) -> None:
+        self.push_screen(DeadLetterScreen(letter))
+
+    def show_logs(self, component: str) -> None:
+        self.push_screen(LogScreen(component, self.source.log_file(component)))
+
+    @work(group="admin")
+    async def run_admin(self, action: Callable[..., Awaitable[bool]], *args: Any) -> None:
+        """Run one of tui/actions.py (they ask in dialogs, so they need a worker; not
+        exclusive: a second action must not cancel one waiting for its yes)."""
+        await action(self, *args)
 
     async def on_unmount(self) -> None:
         await self.source.close()

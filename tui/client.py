@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,24 +28,44 @@ from jobico.rpc import asyncio_shell
 from jobico.rpc.errors import ConnectFailed, ConnectionLost
 from tui import wire
 from tui.procstat import ProcSampler
-from tui.rates import RateTracker
-from tui.source import Catalog, DeadLetter, Offline, Overview, Record, RecordFilter, Upload
+from tui.rates import STEP_S, RateTracker, TrendSampler
+from tui.source import (
+    Catalog,
+    DeadLetter,
+    LoadError,
+    Offline,
+    Overview,
+    Record,
+    RecordFilter,
+    Upload,
+)
+from tui.tail import TailCursor
+from tui.times import iso
 from tui.wasminfo import blob_info
+
+PICKUP_S = 5.0  # how long an upload waits for ctl's verdict (as `jobico deploy` does)
+E2E_SAMPLE = 500  # newest records read per sparkline step for the end-to-end p99
+E2E_MARGIN_S = 30.0  # how far before the newest start a step looks for newly stored runs
 
 
 class PlatformClient:
     """A ``DataSource`` over a running home; cheap to create, connects lazily."""
 
     def __init__(self, home: Path, *, timeout: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.home = home
         self._home = Home(home)
         self._timeout = timeout
         self._clock = clock
+        self._wall = wall
         self._conns: dict[str, tuple[Any, contextlib.AsyncExitStack]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._accepted = RateTracker()
         self._runs = RateTracker()
+        self._trends = TrendSampler()
+        self._stored = TailCursor(wall(), margin_s=E2E_MARGIN_S)
+        self._next_e2e: float | None = None
         self._procs = ProcSampler()
         self._blobs: dict[str, tuple[int, tuple[str, ...]] | None] = {}
 
@@ -100,12 +121,34 @@ class PlatformClient:
                  for c in comps]
         total = wire.accepted_total(lstats)
         accepted = None if total is None else self._accepted.update(now, {"all": total})
+        accepted_per_s = accepted["all"] if accepted else None
+        runs_per_s = self._runs.update(now, wire.runs_by_status(rstats)) if rstats else None
+        self._trends.add_rates(now, accepted_per_s, runs_per_s)
+        if self._next_e2e is None or now >= self._next_e2e:
+            await self._sample_end_to_end(now, first=self._next_e2e is None)
+            self._next_e2e = now + STEP_S
         return Overview(
             components=tuple(comps),
             queues=tuple(wire.queues(qstats)),
-            accepted_per_s=accepted["all"] if accepted else None,
-            runs_per_s=self._runs.update(now, wire.runs_by_status(rstats)) if rstats else None,
+            accepted_per_s=accepted_per_s,
+            runs_per_s=runs_per_s,
+            trends=self._trends.trends(now),
         )
+
+    async def _sample_end_to_end(self, now: float, *, first: bool) -> None:
+        """Feed the p99 sparkline with the runs stored since the previous step.
+
+        Up to ``E2E_SAMPLE`` newest records are read per step (a sample when more runs
+        end in a step). The first read only marks what was already stored.
+        """
+        try:
+            docs = await self._call("recorder", "query", {"since": iso(self._stored.since),
+                                                          "limit": E2E_SAMPLE})
+        except JobicoError:
+            return
+        fresh = [r for r in map(wire.record, docs) if self._stored.fresh(r)]
+        if not first:
+            self._trends.add_records(now, fresh)
 
     async def catalog(self) -> Catalog:
         doc, packages = await asyncio.gather(self._call("ctl", "catalog"),
@@ -124,13 +167,17 @@ class PlatformClient:
         docs = await self._call("recorder", "query", {**filt.params(), "limit": limit})
         return [wire.record(d) for d in docs]
 
-    async def follow(self, filt: RecordFilter) -> AsyncIterator[Record]:
-        """New records as they are stored. Cancellation: closes the stream on the server."""
+    @asynccontextmanager
+    async def follow(self, filt: RecordFilter, backlog: int = 0
+                     ) -> AsyncIterator[AsyncIterator[Record]]:
+        """The backlog then new records as they are stored (entered once the stream is
+        open). Errors: Unavailable when the recorder is not running or goes away.
+        Cancellation: closes the stream on the server."""
         client = await self._client("recorder")
+        params: dict[str, Any] = {**filt.params(), "backlog": backlog} if backlog else filt.params()
         try:
-            async with client.stream("follow", filt.params()) as items:
-                async for item in items:
-                    yield wire.record(item)
+            async with client.stream("follow", params) as items:
+                yield (wire.record(item) async for item in items)
         except ConnectionLost as exc:
             await self._drop("recorder")
             raise Unavailable("recorder went away while following records") from exc
@@ -138,8 +185,8 @@ class PlatformClient:
     async def record(self, record_id: str) -> Record:
         return wire.record(await self._call("recorder", "get", {"id": record_id}))
 
-    async def attempts(self, record: Record) -> list[Record]:
-        docs = await self._call("recorder", "attempts", {"event_id": record.event_id})
+    async def attempts(self, event_id: str) -> list[Record]:
+        docs = await self._call("recorder", "attempts", {"event_id": event_id})
         return sorted((wire.record(d) for d in docs), key=lambda r: r.attempt)
 
     async def dead(self, tenant: str | None = None) -> list[DeadLetter]:
@@ -169,14 +216,31 @@ class PlatformClient:
         return f"http://{listener.host}:{listener.port}"
 
     async def upload(self, tenant: str, path: Path) -> Upload:
+        """Install the file through repo, then wait (up to ``PICKUP_S``) for ctl's verdict."""
         try:
             data = await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+        before = (await self._verdict(tenant, path.name))[0]
         reply = await self._call("repo", "upload", {"tenant": tenant, "path": path.name,
                                                     "data": data})
+        sha = str(reply.get("sha256", ""))
         kind = "package" if path.suffix == ".toml" else "file"
-        return Upload(tenant, path.name, str(reply.get("sha256", "")), kind)
+        deadline = self._clock() + PICKUP_S
+        while True:
+            errors, loaded = await self._verdict(tenant, path.name)
+            # errors seen before the upload may be stale: only new ones end the wait early
+            if loaded == sha or (errors and errors != before) or self._clock() >= deadline:
+                return Upload(tenant, path.name, sha, kind, loaded=loaded == sha, errors=errors)
+            await asyncio.sleep(0.1)
+
+    async def _verdict(self, tenant: str, name: str) -> tuple[tuple[LoadError, ...], str | None]:
+        """ctl's verdict on the file so far; none yet while ctl is down or restarting."""
+        try:
+            packages = await self._call("ctl", "packages", {"tenant": tenant})
+        except JobicoError:
+            return (), None
+        return wire.load_verdict(packages, tenant, name)
 
     async def restart(self, component: str) -> None:
         await self._call("supervisor", "restart", {"name": component})
@@ -186,6 +250,9 @@ class PlatformClient:
 
     async def resume(self, tenant: str) -> None:
         await self._call("queue", "resume", {"tenant": tenant})
+
+    def log_file(self, component: str) -> Path:
+        return self._home.log_file(component)
 
     async def close(self) -> None:
         for name in list(self._conns):

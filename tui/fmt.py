@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from rich.text import Text
 
 from jobico.cli.visible import visible
@@ -53,3 +55,8 @@ def level(value: str) -> Text:
 def said(exc: Exception) -> str:
     """An error for a notification (shown with ``markup=False``): it may quote a guest or a sender."""
     return visible(str(exc), multiline=True)
+
+
+def when(ts: float | None) -> str:
+    """An epoch time as UTC, to the second."""
+    return DASH if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")

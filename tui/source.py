@@ -8,11 +8,13 @@ screen can be drawn and snapshot-tested without a running platform.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from jobico.errors import Unavailable
+from tui.times import epoch
 
 STATUSES = ("ok", "error", "timeout", "trap", "limit")
 
@@ -46,6 +48,17 @@ class TenantQueue:
 
 
 @dataclass(frozen=True, slots=True)
+class Trends:
+    """The overview's sparklines: one point per ``step_s``, oldest first, None where
+    nothing was measured in that step."""
+
+    step_s: float
+    accepted_per_s: tuple[float | None, ...] = ()
+    runs_per_s: tuple[float | None, ...] = ()
+    e2e_p99_ms: tuple[float | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     """One refresh of the overview; rates are ``None`` until two samples exist."""
 
@@ -53,6 +66,7 @@ class Overview:
     queues: tuple[TenantQueue, ...]
     accepted_per_s: float | None = None
     runs_per_s: Mapping[str, float] | None = None
+    trends: Trends | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,22 +149,47 @@ class Record:
     truncated: bool = False
     logs: tuple[LogLine, ...] = ()
     module_sha256: str = ""
+    accepted_at: str | None = None  # None in records written before SPEC §5 named it
+
+    def searchable(self) -> str:
+        """What the recorder's ``text`` filter looks in (recorder/index.py), lower-cased."""
+        fields = (self.id, self.event_id, self.tenant, self.package, self.event, self.status,
+                  self.reason or "")
+        return " ".join(fields).lower()
 
 
 @dataclass(frozen=True, slots=True)
 class RecordFilter:
-    """Which records the executions list asks for; ``None`` means any."""
+    """Which records the executions list asks the recorder for; ``None`` means any.
+
+    ``text`` is the recorder's substring search; ``since`` (inclusive) and ``until``
+    (exclusive) are ISO 8601 times of ``started_at``.
+    """
 
     tenant: str | None = None
     event: str | None = None
     status: str | None = None
+    text: str | None = None
+    since: str | None = None
+    until: str | None = None
 
     def params(self) -> dict[str, str]:
-        fields = {"tenant": self.tenant, "event": self.event, "status": self.status}
+        fields = {"tenant": self.tenant, "event": self.event, "status": self.status,
+                  "text": self.text, "since": self.since, "until": self.until}
         return {k: v for k, v in fields.items() if v}
 
     def matches(self, record: Record) -> bool:
-        return all(getattr(record, k) == v for k, v in self.params().items())
+        """The recorder's own rule, for records that reach the screen another way."""
+        if any(getattr(record, k) != getattr(self, k) for k in ("tenant", "event", "status")
+               if getattr(self, k)):
+            return False
+        if self.text and self.text.lower() not in record.searchable():
+            return False
+        started = epoch(record.started_at)
+        since, until = epoch(self.since), epoch(self.until)
+        if started is not None and since is not None and started < since:
+            return False
+        return started is None or until is None or started < until
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +205,16 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """Where a file went: ``kind`` is "package" for .toml (deploy), else "file"."""
+    """Where a file went and ctl's verdict on it: ``kind`` is "package" for .toml (deploy),
+    else "file"; ``loaded`` when ctl serves the file at ``sha256``; ``errors`` are ctl's
+    load errors naming it. Neither within the wait: ctl has not picked it up (yet)."""
 
     tenant: str
     path: str
     sha256: str
     kind: str = field(default="file")
+    loaded: bool = False
+    errors: tuple[LoadError, ...] = ()
 
 
 class DataSource(Protocol):
@@ -188,11 +231,15 @@ class DataSource(Protocol):
 
     async def executions(self, filt: RecordFilter, limit: int) -> list[Record]: ...
 
-    def follow(self, filt: RecordFilter) -> AsyncIterator[Record]: ...
+    def follow(self, filt: RecordFilter, backlog: int = 0
+               ) -> AbstractAsyncContextManager[AsyncIterator[Record]]:
+        """Entered once the stream is open: the newest ``backlog`` matching records (oldest
+        first), then each new one as it is stored."""
+        ...
 
     async def record(self, record_id: str) -> Record: ...
 
-    async def attempts(self, record: Record) -> list[Record]: ...
+    async def attempts(self, event_id: str) -> list[Record]: ...
 
     async def dead(self, tenant: str | None = None) -> list[DeadLetter]: ...
 
@@ -209,5 +256,7 @@ class DataSource(Protocol):
     async def pause(self, tenant: str) -> None: ...
 
     async def resume(self, tenant: str) -> None: ...
+
+    def log_file(self, component: str) -> Path: ...
 
     async def close(self) -> None: ...

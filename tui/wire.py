@@ -136,6 +136,25 @@ def catalog(
     return Catalog(version=int(document.get("version", 0)), packages=tuple(result))
 
 
+def load_verdict(packages: Iterable[Mapping[str, Any]], tenant: str, name: str
+                 ) -> tuple[tuple[LoadError, ...], str | None]:
+    """ctl's ``packages`` on one tenant file: the load errors naming it, and the sha256
+    a loaded package uses it at (None when none does). The same reading as the CLI's
+    deploy/upload (jobico/cli/catalog.py ``_load_errors``)."""
+    shown = f"tenants/{tenant}/{name}"  # how ctl names files in errors
+    errors: list[LoadError] = []
+    loaded = None
+    for doc in packages:
+        if doc.get("tenant") != tenant:
+            continue
+        errors += [load_error(e, name) for e in doc.get("errors", ()) or ()
+                   if isinstance(e, Mapping) and e.get("file") in (name, shown)]
+        files = {f.get("path"): f.get("sha256") for f in doc.get("files", ()) or ()
+                 if isinstance(f, Mapping)}
+        loaded = loaded or files.get(name)
+    return tuple(errors), None if loaded is None else str(loaded)
+
+
 def _version(meta: Any) -> str | None:
     if not isinstance(meta, Mapping):
         return None
@@ -164,6 +183,7 @@ def record(doc: Mapping[str, Any]) -> Record:
             for x in doc.get("logs", ())
         ),
         module_sha256=str(doc.get("module_sha256", "")),
+        accepted_at=None if doc.get("accepted_at") is None else str(doc["accepted_at"]),
     )
 
 

@@ -1,13 +1,17 @@
 """FixedData: a DataSource with fixed content, for snapshots and key-binding tests.
 
 It records every admin call in ``calls`` so tests can check that a confirmed
-dialog really acted, and ``live`` feeds the executions tail on demand.
+dialog really acted. ``live`` feeds the executions tail on demand: a record is
+stored (``records``) and sent to the open follow stream; an exception put there
+breaks the stream, as a recorder restart does. A follow replays its backlog from
+``records`` the way the recorder does (newest matching first, sent oldest first).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from tui.source import (
     Record,
     RecordFilter,
     TenantQueue,
+    Trends,
     Upload,
 )
 
@@ -53,9 +58,15 @@ CATALOG = Catalog(version=3, packages=(
 ))
 
 
+def rid(n: int, attempt: int = 1) -> str:
+    """The id of ``record(n)``: its event id and attempt, as the recorder names runs."""
+    return f"{n:016x}-{attempt}"
+
+
 def record(n: int, status: str = "ok", attempt: int = 1, event_id: str | None = None) -> Record:
+    event_id = event_id or f"{n:016x}"
     return Record(
-        id=f"r{n:04d}", event_id=event_id or f"{n:016x}", tenant="acme" if n % 3 else "globex",
+        id=f"{event_id}-{attempt}", event_id=event_id, tenant="acme" if n % 3 else "globex",
         package="signup", event="signup", attempt=attempt, status=status,
         started_at=f"2025-01-02T03:04:{n % 60:02d}Z", duration_ms=0.3 + n / 100,
         reason=None if status == "ok" else "guest returned code 2", code=0 if status == "ok" else 2,
@@ -64,6 +75,7 @@ def record(n: int, status: str = "ok", attempt: int = 1, event_id: str | None = 
               LogLine("warn", "name looks short", "2025-01-02T03:04:05Z"),
               LogLine("error", "could not send mail", "2025-01-02T03:04:05Z")),
         module_sha256="ab12" * 16,
+        accepted_at=f"2025-01-02T03:04:{n % 60:02d}Z" if n % 2 else None,
     )
 
 
@@ -81,7 +93,14 @@ OVERVIEW = Overview(
     queues=(TenantQueue("acme", 12, 3, 1), TenantQueue("globex", 0, 0, 1, paused=True)),
     accepted_per_s=125.0,
     runs_per_s={"ok": 118.0, "error": 4.0, "timeout": 1.0, "trap": 0.0, "limit": 0.0},
+    trends=Trends(
+        step_s=5.0,
+        accepted_per_s=(None,) * 10 + tuple(100.0 + 25 * (i % 5) for i in range(50)),
+        runs_per_s=(None,) * 10 + tuple(90.0 + 30 * (i % 4) for i in range(50)),
+        e2e_p99_ms=(None,) * 30 + tuple(40.0 + 5 * (i % 6) for i in range(30)),
+    ),
 )
+LOG_FILE = Path(__file__).parent / "data" / "ctl.log"
 
 
 class FixedData:
@@ -91,8 +110,12 @@ class FixedData:
         self.home = home
         self.offline = offline
         self.calls: list[tuple[str, Any]] = []
-        self.live: asyncio.Queue[Record] = asyncio.Queue()
+        self.live: asyncio.Queue[Record | Exception] = asyncio.Queue()
+        self.records = list(RECORDS)
+        self.queries: list[tuple[RecordFilter, int]] = []
+        self.follows: list[tuple[RecordFilter, int]] = []
         self.dead_letters = list(DEAD)
+        self.load_errors: tuple[LoadError, ...] = ()
 
     def _check(self) -> None:
         if self.offline:
@@ -113,21 +136,44 @@ class FixedData:
 
     async def executions(self, filt: RecordFilter, limit: int) -> list[Record]:
         self._check()
-        return [r for r in reversed(RECORDS) if filt.matches(r)][:limit]
+        self.queries.append((filt, limit))
+        newest = sorted(self.records, key=lambda r: r.started_at, reverse=True)
+        return [r for r in newest if filt.matches(r)][:limit]
 
-    async def follow(self, filt: RecordFilter) -> AsyncIterator[Record]:
+    @asynccontextmanager
+    async def follow(self, filt: RecordFilter, backlog: int = 0
+                     ) -> AsyncIterator[AsyncIterator[Record]]:
+        self._check()
+        self.follows.append((filt, backlog))
+        newest = sorted(self.records, key=lambda r: r.started_at, reverse=True)
+        yield self._stream([r for r in newest if filt.matches(r)][:backlog][::-1])
+
+    async def _stream(self, backlog: list[Record]) -> AsyncIterator[Record]:
+        for r in backlog:
+            yield r
         while True:
-            yield await self.live.get()
+            item = await self.live.get()
+            if isinstance(item, Exception):
+                raise item
+            self.records.append(item)
+            yield item
 
     async def record(self, record_id: str) -> Record:
-        for r in RECORDS:
+        for r in self.records:
             if r.id == record_id:
                 return r
         raise NotFound(f"no record {record_id}")
 
-    async def attempts(self, rec: Record) -> list[Record]:
-        first = replace(rec, id="r0000", attempt=1, status="timeout", reason="timeout after 2000 ms")
-        return [first, rec] if rec.attempt > 1 else [rec]
+    async def attempts(self, event_id: str) -> list[Record]:
+        runs = [r for r in self.records if r.event_id == event_id]
+        if not runs:
+            dead = next((d for d in self.dead_letters if d.id == event_id), None)
+            if dead is None:
+                return []
+            runs = [replace(record(int(event_id, 16), "trap", attempt=n, event_id=event_id),
+                            tenant=dead.tenant, event=dead.event, reason=dead.reason,
+                            result="") for n in range(1, dead.attempt + 1)]
+        return sorted(runs, key=lambda r: r.attempt)
 
     async def dead(self, tenant: str | None = None) -> list[DeadLetter]:
         self._check()
@@ -148,7 +194,8 @@ class FixedData:
 
     async def upload(self, tenant: str, path: Path) -> Upload:
         self.calls.append(("upload", (tenant, path)))
-        return Upload(tenant, path.name, "cd" * 32, "package" if path.suffix == ".toml" else "file")
+        return Upload(tenant, path.name, "cd" * 32, "package" if path.suffix == ".toml" else "file",
+                      loaded=not self.load_errors, errors=self.load_errors)
 
     async def restart(self, component: str) -> None:
         self.calls.append(("restart", component))
@@ -158,6 +205,9 @@ class FixedData:
 
     async def resume(self, tenant: str) -> None:
         self.calls.append(("resume", tenant))
+
+    def log_file(self, component: str) -> Path:
+        return LOG_FILE.with_name(f"{component}.log")
 
     async def close(self) -> None:
         self.calls.append(("close", None))

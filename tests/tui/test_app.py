@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Input, Select, Static, TextArea
 
 from tests.tui.conftest import plain, running, settle
-from tests.tui.fixed import FixedData, record
+from tests.tui.fixed import FixedData, record, rid
 from tui.screens import executions, offline
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -147,19 +147,19 @@ async def test_tail_follows_pauses_and_stays_bounded(monkeypatch: pytest.MonkeyP
         assert len(table.keys) == 8
         source.live.put_nowait(record(50))
         await settle(pilot)
-        assert table.keys[-1] == "r0050" and table.cursor_row == table.row_count - 1
+        assert table.keys[-1] == rid(50) and table.cursor_row == table.row_count - 1
         await pilot.press("space")
         source.live.put_nowait(record(51))
         await settle(pilot)
-        assert "r0051" not in table.keys
+        assert rid(51) not in table.keys
         assert "1 new" in plain(app.screen.query_one("#tail-state", Static))
         await pilot.press("space")
         await settle(pilot)
-        assert table.keys[-1] == "r0051"
+        assert table.keys[-1] == rid(51)
         for n in range(60, 80):
             source.live.put_nowait(record(n))
         await settle(pilot)
-        assert len(table.keys) == 10 and table.keys[-1] == "r0079"
+        assert len(table.keys) == 10 and table.keys[-1] == rid(79)
 
 
 @pytest.mark.asyncio
@@ -172,7 +172,7 @@ async def test_enter_opens_the_record_with_logs_and_attempts() -> None:
         screen = app.screen
         assert isinstance(screen, RecordScreen)
         assert screen.query_one("#logs", LiveTable).row_count == 3
-        assert screen.query_one("#attempts", LiveTable).keys == ["r0008"]
+        assert screen.query_one("#attempts", LiveTable).keys == [rid(8)]
         await pilot.press("slash", *"mail")
         await settle(pilot)
         assert screen.query_one("#logs", LiveTable).row_count == 1

@@ -32,8 +32,8 @@ class HostileData(FixedData):
     async def record(self, record_id: str) -> Record:
         return next(r for r in (*RECORDS, JSON_RESULT) if r.id == record_id)
 
-    async def attempts(self, rec: Record) -> list[Record]:
-        return [rec]
+    async def attempts(self, event_id: str) -> list[Record]:
+        return [next(r for r in RECORDS if r.event_id == event_id)]
 
     async def dead(self, tenant: str | None = None) -> list[DeadLetter]:
         return [DeadLetter(f"{n:016x}", "acme", "signup", 3, text, text) for n, text in enumerate(HOSTILE)]

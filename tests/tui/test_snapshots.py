@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.command import CommandList
 from textual.pilot import Pilot
-from textual.widgets import Select, TextArea
+from textual.widgets import Input, Log, Select, TextArea
 
 from tests.tui.conftest import SIZE, script, settle
 from tests.tui.fixed import FixedData
 from tui.app import JobicoApp
+from tui.source import LoadError
 from tui.widgets.live_table import LiveTable
 
 
@@ -26,6 +28,10 @@ def over_loaded_overview(app: JobicoApp, screen: str) -> bool:
     base = app.screen_stack[0]
     return type(app.screen).__name__ == screen and any(
         t.row_count == 2 for t in base.query("#queues").results(LiveTable))
+
+
+def palette_hits(app: JobicoApp) -> int:
+    return sum(c.option_count for c in app.screen.query(CommandList).results(CommandList))
 
 
 def test_overview(snap_compare) -> None:
@@ -94,3 +100,36 @@ def test_help(snap_compare) -> None:
 def test_nothing_running(snap_compare) -> None:
     app = JobicoApp(FixedData(Path("/srv/empty-home"), offline=True))
     assert snap_compare(app, terminal_size=SIZE, run_before=script())
+
+
+def test_component_log(snap_compare) -> None:
+    app = JobicoApp(FixedData())
+    assert snap_compare(app, terminal_size=SIZE, run_before=script(
+        "l", until=lambda: sum(w.line_count for w in app.screen.query("#log").results(Log)) >= 40))
+
+
+def test_dead_letter_with_body_and_attempts(snap_compare) -> None:
+    app = JobicoApp(FixedData())
+    assert snap_compare(app, terminal_size=SIZE, run_before=script(
+        "d", "enter", until=lambda: rows(app, "attempts", 3)))
+
+
+def test_palette_finds_a_tenant_and_its_actions(snap_compare) -> None:
+    app = JobicoApp(FixedData())
+    assert snap_compare(app, terminal_size=SIZE, run_before=script(
+        "colon", *"globex", until=lambda: palette_hits(app) >= 4))
+
+
+def test_upload_shows_the_load_error(snap_compare) -> None:
+    source = FixedData()
+    source.load_errors = (LoadError("billing.toml", "unknown key 'retries' in [[jobs]]", 7),)
+    app = JobicoApp(source)
+
+    async def upload(pilot: Pilot[None]) -> None:
+        app.screen.query_one("#tenant", Select).value = "acme"
+        app.screen.query_one("#path", Input).value = "billing.toml"
+        await settle(pilot)
+        await pilot.click("#upload")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=script(
+        "u", until=lambda: over_loaded_overview(app, "UploadScreen"), then=upload))

@@ -76,3 +76,27 @@ def test_dead_letter_body_is_text() -> None:
     letter = wire.dead_letter({"id": "0a", "tenant": "t", "event": "e", "attempt": 3,
                                "body": b'{"a": 1}', "reason": "trap", "dead_at": 5.0})
     assert (letter.body, letter.reason, letter.dead_at) == ('{"a": 1}', "trap", 5.0)
+
+
+def test_record_carries_accepted_at_when_the_recorder_has_it() -> None:
+    assert wire.record({"id": "r", "accepted_at": "2025-01-02T03:04:05Z"}).accepted_at == \
+        "2025-01-02T03:04:05Z"
+    assert wire.record({"id": "r", "accepted_at": None}).accepted_at is None
+
+
+PACKAGES = [
+    {"tenant": "acme", "package": "signup", "files": [{"path": "signup.toml", "sha256": "aa"},
+                                                      {"path": "signup.schema.json",
+                                                       "sha256": "bb"}],
+     "errors": []},
+    {"tenant": "acme", "package": "billing", "files": [],
+     "errors": [{"file": "tenants/acme/billing.toml", "line": 7, "message": "unknown key 'x'"}]},
+]
+
+
+def test_load_verdict_names_the_errors_of_that_file_and_the_sha_it_is_served_at() -> None:
+    errors, loaded = wire.load_verdict(PACKAGES, "acme", "billing.toml")
+    assert [str(e) for e in errors] == ["tenants/acme/billing.toml:7: unknown key 'x'"]
+    assert loaded is None
+    assert wire.load_verdict(PACKAGES, "acme", "signup.schema.json") == ((), "bb")
+    assert wire.load_verdict(PACKAGES, "globex", "signup.toml") == ((), None)

@@ -9,7 +9,7 @@ problem line, or, when the whole home is down, by the app's offline screen.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -38,15 +38,19 @@ class DashScreen(Screen[None]):
     filter_text: reactive[str] = reactive("")
 
     @property
+    def jobico(self) -> JobicoApp:
+        return cast("JobicoApp", self.app)
+
+    @property
     def source(self) -> DataSource:
-        return cast("JobicoApp", self.app).source
+        return self.jobico.source
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="problem")
         yield from self.body()
         yield FilterBar()
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def body(self) -> Iterator[Widget]:
         raise NotImplementedError
@@ -60,7 +64,7 @@ class DashScreen(Screen[None]):
     def show_problem(self, exc: JobicoError | None) -> None:
         """Say what failed on the problem line (cleared with None); Offline goes app-wide."""
         if isinstance(exc, Offline):
-            cast("JobicoApp", self.app).show_offline()
+            self.jobico.show_offline()
         line = self.query_one("#problem", Static)
         line.update(Text("" if exc is None else f"⚠ {fmt.said(exc)}"))  # Text: never markup
         line.set_class(exc is not None, "-shown")
@@ -74,15 +78,3 @@ class DashScreen(Screen[None]):
             return None
         self.show_problem(None)
         return result
-
-    async def act(self, call: Awaitable[Any], done: str) -> bool:
-        """Await an admin action and say how it went in a notification."""
-        try:
-            await call
-        except JobicoError as exc:
-            self.notify(fmt.said(exc), title="Failed", severity="error", markup=False)
-            if isinstance(exc, Offline):
-                cast("JobicoApp", self.app).show_offline()
-            return False
-        self.notify(done)
-        return True

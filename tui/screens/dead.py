@@ -1,18 +1,19 @@
-"""Dead letters: events that failed their last attempt; replay or purge, after a yes."""
+"""Dead letters: events that failed their last attempt; open one (Enter), replay or
+purge, after a yes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
 
 from textual import work
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widget import Widget
+from textual.widgets import DataTable
 
-from tui import fmt
+from tui import actions, fmt
 from tui.screens.base import DashScreen
-from tui.screens.confirm import ConfirmScreen
+from tui.screens.dead_letter import DeadLetterScreen
 from tui.source import DeadLetter
 from tui.widgets.filter_bar import matches
 from tui.widgets.live_table import LiveTable
@@ -20,17 +21,13 @@ from tui.widgets.live_table import LiveTable
 REFRESH_S = 2.0
 
 
-def when(ts: float | None) -> str:
-    return fmt.DASH if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 class DeadScreen(DashScreen):
     AUTO_FOCUS = "#dead"
     BINDINGS = [
-        Binding("r", "replay(False)", "Replay"),
-        Binding("A", "replay(True)", "Replay all shown"),
-        Binding("x", "purge(False)", "Purge"),
-        Binding("X", "purge(True)", "Purge all shown"),
+        Binding("r", "replay(False)", "Replay", group=Binding.Group("Replay one/all")),
+        Binding("A", "replay(True)", "Replay all shown", group=Binding.Group("Replay one/all")),
+        Binding("x", "purge(False)", "Purge", group=Binding.Group("Purge one/all")),
+        Binding("X", "purge(True)", "Purge all shown", group=Binding.Group("Purge one/all")),
     ]
 
     letters: reactive[tuple[DeadLetter, ...]] = reactive(())
@@ -62,7 +59,7 @@ class DeadScreen(DashScreen):
 
     def render_letters(self) -> None:
         self.query_one("#dead", LiveTable).sync({
-            d.id: (d.id, d.tenant, d.event, str(d.attempt), d.reason, when(d.dead_at),
+            d.id: (d.id, d.tenant, d.event, str(d.attempt), d.reason, fmt.when(d.dead_at),
                    d.body[:60])
             for d in self.shown()
         })
@@ -75,17 +72,15 @@ class DeadScreen(DashScreen):
 
     @work(exclusive=True, group="action")
     async def action_replay(self, every: bool) -> None:
-        await self.confirmed("Replay", self.selection(every), self.source.replay)
+        if await actions.replay(self.jobico, self.selection(every)):
+            self.refresh_data()
 
     @work(exclusive=True, group="action")
     async def action_purge(self, every: bool) -> None:
-        await self.confirmed("Purge", self.selection(every), self.source.purge)
-
-    async def confirmed(self, verb: str, ids: list[str], call: Callable[..., Awaitable[int]]) -> None:
-        """Ask, then act on ``ids``; nothing happens on "no" or with nothing selected."""
-        if not ids:
-            return
-        what = ids[0] if len(ids) == 1 else f"all {len(ids)} dead letters shown"
-        if await self.app.push_screen_wait(ConfirmScreen(f"{verb} {what}?")):
-            await self.act(call(ids=ids), f"{verb}: {len(ids)} event(s)")
+        if await actions.purge(self.jobico, self.selection(every)):
             self.refresh_data()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        letter = next((d for d in self.letters if d.id == event.row_key.value), None)
+        if letter is not None:
+            self.app.push_screen(DeadLetterScreen(letter), lambda _: self.refresh_data())

@@ -1,4 +1,5 @@
-"""Overview: components, ingest and run rates, and every tenant's queue, live."""
+"""Overview: components, ingest and run rates with their last minutes as sparklines,
+and every tenant's queue, live. `l` opens the highlighted component's log."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from tui import fmt
+from tui import actions, fmt
 from tui.screens.base import DashScreen
-from tui.screens.confirm import ConfirmScreen
 from tui.source import STATUSES, Overview
 from tui.widgets.filter_bar import matches
 from tui.widgets.live_table import LiveTable
+from tui.widgets.trend import Trend
 
 REFRESH_S = 1.0
 
@@ -31,13 +32,18 @@ class OverviewScreen(DashScreen):
     AUTO_FOCUS = "#components"
     BINDINGS = [
         Binding("R", "restart", "Restart"),
-        Binding("p", "pause", "Pause/resume"),
+        Binding("p", "pause", "Pause"),
+        Binding("l", "logs", "Logs"),
     ]
 
     data: reactive[Overview | None] = reactive(None)
 
     def body(self) -> Iterator[Widget]:
         yield Static("", id="rates")
+        yield Label("Last 5 minutes", id="trends-title", classes="section")
+        yield Trend("accepted/s", id="trend-accepted")
+        yield Trend("runs/s", id="trend-runs")
+        yield Trend("end-to-end p99", " ms", id="trend-e2e")
         yield Label("Components", classes="section")
         yield LiveTable("component", "state", "pid", "restarts", "uptime", "cpu", "memory",
                         id="components")
@@ -65,6 +71,14 @@ class OverviewScreen(DashScreen):
         if self.data is None:
             return
         self.query_one("#rates", Static).update(rates_line(self.data))
+        trends = self.data.trends
+        if trends is not None:
+            minutes = trends.step_s * len(trends.accepted_per_s) / 60
+            self.query_one("#trends-title", Label).update(
+                f"Last {minutes:g} minutes, one bar per {trends.step_s:g} s")
+            self.query_one("#trend-accepted", Trend).points = trends.accepted_per_s
+            self.query_one("#trend-runs", Trend).points = trends.runs_per_s
+            self.query_one("#trend-e2e", Trend).points = trends.e2e_p99_ms
         q = self.filter_text
         self.query_one("#components", LiveTable).sync({
             c.name: (c.name, fmt.status(c.state), str(c.pid or fmt.DASH), str(c.restarts),
@@ -81,8 +95,7 @@ class OverviewScreen(DashScreen):
     @work(exclusive=True, group="action")
     async def action_restart(self) -> None:
         name = self.query_one("#components", LiveTable).current_key
-        if name and await self.app.push_screen_wait(ConfirmScreen(f"Restart {name}?")):
-            await self.act(self.source.restart(name), f"{name} restarting")
+        if name and await actions.restart(self.jobico, name):
             self.refresh_data()
 
     @work(exclusive=True, group="action")
@@ -91,8 +104,10 @@ class OverviewScreen(DashScreen):
         if tenant is None or self.data is None:
             return
         paused = any(t.paused for t in self.data.queues if t.tenant == tenant)
-        if paused:
-            await self.act(self.source.resume(tenant), f"{tenant}: queue resumed")
-        else:
-            await self.act(self.source.pause(tenant), f"{tenant}: queue paused")
+        await actions.set_paused(self.jobico, tenant, not paused)
         self.refresh_data()
+
+    def action_logs(self) -> None:
+        name = self.query_one("#components", LiveTable).current_key
+        if name:
+            self.jobico.show_logs(name)

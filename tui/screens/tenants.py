@@ -59,6 +59,10 @@ class TenantsScreen(DashScreen):
 
     catalog: reactive[Catalog | None] = reactive(None)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.wanted: tuple[str, str | None] | None = None
+
     def body(self) -> Iterator[Widget]:
         with Horizontal():
             tree: Tree[Node] = Tree("tenants", id="tree")
@@ -106,6 +110,31 @@ class TenantsScreen(DashScreen):
                     child.add_leaf(info.event, info)
             if not node.children and not matches(q, tenant):
                 node.remove()
+        self.move_to_wanted()
+
+    def reveal(self, tenant: str, event: str | None = None) -> None:
+        """Put the cursor on ``tenant`` (or its ``event``), now or once the catalog is in."""
+        self.wanted = (tenant, event)
+        self.move_to_wanted()
+
+    def move_to_wanted(self) -> None:
+        if self.wanted is None:
+            return
+        tenant, event = self.wanted
+        tree: Tree[Node] = self.query_one("#tree", Tree)
+        for node in tree.root.children:
+            if node.data != tenant:
+                continue
+            leaves = [leaf for child in node.children for leaf in child.children
+                      if isinstance(leaf.data, EventInfo) and leaf.data.event == event]
+            target = leaves[0] if leaves else node
+            if target.line < 0:  # just added: the tree places it on its next refresh
+                self.call_after_refresh(self.move_to_wanted)
+                return
+            tree.move_cursor(target)
+            tree.focus()
+            self.wanted = None
+            return
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Node]) -> None:
         self.show(event.node.data)

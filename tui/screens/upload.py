@@ -1,17 +1,21 @@
-"""Upload a schema or wasm file, or deploy a package (.toml), into a tenant by path."""
+"""Upload a schema or wasm file, or deploy a package (.toml), into a tenant by path,
+then show ctl's verdict as `jobico deploy` does: loaded, or the load errors (the
+dialog then stays open, so the file can be fixed and sent again)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select
+from textual.widgets import Button, Input, Label, Select, Static
 
+from jobico.cli.visible import visible
 from jobico.errors import JobicoError
 from tui import fmt
 from tui.source import Upload
@@ -34,6 +38,7 @@ class UploadScreen(ModalScreen[Upload | None]):
             yield Label("Upload a file or deploy a package", classes="section")
             yield Input(placeholder="path of a .toml, .json or .wasm file", id="path")
             yield Select[str]([(t, t) for t in self.tenants], prompt="tenant", id="tenant")
+            yield Static("", id="verdict")
             with Horizontal(classes="buttons"):
                 yield Button("Upload", variant="primary", id="upload")
                 yield Button("Cancel (esc)", id="cancel")
@@ -61,5 +66,17 @@ class UploadScreen(ModalScreen[Upload | None]):
             self.notify(fmt.said(exc), title="Not uploaded", severity="error", markup=False)
             return
         verb = "deployed package" if done.kind == "package" else "uploaded"
-        self.notify(f"{verb} {done.tenant}/{done.path}")
+        where = f"{verb} {done.tenant}/{done.path}"
+        if done.errors:
+            problems = "\n".join(f"✗ {visible(str(e))}" for e in done.errors)
+            verdict = self.query_one("#verdict", Static)
+            verdict.update(Text(f"{where}, but ctl did not load it:\n{problems}"))  # never markup
+            verdict.add_class("-bad")
+            self.notify(problems, title="Load error", severity="error", markup=False)
+            return
+        if done.loaded:
+            self.notify(f"{where}: loaded by ctl")
+        else:
+            self.notify(f"{where}: ctl has not loaded it yet (no package uses it, or it is "
+                        "still loading: see Tenants)", severity="warning")
         self.dismiss(done)

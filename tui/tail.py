@@ -1,0 +1,100 @@
+"""Where a list of records continues: a followed tail after its stream broke, and
+"load older" below the oldest record shown. Pure, so both are tested without a screen.
+
+Records reach the recorder in the order runs *end*, but are filtered and paged by
+``started_at``. A follow started again therefore asks for a backlog reaching
+``margin_s`` before the newest start seen (a run that ended during the break may
+have started before the last record shown) and drops what was already shown, by id.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import replace
+
+from tui.source import Record, RecordFilter
+from tui.times import epoch, iso
+
+RESUME_MARGIN_S = 60.0  # longer than the default run timeout (2 s) and any append retry
+SEEN_MAX = 50_000  # ids remembered (~5 MB); beyond, the resume point moves up
+BACKLOG = 10_000  # the most a recorder `follow` replays (recorder MAX_LIMIT)
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before reconnect number ``attempt`` (1, 2, ...)."""
+    return BACKOFF_S[min(max(attempt, 1), len(BACKOFF_S)) - 1]
+
+
+class TailCursor:
+    """The records shown lately, and the filter that resumes after them.
+
+    Every record shown goes through ``fresh``. ``resume`` narrows a filter to start
+    ``margin_s`` before the newest start seen (never before ``opened``, the wall time
+    the list was first queried, minus the margin): each record the backlog repeats
+    started after that point, so its id is still remembered and ``fresh`` drops it.
+    """
+
+    def __init__(self, opened: float, margin_s: float = RESUME_MARGIN_S,
+                 keep: int = SEEN_MAX) -> None:
+        self._margin = margin_s
+        self._keep = keep
+        self._newest = opened
+        self._floor = opened - margin_s
+        self._seen: set[str] = set()
+        self._by_start: list[tuple[float, str]] = []
+
+    def fresh(self, record: Record) -> bool:
+        """True the first time ``record`` is seen (then it is remembered), False after."""
+        if record.id in self._seen:
+            return False
+        started = epoch(record.started_at) or 0.0
+        self._newest = max(self._newest, started)
+        self._floor = max(self._floor, self._newest - self._margin)
+        self._seen.add(record.id)
+        heapq.heappush(self._by_start, (started, record.id))
+        self._forget()
+        return True
+
+    def _forget(self) -> None:
+        """Drop ids that started before the resume point; past ``keep`` ids, raise it."""
+        heap = self._by_start
+        while heap and (heap[0][0] < self._floor or len(heap) > self._keep):
+            started, rid = heapq.heappop(heap)
+            self._seen.discard(rid)
+            if started >= self._floor:  # dropped for room: resume no earlier than the rest
+                self._floor = heap[0][0] if heap else started
+
+    @property
+    def since(self) -> float:
+        """Where a resumed follow starts (epoch seconds of ``started_at``, inclusive)."""
+        return self._floor
+
+    def resume(self, filt: RecordFilter) -> RecordFilter:
+        """``filt`` starting at the resume point (or later, if the filter itself does)."""
+        own = epoch(filt.since)
+        if own is not None and own >= self._floor:
+            return filt
+        return replace(filt, since=iso(self._floor))
+
+
+def older_page(filt: RecordFilter, shown: Iterable[Record], page: int
+               ) -> tuple[RecordFilter, int]:
+    """The query for the ``page`` records before the oldest start shown, and its limit.
+
+    ``until`` is exclusive, so it is set just past the oldest start, and the limit
+    grows by the records shown that started at that very time: the caller drops those
+    by id and still gets a full page of older ones.
+    """
+    starts = [(epoch(r.started_at), r) for r in shown]
+    known = [s for s, _ in starts if s is not None]
+    if not known:
+        return filt, page
+    oldest = min(known)
+    ties = sum(1 for s in known if s == oldest)
+    until = iso(oldest + 1e-6)
+    own = epoch(filt.until)
+    if own is not None and own < oldest + 1e-6:
+        until = filt.until  # type: ignore[assignment]
+    return replace(filt, until=until), page + ties
