@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -18,12 +19,14 @@ from jobico.cli import (  # noqa: F401 - register commands
 from jobico.cli.app import EXIT_ERROR, EXIT_NOT_RUNNING, NotRunning, app, order_panels
 from jobico.cli.visible import visible
 from jobico.errors import JobicoError
+from jobico.private import UMASK
 
 
 def main() -> None:
     """Every deliberate error becomes one line on stderr and its exit code (SPEC §6):
     1 for an error, 3 when the home is not running; click exits 2 for a usage error."""
     order_panels()
+    os.umask(UMASK)  # what the CLI writes (pids.json, the lock, state) is the user's alone
     try:
         app(prog_name="jobico")
     except JobicoError as exc:

@@ -20,7 +20,6 @@ from pathlib import Path, PurePosixPath
 
 from jobico import caps
 from jobico.errors import NotFound, UserError
-from jobico.names import ID_PATTERN as ID_PATTERN  # for queue/storage.py, until it imports names
 from jobico.names import check_id, is_id
 from jobico.private import FILE_MODE, new_dir, private_dir, private_dirs
 
