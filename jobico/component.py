@@ -2,7 +2,8 @@
 
 Each component is a service object plus this shell: it reads the home from
 ``JOBICO_HOME``, loads the layered config, logs to ``.jobico/logs/<name>.log``
-with rotation (warnings also to stderr, which the supervisor echoes), serves RPC
+with rotation, as text or JSON lines (``logfiles.py``; warnings also to stderr,
+which the supervisor echoes), serves RPC
 on ``.jobico/run/<name>.sock`` and turns SIGTERM/SIGINT into an orderly
 ``shutdown()``. The service only knows its own job.
 """
@@ -10,7 +11,6 @@ on ``.jobico/run/<name>.sock`` and turns SIGTERM/SIGINT into an orderly
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import signal
 import sys
@@ -25,10 +25,10 @@ import trio
 from jobico.config import Config, load_config
 from jobico.errors import JobicoError
 from jobico.home import Home
+from jobico.logfiles import RotatingLog, formatter
 from jobico.private import UMASK
 from jobico.rpc import trio_shell
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SHUTDOWN_GRACE_S = 20.0
 # Orphaned (supervisor killed), every component stops at once, so nobody is left to finish
 # with: an executor would spend its whole grace retrying a settle with a queue that is gone,
@@ -76,15 +76,14 @@ class _Handler:
         raise AttributeError(name)
 
 
-def setup_logging(home: Home, name: str, level: str) -> logging.Logger:
+def setup_logging(home: Home, name: str, level: str, fmt: str = "text") -> logging.Logger:
+    """Log to ``.jobico/logs/<name>.log`` as ``fmt`` (``log.format``: text or json)."""
     home.logs.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(level.upper())
-    to_file = logging.handlers.RotatingFileHandler(
-        home.log_file(name), maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8"
-    )
-    to_file.setFormatter(logging.Formatter(LOG_FORMAT))
+    to_file = RotatingLog(home.log_file(name))
+    to_file.setFormatter(formatter(fmt, name))
     root.addHandler(to_file)
     to_console = logging.StreamHandler(sys.stderr)
     to_console.setLevel(logging.WARNING)
@@ -159,7 +158,7 @@ def main(default_name: str, factory: Callable[[Context], Any]) -> None:
     home = Home(Path(os.environ.get("JOBICO_HOME", ".")).resolve())
     home.ensure()
     config = load_config(home.root)
-    log = setup_logging(home, name, config.log.level)
+    log = setup_logging(home, name, config.log.level, config.log.format)
     ctx = Context(home=home, config=config, name=name, log=log)
     try:
         trio.run(serve_component, ctx, factory(ctx))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jobico.errors import ConfigError
+from jobico.logfiles import FORMATS as LOG_FORMATS
 from jobico.redact import redact_url
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -61,6 +62,7 @@ class RecorderConfig:
 class LogConfig:
     level: str = "info"
     file: str = ""
+    format: str = "text"  # "json": one object per line (ts, level, component, message, event ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "queue.max_inflight_per_tenant": (lambda v: v >= 1, "must be at least 1"),
     "recorder.retention_days": (lambda v: v >= 1, "must be at least 1"),
     "log.level": (lambda v: v in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"),
+    "log.format": (lambda v: v in LOG_FORMATS, f"must be one of {', '.join(LOG_FORMATS)}"),
 }
 
 

@@ -8,13 +8,14 @@ leftovers before it starts (supervisor.strays).
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -25,6 +26,12 @@ from supervisor.spec import ComponentSpec
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 25.0
+
+
+class Say(Protocol):
+    """The supervisor's console (``runner.Console``)."""
+
+    def __call__(self, name: str, message: str, level: int = logging.INFO) -> None: ...
 
 
 @dataclass(slots=True)
@@ -54,7 +61,7 @@ class Supervised:
     """Keeps one component running until told to stop."""
 
     def __init__(
-        self, home: Home, spec: ComponentSpec, env: dict[str, str], say: Callable[[str, str], None]
+        self, home: Home, spec: ComponentSpec, env: dict[str, str], say: Say
     ) -> None:
         self.home = home
         self.state = ComponentState(spec)
@@ -89,7 +96,8 @@ class Supervised:
             st.failures = next_failure_count(st.failures, ran_for)
             delay = restart_delay(st.failures, ran_for)
             st.state, st.last_exit, st.restarts = "restarting", exit_code, st.restarts + 1
-            self._say(self.name, f"exited with {_describe(exit_code)}; restarting in {delay:.1f}s")
+            self._say(self.name, f"exited with {_describe(exit_code)}; restarting in {delay:.1f}s",
+                      logging.WARNING)
             await trio.sleep(delay)
         self.state.state = "stopped"
 
@@ -154,7 +162,8 @@ class Supervised:
             with trio.move_on_after(STOP_TIMEOUT_S):
                 await process.wait()
             if process.returncode is None:
-                self._say(self.name, f"did not stop within {STOP_TIMEOUT_S:.0f}s; killing it")
+                self._say(self.name, f"did not stop within {STOP_TIMEOUT_S:.0f}s; killing it",
+                          logging.WARNING)
                 process.kill()
                 await process.wait()
 

@@ -8,6 +8,7 @@ way they talk to any component.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import signal
 import socket
@@ -23,11 +24,16 @@ from jobico.cli.visible import visible
 from jobico.config import Config, flags_as_env
 from jobico.errors import ConfigError, NotFound, UserError
 from jobico.home import Home
+from jobico.logfiles import MAX_BYTES, RotatingLog, formatter
 from jobico.redact import redact_url
 from jobico.rpc import trio_shell
 from supervisor.process import STOP_TIMEOUT_S, Supervised
 from supervisor.spec import components, shutdown_order, start_waves
 from supervisor.strays import pids_file, read_pids, wait_for_strays, write_pids
+
+# supervisor.log in text: whose line it is (the supervisor's, or a component's it echoes).
+FILE_FORMAT = "%(asctime)s %(levelname)s %(component)s: %(message)s"
+ECHOED_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 
 class HomeLock:
@@ -63,21 +69,38 @@ class HomeLock:
 
 
 class Console:
-    """The supervisor's concise live log: stderr, mirrored to ``log.file`` when set.
+    """The supervisor's concise live log: stderr, mirrored to ``log.file`` when set, and
+    ``.jobico/logs/supervisor.log``, rotated like the components' logs, in ``log.format``.
 
     Messages echo components' stderr, which may quote tenants' files or guests'
     output, so control characters are shown as escapes, never sent to the terminal.
+    Under ``jobico up --detach`` stderr already is ``supervisor.log``: lines are then
+    written once, and stderr follows the file when it rotates (``RotatingLog``).
     """
 
-    def __init__(self, mirror: Path | None = None) -> None:
+    def __init__(self, log_file: Path, fmt: str = "text", mirror: Path | None = None,
+                 max_bytes: int = MAX_BYTES) -> None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._file = RotatingLog(log_file, max_bytes)
+        self._file.setFormatter(formatter(fmt, "supervisor", FILE_FORMAT))
+        self._echo = 2 not in self._file.stdio
         self._mirror = open(mirror, "a", encoding="utf-8") if mirror else None  # noqa: SIM115
 
-    def __call__(self, name: str, message: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} {name:<11} {visible(message)}"
-        print(line, file=sys.stderr, flush=True)
+    def __call__(self, name: str, message: str, level: int = logging.INFO) -> None:
+        shown = visible(message)
+        line = f"{time.strftime('%H:%M:%S')} {name:<11} {shown}"
+        if self._echo:
+            print(line, file=sys.stderr, flush=True)
         if self._mirror is not None:
             self._mirror.write(line + "\n")
             self._mirror.flush()
+        word, _, rest = shown.partition(" ")
+        if word in ECHOED_LEVELS and rest:  # a component's stderr line: "WARNING message"
+            level, shown = logging.getLevelName(word), rest
+        record = logging.makeLogRecord({"name": "jobico.supervisor", "levelno": level,
+                                        "levelname": logging.getLevelName(level), "msg": shown,
+                                        "component": name})
+        self._file.handle(record)
 
 
 class Supervisor:
@@ -90,7 +113,8 @@ class Supervisor:
         self.specs = components(config, role)
         self.role = role
         mirror = home.root / config.log.file if config.log.file else None
-        self.say = console = Console(mirror)
+        self.say = console = Console(home.log_file("supervisor"), config.log.format,
+                                     mirror)
         self.children = {s.name: Supervised(home, s, env, console) for s in self.specs}
         self._stop = trio.Event()
         self.state = "starting"

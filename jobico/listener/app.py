@@ -8,8 +8,8 @@ in-memory catalog and enqueuer, and the server wires the real ones:
   that returns only once the items are durable, raises ``Conflict`` when ``key`` was
   used for another body (``digest``), and ``Unavailable`` when the queue is down or
   the tenant is over its depth limit;
-- ``health``: ``async () -> (ok, detail)``; ``stats``: ``async () -> (queue, recorder)``
-  stats documents, ``None`` for a component that did not answer.
+- ``health``: ``async () -> (ok, detail)``; ``stats``: ``async () -> metrics.Sources``,
+  what ``/metrics`` shows (without it, this app's own counters).
 
 Bad input of any kind is a 4xx with a JSON body; a 500 means a bug here. Every
 answer to a known tenant costs it rate tokens (SPEC §3): an accepted request one
@@ -29,14 +29,15 @@ from jobico.errors import Conflict, Unavailable
 from jobico.listener import asgi, body
 from jobico.listener.asgi import Receive, Scope, Send
 from jobico.listener.catalog import EMPTY, Catalog, Route
-from jobico.listener.metrics import CONTENT_TYPE, Counters, render
+from jobico.listener.metrics import CONTENT_TYPE, Sources, render
 from jobico.listener.quotas import Quotas, retry_after_header
 from jobico.listener.replays import SeenIds
 from jobico.listener.signatures import SignatureError, verify
+from jobico.listener.tally import Counters
 from jobico.listener.validation import SchemaCheck
 
 HealthProbe = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
-StatsSource = Callable[[], Awaitable[tuple[dict[str, Any] | None, dict[str, Any] | None]]]
+StatsSource = Callable[[], Awaitable[Sources]]
 
 log = logging.getLogger("jobico.listener")
 
@@ -78,10 +79,6 @@ class _Request:
     claimed: str | None = None  # the webhook-id taken for this request
 
 
-async def _no_stats() -> tuple[None, None]:
-    return None, None
-
-
 class ListenerApp:
     def __init__(
         self,
@@ -90,7 +87,7 @@ class ListenerApp:
         quotas: Quotas,
         *,
         catalog: Catalog = EMPTY,
-        stats: StatsSource = _no_stats,
+        stats: StatsSource | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         seen: SeenIds | None = None,
@@ -155,7 +152,7 @@ class ListenerApp:
             tenant = ids[0] if ids and ids[0] in catalog.tenants else ""
             if tenant:
                 self.quotas.charge(tenant, 1, self._clock())
-            self.counters.rejected[tenant, 404] += 1
+            self.counters.answered(tenant, 404)
             raise Rejected(404, "not_found", f"no event {what}")
         request = _Request()
         try:
@@ -165,8 +162,14 @@ class ListenerApp:
                 self.seen.release(route.tenant, route.package, request.claimed)
             if not request.paid:
                 self.quotas.charge(route.tenant, request.tokens, self._clock())
-            self.counters.rejected[route.tenant, no.status] += 1
+            self.counters.answered(route.tenant, no.status)
             raise
+        except asgi.ClientGone:
+            raise
+        except Exception:
+            self.counters.answered(route.tenant, 500)
+            raise
+        self.counters.answered(route.tenant, 202, len(ids_out))
         await asgi.reply_json(send, 202, {"ids": ids_out})
 
     async def _accept(self, route: Route, scope: Scope, receive: Receive,
@@ -203,8 +206,6 @@ class ListenerApp:
             retry = getattr(exc, "retry_after", 1)
             raise Rejected(503, "unavailable", str(exc) or "queue unavailable",
                            retry_after_header(retry)) from None
-        self.counters.accepted[route.tenant] += len(ids)
-        self.counters.accepted_requests[route.tenant] += 1
         return ids
 
     async def _items(self, route: Route, data: bytes, request: _Request) -> list[bytes]:
@@ -275,6 +276,5 @@ class ListenerApp:
                                               "detail": detail}, [(b"retry-after", b"1")])
 
     async def _metrics(self, send: Send) -> None:
-        queue, recorder = await self.stats()
-        text = render(self.counters, queue, recorder)
-        await asgi.reply(send, 200, text.encode(), CONTENT_TYPE.encode())
+        sources = await self.stats() if self.stats else Sources(self.counters.snapshot())
+        await asgi.reply(send, 200, render(sources), CONTENT_TYPE.encode())

@@ -4,11 +4,13 @@ Serves ``listener.host:listener.port``; with ``listener.workers > 1`` the superv
 runs ``listener-1..N`` and each binds the port with ``SO_REUSEPORT``. Two event loops:
 HTTP, and everything a request calls (the queue, the health and stats probes), runs
 on an asyncio loop on a thread of its own (``server.serve_app``); the RPC socket,
-signals and the ctl follower stay on the component shell's trio loop.
+signals, the ctl follower and the saving of the counters (``tally.py``) stay on the
+component shell's trio loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import trio
@@ -19,8 +21,10 @@ from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import EMPTY
 from jobico.listener.connections import ConnectionLimits
 from jobico.listener.enqueuer import QueueEnqueuer
+from jobico.listener.metrics import Sources
 from jobico.listener.quotas import Quotas
 from jobico.listener.server import bind, follow_catalog, serve_app
+from jobico.listener.tally import SAVE_S, TallyFiles
 from jobico.rpc import asyncio_shell
 
 FIRST_CATALOG_WAIT_S = 10.0
@@ -33,6 +37,7 @@ class ListenerService:
         self.enqueuer = QueueEnqueuer(self._connect)
         quotas = Quotas(ctx.config.quota, share=ctx.config.listener.workers)
         self.app = ListenerApp(self.enqueuer, self.health, quotas, stats=self.stats)
+        self.tally = TallyFiles(ctx.home.run, ctx.name, self.app.counters)
         self.limits = ConnectionLimits.of(ctx.config.listener)
         self.urls: list[str] = []
         self._stop = trio.Event()
@@ -52,8 +57,10 @@ class ListenerService:
             raise ConfigError(f"listener.port: cannot listen on {listener.host}:{listener.port}: "
                               f"{exc.strerror or exc}") from None
         loaded = trio.Event()
+        self.tally.load()
         try:
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._save_counters)
                 nursery.start_soon(follow_catalog, self.ctx.connect, self.app, self.ctx.log, loaded)
                 with trio.move_on_after(FIRST_CATALOG_WAIT_S):
                     await loaded.wait()
@@ -64,6 +71,20 @@ class ListenerService:
                 task_status.started()
         finally:
             self._stopped.set()
+            self._save_now()
+
+    async def _save_counters(self) -> None:
+        """Keep the counters file at most ``SAVE_S`` behind (off the trio thread: an fsync)."""
+        while True:
+            await trio.sleep(SAVE_S)
+            if self.tally.due:
+                await trio.to_thread.run_sync(self._save_now)
+
+    def _save_now(self) -> None:
+        try:
+            self.tally.save()
+        except OSError as exc:
+            self.ctx.log.warning("cannot save the webhook counters: %s", exc)
 
     async def _serve(self, sock: Any, done: trio.CancelScope, *,
                      task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -109,14 +130,20 @@ class ListenerService:
                   "queue": "running" if queue else "unreachable"}
         return queue and catalog, {"components": states, "supervisor": "unreachable"}
 
-    async def stats(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        return await self._stats_of("queue"), await self._stats_of("recorder")
+    async def stats(self) -> Sources:
+        """What ``/metrics`` shows: the counters of every listener of the home, and the
+        queue's and recorder's stats and the supervisor's status, fetched together."""
+        queue, recorder, supervisor = await asyncio.gather(
+            self._stats_of("queue"), self._stats_of("recorder"),
+            self._stats_of("supervisor", "status"))
+        counters = await asyncio.to_thread(self.tally.total)
+        return Sources(counters, queue, recorder, supervisor, self.ctx.name)
 
-    async def _stats_of(self, component: str) -> dict[str, Any] | None:
+    async def _stats_of(self, component: str, method: str = "stats") -> dict[str, Any] | None:
         try:
             async with await self._connect(component, PROBE_TIMEOUT_S) as client:
-                result = await client.call("stats", {}, timeout=PROBE_TIMEOUT_S)
+                result = await client.call(method, {}, timeout=PROBE_TIMEOUT_S)
         except JobicoError as exc:
-            self.ctx.log.debug("%s stats: %s", component, exc)
+            self.ctx.log.debug("%s %s: %s", component, method, exc)
             return None
         return result if isinstance(result, dict) else None

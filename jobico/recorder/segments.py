@@ -73,6 +73,7 @@ class SegmentDir:
         self._dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
         self.segments: dict[int, Segment] = {}
         self.active: Segment | None = None
+        self._last_number = 0  # numbers only grow, even once retention removed every segment
         self._dirty: set[Segment] = set()  # written (or cut) since the last plan
         self._dir_dirty = False  # a segment was created since the last plan
 
@@ -90,19 +91,26 @@ class SegmentDir:
             data = path.read_bytes()
             segment = Segment(number, path, float(created), fd, len(data), len(data))
             self.segments[number] = segment
+            self.reserve(number)
             self.active = segment
             yield segment, data, number == numbered[-1][0]
 
     def create(self, now: float) -> Segment:
         """Start a new active segment; its directory entry is made durable by the next sync."""
-        number = max(self.segments, default=0) + 1
+        number = self._last_number + 1
         path = self.root / f"{number:08d}-{int(now)}.seg"
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         segment = Segment(number, path, float(int(now)), fd, 0)
         self.segments[number] = segment
+        self.reserve(number)
         self.active = segment
         self._dir_dirty = True
         return segment
+
+    def reserve(self, number: int) -> None:
+        """Never ``create`` a segment numbered ``number`` or less (positions saved elsewhere,
+        the store's counters, name it)."""
+        self._last_number = max(self._last_number, number)
 
     def write(self, data: bytes) -> None:
         """Append ``data`` whole to the active segment, or cut back what got written.

@@ -5,7 +5,9 @@ RPC (docs/internals.md, recorder): ``append {"records"}`` -> ``{"stored": [bool]
 ``caps.MAX_RECORD_BYTES`` encoded, is refused on its own; ``Unavailable`` when the
 fsync failed, see ``commit.py``); ``query {filters, "limit"}`` -> records newest first; ``get {"id"}``;
 ``attempts {"event_id"}`` -> every run of an event; ``ok_ids {"event_ids"}`` ->
-the ids that already have an ``ok``; ``stats`` -> counts and run-time histogram;
+the ids that already have an ``ok``; ``stats`` -> the store's size and the metrics
+counters (``stats.py``: runs, retries, run time, queue wait and end-to-end latency,
+kept in ``counters.json`` every ``SAVE_COUNTERS_S`` and on the way out);
 stream ``follow {filters, "backlog"}`` -> the last ``backlog`` matching records
 (oldest first), then every new one as it becomes durable.
 """
@@ -25,11 +27,13 @@ from jobico.recorder.commit import GroupCommit
 from jobico.recorder.follow import Hub
 from jobico.recorder.records import Filter, count_param
 from jobico.recorder.store import DAY, Store
+from jobico.repo.files import atomic_write
 
 if TYPE_CHECKING:
     from jobico.component import Context
 
 SWEEP_INTERVAL_S = DAY
+SAVE_COUNTERS_S = 1.0  # how much counting a restart redoes from the segments, at most
 GC_YOUNG_THRESHOLD = 50_000
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -106,6 +110,7 @@ class RecorderService:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._commit.run)
                 nursery.start_soon(self._sweep_daily)
+                nursery.start_soon(self._save_counters)
                 task_status.started()
         finally:
             self._store.close()
@@ -119,6 +124,24 @@ class RecorderService:
         while True:
             await trio.sleep(SWEEP_INTERVAL_S)
             self._sweep()
+
+    async def _save_counters(self) -> None:
+        """Save the metrics counters off the trio thread (an fsync) while records come in.
+
+        A failed save is logged and tried again: the counters stay right in memory,
+        and a restart recounts from the last saved position.
+        """
+        while True:
+            await trio.sleep(SAVE_COUNTERS_S)
+            pending = self.store.counters_to_save()
+            if pending is None:
+                continue
+            try:
+                await trio.to_thread.run_sync(atomic_write, self.store.counters_path, pending[1])
+            except OSError as exc:
+                self._ctx.log.warning("recorder: cannot save the metrics counters: %s", exc)
+                continue
+            self.store.counters_saved(pending[0])
 
     async def shutdown(self) -> None:
         """Make every written record durable before the process stops."""

@@ -14,10 +14,18 @@ the files, so its appender can send it again (``commit.py`` has the policy).
 On open, a damaged record in the middle of a segment is skipped and reported
 (logged as an error, counted in ``stats``), never a reason to drop the records
 after it; a torn tail of the last segment is cut (``storage.frames``).
+
+The metrics counters (``stats.py``) count each record once, when it becomes
+durable, and never count down. ``save_counters`` keeps them in ``counters.json``
+with the position (segment, offset) after the last record counted; on open only
+the records past that position are counted on top, so a restart, even after
+``kill -9``, neither loses nor repeats a count. Without that file (a new home, or
+one from before it existed) the retained records are counted.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -31,10 +39,12 @@ from jobico.recorder.index import Entry, Index
 from jobico.recorder.records import Filter, normalize, parse_time
 from jobico.recorder.segments import Segment, SegmentDir, SyncPlan
 from jobico.recorder.stats import Stats
+from jobico.repo.files import atomic_write
 from jobico.storage.frames import Damage
 
 DAY = 86400.0
 REPLY_MAX_BYTES = 32 * 1024 * 1024  # half the RPC message limit: room for msgpack overhead
+COUNTERS_FILE = "counters.json"
 log = logging.getLogger(__name__)
 
 
@@ -72,7 +82,10 @@ class Store:
         self._segment_age_s = segment_age_s
         self._dir = SegmentDir(root)
         self._index = Index()
-        self._stats = Stats()
+        self.counters_path = root / COUNTERS_FILE
+        self._stats, self._counted = _saved_counters(self.counters_path)
+        self._saved = self._counted
+        self._dir.reserve(self._counted[0])  # a segment number counted is never used again
         self._seq = 0
         self.durable = 0
         self._pending: list[tuple[Entry, dict[str, Any]]] = []
@@ -92,6 +105,7 @@ class Store:
 
     def _load(self, segment: Segment, data: bytes, last: bool) -> None:
         loaded: list[Entry] = []
+        uncounted: list[tuple[Entry, dict[str, Any]]] = []
         found = frames.scan(data)
         for offset, length, record in found:
             try:
@@ -105,8 +119,10 @@ class Store:
                 self._seq += 1
                 self._index.add(entry)
                 loaded.append(entry)
+                if (segment.number, offset) >= self._counted:
+                    uncounted.append((entry, record))
         self._index.place(loaded, keep_sorted=False)
-        self._count(loaded)
+        self._count(uncounted)
         self._note(loaded, segment)
         for damage in found.damaged:
             self._damaged(segment, damage)
@@ -126,11 +142,16 @@ class Store:
                   segment.path, damage.length, damage.offset, damage.reason)
         self.damaged.append((segment.path, damage))
 
-    def _count(self, entries: Iterable[Entry]) -> None:
-        """Count durable records in the metrics (a record rolled back is never counted)."""
+    def _count(self, runs: list[tuple[Entry, dict[str, Any]]]) -> None:
+        """Count durable records in the metrics, in the order they were written (a record
+        rolled back is never counted)."""
         add = self._stats.add
-        for entry in entries:
-            add(entry.tenant, entry.status, entry.duration_ms)
+        for entry, record in runs:
+            add(entry.tenant, entry.status, entry.attempt, entry.duration_ms, entry.started,
+                _seconds(record.get("accepted_at")))
+        if runs:
+            last = runs[-1][0]
+            self._counted = (last.segment, last.offset + last.length)
 
     @staticmethod
     def _note(entries: list[Entry], segment: Segment) -> None:
@@ -203,7 +224,7 @@ class Store:
         while cut < len(self._pending) and self._pending[cut][0].seq <= self.durable:
             cut += 1
         done, self._pending = self._pending[:cut], self._pending[cut:]
-        self._count(entry for entry, _ in done)
+        self._count(done)
         return done
 
     def abandon(self) -> int:
@@ -294,10 +315,61 @@ class Store:
                 "bytes": self._dir.size(), "damaged": len(self.damaged),
                 "damaged_bytes": sum(d.length for _, d in self.damaged), **self._stats.as_dict()}
 
+    def counters_to_save(self) -> tuple[tuple[int, int], bytes] | None:
+        """The counters as ``save_counters`` writes them, with the position they cover;
+        None when nothing was counted since the last save. Cheap: call it on the store's
+        thread, write the bytes on any."""
+        if self._counted == self._saved:
+            return None
+        doc = {"through": list(self._counted), **self._stats.as_dict()}
+        return self._counted, json.dumps(doc, separators=(",", ":")).encode()
+
+    def counters_saved(self, through: tuple[int, int]) -> None:
+        self._saved = max(self._saved, through)
+
+    def save_counters(self) -> None:
+        """Write ``counters.json`` (atomically) if anything was counted since the last save.
+
+        Errors: ``OSError`` from the disk.
+        """
+        pending = self.counters_to_save()
+        if pending is not None:
+            atomic_write(self.counters_path, pending[1])
+            self.counters_saved(pending[0])
+
     def close(self) -> None:
-        """Sync what is written and release every file. Errors: ``OSError`` from the sync."""
+        """Sync what is written, save the counters and release every file.
+
+        Errors: ``OSError`` from the sync or the save.
+        """
         try:
             self.sync()
+            self.save_counters()
         finally:
             self._dir.close()
+
+
+def _seconds(value: object) -> float | None:
+    """Epoch seconds of a stored time; None when absent (or unreadable: only metrics use it)."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value, "accepted_at")
+    except UserError:
+        return None
+
+
+def _saved_counters(path: Path) -> tuple[Stats, tuple[int, int]]:
+    """The counters ``save_counters`` left and the position they cover; fresh ones counting
+    from the first record when there is no such file or it cannot be read (said in the log)."""
+    try:
+        doc = json.loads(path.read_bytes())
+        segment, offset = doc["through"]
+        return Stats.from_dict(doc), (int(segment), int(offset))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s: cannot read the saved metrics counters (%s); counting the retained "
+                    "records again", path, exc)
+    return Stats(), (0, 0)
 

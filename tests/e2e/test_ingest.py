@@ -197,7 +197,7 @@ def test_healthz_and_metrics(home: Platform) -> None:
     text = payload.decode()
     assert status == 200 and headers["content-type"].startswith("text/plain")
     lines = text.splitlines()
-    for family in ("jobico_events_accepted_total", "jobico_events_rejected_total", "jobico_queue_depth",
+    for family in ("jobico_items_accepted_total", "jobico_requests_total", "jobico_queue_depth",
                    "jobico_executions_total", "jobico_run_duration_seconds_bucket"):
         assert any(line.startswith(family + "{") and 'tenant="acme"' in line for line in lines), family
 

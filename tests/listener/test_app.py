@@ -9,6 +9,7 @@ import json
 import h11
 import pytest
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from jobico.config import Config, TenantQuota
 from jobico.listener.catalog import EMPTY, Catalog
@@ -241,25 +242,21 @@ async def test_healthz_follows_the_probe() -> None:
 
 
 @pytest.mark.trio
-async def test_metrics_text_counts_per_tenant_and_status() -> None:
-    async def stats() -> tuple[dict[str, object], None]:
-        return {"acme": {"depth": 3, "inflight": 1, "dead": 0}}, None
-
-    app = make_app(stats=stats)
+async def test_metrics_count_requests_by_tenant_and_code_and_items_accepted() -> None:
     with trio.fail_after(10):
-        async with serving(app) as port:
+        async with serving(make_app()) as port:
             await post(port, SIGNUP, {"data": [{"name": "a"}, {"name": "b"}]})
             await post(port, SIGNUP, {"name": 1})
             await post(port, "/events/nobody/x", {})
             r = await request(port, "GET", "/metrics")
     assert r.status == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
-    lines = r.body.decode().splitlines()
-    assert 'jobico_events_accepted_total{tenant="acme"} 2' in lines
-    assert 'jobico_events_rejected_total{tenant="acme",status="422"} 1' in lines
-    assert 'jobico_events_rejected_total{tenant="",status="404"} 1' in lines
-    assert 'jobico_queue_depth{tenant="acme"} 3' in lines
-    assert 'jobico_component_up{component="recorder"} 0' in lines
-    assert "# TYPE jobico_events_accepted_total counter" in lines
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(r.body.decode()) for s in family.samples}
+    assert samples["jobico_items_accepted_total", (("tenant", "acme"),)] == 2
+    assert samples["jobico_requests_total", (("code", "202"), ("tenant", "acme"))] == 1
+    assert samples["jobico_requests_total", (("code", "422"), ("tenant", "acme"))] == 1
+    assert samples["jobico_requests_total", (("code", "404"), ("tenant", ""))] == 1
+    assert samples["jobico_component_up", (("component", "recorder"),)] == 0
 
 
 @pytest.mark.trio
