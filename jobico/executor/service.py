@@ -392,6 +392,26 @@ class ExecutorService:
         stale = reply.get("stale") if isinstance(reply, dict) else None
         if stale:  # our lease had lapsed and another worker holds them: it settles them
             self.ctx.log.warning("%d results were stale, e.g. event %s", len(stale), stale[0])
+        applied = set(reply.get("applied") or ()) if isinstance(reply, dict) else set()
+        self._log_failures(batch, settles, applied)
+
+    def _log_failures(self, batch: list[Done], settles: list[dict[str, Any]], applied: set[str]) -> None:
+        """One line per retry or dead letter, with the event's ids as fields (``log.format = "json"``)
+        so an operator can follow an event through the logs; ``%r`` keeps guest text on one line."""
+        for done, entry in zip(batch, settles, strict=True):
+            if entry["outcome"] == "ack" or entry["id"] not in applied:
+                continue
+            d = done.delivery
+            fields = {"event_id": d["id"], "tenant": d["tenant"], "event": d["event"],
+                      "attempt": int(d["attempt"]), "reason": entry["reason"]}
+            if entry["outcome"] == "retry":
+                self.ctx.log.info("event %s (%s/%s) attempt %d failed, retry in %d ms: %r", d["id"],
+                                  d["tenant"], d["event"], fields["attempt"], entry["delay_ms"],
+                                  entry["reason"], extra={**fields, "delay_ms": entry["delay_ms"]})
+            else:
+                self.ctx.log.warning("event %s (%s/%s) dead-lettered after attempt %d: %r", d["id"],
+                                     d["tenant"], d["event"], fields["attempt"], entry["reason"],
+                                     extra=fields)
 
     async def _append(self, records: list[dict[str, Any]]) -> dict[int, str]:
         """Append in calls of at most ``settle.MAX_APPEND_BYTES``; the refused records, by index."""

@@ -181,3 +181,27 @@ async def test_a_follow_up_schema_is_compiled_offline(
     for event_id in ("h1", "f1"):
         (note,) = fakes.records[event_id]["logs"]
         assert "does not compile offline" in note["message"], note
+
+
+@pytest.mark.trio
+async def test_retries_and_dead_letters_are_logged_with_the_events_ids(
+    home: Home, caplog: pytest.LogCaptureFixture
+) -> None:
+    fakes = Fakes([delivery("a1", "greet"), delivery("b1", "fails"), delivery("c1", "fails", attempt=2)])
+    def logged() -> dict[str, Any]:
+        return {r.event_id: r for r in caplog.records if hasattr(r, "event_id")}
+
+    with caplog.at_level("INFO", logger="test"), trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await start(nursery, home, fakes)
+            await fakes.all_settled.wait()
+            while len(logged()) < 2:  # the lines follow the settle's reply
+                await trio.sleep(0.01)
+            await trio.sleep(0.05)  # and no third one comes
+            nursery.cancel_scope.cancel()
+    lines = logged()
+    assert set(lines) == {"b1", "c1"}, "one line per retry or dead letter, none for an ok run"
+    retry, dead = lines["b1"], lines["c1"]
+    assert (retry.levelname, retry.attempt, retry.delay_ms) == ("INFO", 1, fakes.settled["b1"]["delay_ms"])
+    assert (dead.levelname, dead.attempt, dead.tenant) == ("WARNING", 2, "acme")
+    assert "dead-lettered after attempt 2" in dead.getMessage() and dead.reason == fakes.settled["c1"]["reason"]
