@@ -195,7 +195,7 @@ async def test_retries_and_dead_letters_are_logged_with_the_events_ids(
         async with trio.open_nursery() as nursery:
             await start(nursery, home, fakes)
             await fakes.all_settled.wait()
-            while len(logged()) < 2:  # the lines follow the settle's reply
+            while len(logged()) < 2:  # noqa: ASYNC110 - the lines follow the settle's reply
                 await trio.sleep(0.01)
             await trio.sleep(0.05)  # and no third one comes
             nursery.cancel_scope.cancel()
@@ -204,4 +204,5 @@ async def test_retries_and_dead_letters_are_logged_with_the_events_ids(
     retry, dead = lines["b1"], lines["c1"]
     assert (retry.levelname, retry.attempt, retry.delay_ms) == ("INFO", 1, fakes.settled["b1"]["delay_ms"])
     assert (dead.levelname, dead.attempt, dead.tenant) == ("WARNING", 2, "acme")
-    assert "dead-lettered after attempt 2" in dead.getMessage() and dead.reason == fakes.settled["c1"]["reason"]
+    assert "dead-lettered after attempt 2" in dead.getMessage()
+    assert dead.reason == fakes.settled["c1"]["reason"]
