@@ -107,6 +107,12 @@ local function bury(t, f, attempt, reason)
     't', ARGV[2], 'r', reason)
   redis.call('HSET', P .. ':Di:' .. t, f.i, dsid)
 end
+-- an item whose record is gone or garbled (written behind the queue's back): nothing to run, but the
+-- loss stays visible as a dead letter
+local function lost(t, eid, e, attempt, reason)
+  redis.call('HDEL', P .. ':where', eid)
+  bury(t, {i = eid, e = e, b = '', q = ARGV[2]}, attempt, reason)
+end
 local function sane(value, pattern, fallback)
   if value and string.match(value, pattern) then return value end
   return fallback
@@ -274,10 +280,14 @@ local function promote()
     local it = unpacked(redis.call('HGET', P .. ':h', eid))
     redis.call('ZREM', P .. ':d', eid)
     redis.call('HDEL', P .. ':h', eid)
-    if t and it then
+    if t then
       count(t, 'D', -1)
-      add(t, {i = eid, e = e, b = it[1], q = it[2]}, attempt)
-      ready(t, e, 1)
+      if it and type(it[1]) == 'string' and type(it[2]) == 'string' then
+        add(t, {i = eid, e = e, b = it[1], q = it[2]}, attempt)
+        ready(t, e, 1)
+      else
+        lost(t, eid, e, attempt, 'the retry record of ' .. eid .. ' was garbled in Redis')
+      end
     end
   end
 end
@@ -313,11 +323,10 @@ local function take(t, e, want)
       local f = entry and entry[2] and fields(entry[2])
       if f and f.i == eid and f.a == attempt then
         hold(eid, entry[2])
-      else  -- deleted (or replaced) behind the queue's back while waiting: the loss stays visible
-        redis.call('HDEL', P .. ':where', eid)
+      else  -- deleted (or replaced) behind the queue's back while waiting
         count(t, 'r:' .. e, -1)
         count(t, 'R', -1)
-        bury(t, {i = eid, e = e, b = '', q = ARGV[2]}, attempt,
+        lost(t, eid, e, attempt,
           'queue entry ' .. sid .. ' was deleted from Redis while waiting to be leased again')
       end
     end
@@ -580,11 +589,14 @@ if moved < chunk then
   for j = 1, #due, 2 do
     local eid = due[j]
     local it = unpacked(redis.call('HGET', P .. ':h:' .. t, eid))
-    if it then
+    if it and type(it[1]) == 'string' and type(it[3]) == 'string' and type(it[4]) == 'string'
+      and tonumber(it[2]) then
       redis.call('HSET', P .. ':h', eid, cmsgpack.pack({it[3], it[4]}))
       redis.call('ZADD', P .. ':d', due[j + 1], eid)
       place(eid, t, it[1], '-', it[2])
       count(t, 'D', 1)
+    else
+      lost(t, eid, '', '1', 'the retry record of ' .. eid .. ' was garbled in Redis')
     end
     redis.call('ZREM', P .. ':d:' .. t, eid)
     redis.call('HDEL', P .. ':h:' .. t, eid)
