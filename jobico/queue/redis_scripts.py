@@ -69,12 +69,31 @@ local function unpacked(value)
   if ok and type(t) == 'table' then return t end
   return nil
 end
--- the tenant, event, stream entry id and attempt of a live item
-local function where(eid)
-  local w = redis.call('HGET', P .. ':where', eid)
+-- redis.call(cmd, head..., each of list) a chunk at a time (Lua's unpack takes some thousands at most)
+local function bulk(cmd, head, list)
+  for i = 1, #list, 4000 do
+    local args = {}
+    for _, v in ipairs(head) do args[#args + 1] = v end
+    for k = i, math.min(i + 3999, #list) do args[#args + 1] = list[k] end
+    redis.call(cmd, unpack(args))
+  end
+end
+-- the values of fields ``list`` of hash ``key``, in order (false: none)
+local function hmget(key, list)
+  local out = {}
+  for i = 1, #list, 4000 do
+    for _, v in ipairs(redis.call('HMGET', key, unpack(list, i, math.min(i + 3999, #list)))) do
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
+-- a ``P:where`` value read: the item's tenant, event, stream entry id and attempt
+local function parse_where(w)
   if not w then return nil end
   return string.match(w, '^(%S+) (%S*) (%S+) (%d+)$')
 end
+local function where(eid) return parse_where(redis.call('HGET', P .. ':where', eid)) end
 local function place(eid, t, e, sid, attempt)
   redis.call('HSET', P .. ':where', eid, t .. ' ' .. e .. ' ' .. sid .. ' ' .. attempt)
 end
@@ -84,6 +103,19 @@ local function count(t, name, by)
   if redis.call('HINCRBY', P .. ':c:' .. t, name, by) == 0 then redis.call('HDEL', P .. ':c:' .. t, name) end
 end
 local function number(value) return tonumber(value) or 0 end
+-- counter changes gathered over a script and applied once per counter at its end
+local tallies = {}
+local function tally(t, name, by)
+  local m = tallies[t]
+  if not m then m = {} tallies[t] = m end
+  m[name] = (m[name] or 0) + by
+end
+local function apply_tallies()
+  for t, m in pairs(tallies) do
+    for name, by in pairs(m) do count(t, name, by) end
+  end
+  tallies = {}
+end
 local function ready(t, e, n)
   count(t, 'r:' .. e, n)
   count(t, 'R', n)
@@ -273,6 +305,7 @@ for j = 8, #ARGV, 2 do held[ARGV[j]] = tonumber(ARGV[j + 1]) end
 local deadline = now + lease_ms / 1000
 local lease_value = string.format('%d', lease_ms) .. ' ' .. consumer
 local out, buried, unknown = {}, {}, {}
+local scores, values = {}, {}  -- of P:L and P:lease, for the leases taken, written at the end
 
 local function promote()
   for _, eid in ipairs(redis.call('ZRANGEBYSCORE', P .. ':d', '-inf', now)) do
@@ -293,12 +326,13 @@ local function promote()
 end
 
 -- why a stream entry cannot be delivered, or nil: a field is missing, or it is not its event's queued
--- attempt in this lane (forged, a copy of another entry, or left over); P:where is written with every entry
-local function malformed(t, e, sid, f)
+-- attempt in this lane (forged, a copy of another entry, or left over); P:where (``known``, the value for
+-- the entry's event id) is written with every entry
+local function malformed(t, e, sid, f, known)
   for _, k in ipairs({'i', 'e', 'a', 'b', 'q'}) do
     if not f[k] then return 'field ' .. k .. ' is missing' end
   end
-  if redis.call('HGET', P .. ':where', f.i) ~= t .. ' ' .. e .. ' ' .. sid .. ' ' .. f.a then
+  if known ~= t .. ' ' .. e .. ' ' .. sid .. ' ' .. f.a then
     return 'it is not the queued attempt of an event (not written by this queue)'
   end
   return nil
@@ -334,9 +368,15 @@ local function take(t, e, want)
   while got < want do
     local r = redis.call('XREADGROUP', 'GROUP', 'jobico', consumer, 'COUNT', want - got, 'STREAMS', s, '>')
     if not (r and r[1] and #r[1][2] > 0) then break end
-    for _, entry in ipairs(r[1][2]) do
-      local f = fields(entry[2])
-      local why = malformed(t, e, entry[1], f)
+    local found, eids = {}, {}
+    for k, entry in ipairs(r[1][2]) do
+      found[k] = fields(entry[2])
+      eids[k] = found[k].i or ''
+    end
+    local known = hmget(P .. ':where', eids)
+    for k, entry in ipairs(r[1][2]) do
+      local f = found[k]
+      local why = malformed(t, e, entry[1], f, known[k])
       if why then
         for _, v in ipairs(bury_malformed(t, s, entry[1], f, why)) do buried[#buried + 1] = v end
       else
@@ -344,16 +384,11 @@ local function take(t, e, want)
       end
     end
   end
-  for j = 1, #ids, 1000 do
-    local scores, values = {}, {}
-    for k = j, math.min(j + 999, #ids) do
-      scores[#scores + 1] = deadline
-      scores[#scores + 1] = ids[k]
-      values[#values + 1] = ids[k]
-      values[#values + 1] = lease_value
-    end
-    redis.call('ZADD', P .. ':L', unpack(scores))
-    redis.call('HSET', P .. ':lease', unpack(values))
+  for _, eid in ipairs(ids) do
+    scores[#scores + 1] = deadline
+    scores[#scores + 1] = eid
+    values[#values + 1] = eid
+    values[#values + 1] = lease_value
   end
   count(t, 'f:' .. e, got)
   count(t, 'F', got)
@@ -423,6 +458,8 @@ if #names > 0 and max_items > 0 then
     if number(redis.call('HGET', P .. ':c:' .. t, 'R')) <= 0 then redis.call('SREM', P .. ':ready', t) end
   end
 end
+bulk('ZADD', {P .. ':L'}, scores)
+bulk('HSET', {P .. ':lease'}, values)
 return {out, buried, unknown}
 """
 
@@ -446,43 +483,59 @@ return out
 """
 
 # ARGV: P, now, consumer, then (event id, outcome, reason, delay_s) quadruples -> 1 (applied) | 0 (stale:
-# not leased by consumer) per result
+# not leased by consumer) per result. Lookups and deletions go to Redis in bulk: one call each per script
+# (per lane for the streams), not one per item.
 SETTLE = _COMMON + """
 local consumer = ARGV[3]
-local out = {}
-for j = 4, #ARGV, 4 do
-  local eid, outcome, reason = ARGV[j], ARGV[j + 1], ARGV[j + 2]
-  local _, who = holder(eid)
-  local t, e, sid, attempt = where(eid)
-  if who ~= consumer or not t or sid == '-' then
-    out[#out + 1] = 0
+local eids = {}
+for j = 4, #ARGV, 4 do eids[#eids + 1] = ARGV[j] end
+local leases, places = hmget(P .. ':lease', eids), hmget(P .. ':where', eids)
+local out, seen, freed, gone, settled = {}, {}, {}, {}, {}
+for k, eid in ipairs(eids) do
+  local j = 4 * k
+  local outcome, reason = ARGV[j + 1], ARGV[j + 2]
+  local who = leases[k] and string.match(leases[k], '^%d+ (.*)$')
+  local t, e, sid, attempt = parse_where(places[k])
+  if who ~= consumer or not t or sid == '-' or seen[eid] then
+    out[k] = 0
   else
-    unlease(eid, t, e)
+    seen[eid] = true
+    freed[#freed + 1] = eid
+    tally(t, 'f:' .. e, -1)
+    tally(t, 'F', -1)
     local s = P .. ':s:' .. t .. ':' .. e
-    local entry = redis.call('XRANGE', s, sid, sid)[1]
-    local f = entry and fields(entry[2])
-    if not f then  -- deleted behind the queue's back: nothing to run again, but the loss stays visible
-      f = {i = eid, e = e, b = '', q = ARGV[2]}
-      if outcome ~= 'ack' then
+    if not settled[s] then settled[s] = {} end
+    table.insert(settled[s], sid)
+    if outcome ~= 'ack' then  -- its body is needed again
+      local entry = redis.call('XRANGE', s, sid, sid)[1]
+      local f = entry and fields(entry[2])
+      if not f then  -- deleted behind the queue's back: nothing to run again, but the loss stays visible
+        f = {i = eid, e = e, b = '', q = ARGV[2]}
         reason = 'queue entry ' .. sid .. ' was deleted from Redis while leased (' .. outcome .. ': '
           .. reason .. ')'
         outcome = 'dead'
       end
+      if outcome == 'retry' then
+        redis.call('HSET', P .. ':h', eid, cmsgpack.pack({f.b, f.q}))
+        redis.call('ZADD', P .. ':d', now + tonumber(ARGV[j + 3]), eid)
+        place(eid, t, e, '-', tostring(tonumber(attempt) + 1))
+        tally(t, 'D', 1)
+      else
+        bury(t, f, attempt, reason)
+      end
     end
-    redis.call('XACK', s, 'jobico', sid)
-    redis.call('XDEL', s, sid)
-    if outcome == 'retry' then
-      redis.call('HSET', P .. ':h', eid, cmsgpack.pack({f.b, f.q}))
-      redis.call('ZADD', P .. ':d', now + tonumber(ARGV[j + 3]), eid)
-      place(eid, t, e, '-', tostring(tonumber(attempt) + 1))
-      count(t, 'D', 1)
-    else
-      redis.call('HDEL', P .. ':where', eid)
-      if outcome == 'dead' then bury(t, f, attempt, reason) end
-    end
-    out[#out + 1] = 1
+    if outcome ~= 'retry' then gone[#gone + 1] = eid end
+    out[k] = 1
   end
 end
+bulk('ZREM', {P .. ':L'}, freed)
+bulk('HDEL', {P .. ':lease'}, freed)
+bulk('HDEL', {P .. ':where'}, gone)
+for s, sids in pairs(settled) do
+  bulk('XACK', {s, 'jobico'}, sids)
+  bulk('XDEL', {s}, sids)
+end
+apply_tallies()
 return out
 """
 
