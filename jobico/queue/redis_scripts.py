@@ -338,7 +338,7 @@ local function malformed(t, e, sid, f, known)
   return nil
 end
 
--- up to ``want`` items of lane e of tenant t, given-back ones first; returns how many
+-- lease up to ``want`` items of lane e of tenant t, given-back ones first (fewer only if it has no more)
 local function take(t, e, want)
   local s, x = P .. ':s:' .. t .. ':' .. e, P .. ':x:' .. t .. ':' .. e
   local got, ids = 0, {}
