@@ -4,7 +4,22 @@ Every queue component that points at the same Redis (and prefix) serves the
 same queue: a main node's listener enqueues, executor-only nodes lease. Each
 call is one Lua script (``redis_scripts``), so the rules hold when nodes
 interleave; the rules themselves are those of ``memory.py`` (the same test
-suite runs against both).
+suite runs against both): fair round robin across tenants and across a
+tenant's events, the tenant's in-flight cap and each package's
+``max_concurrency`` counted across every node, leases that only their holder
+renews or settles.
+
+What a lease script cannot know from Redis, this node tells it: each tenant's
+in-flight cap (from this node's config) and its capped packages (from this
+node's catalog, ``set_packages``) are written to ``P:policy:<node>`` as the
+script asks for them. The caps count every node's leases; their values are
+those of the node that leases.
+
+Leases outlive a restart of this component (they are in Redis) and of Redis
+(with its append-only file): a restart of either gives the leases it could
+have kept from being renewed at least their length again from then, as the
+file backend does on recovery, so a running event is not leased to a second
+worker meanwhile.
 
 Async on purpose: the client, coredis, runs natively on trio, and a network
 round trip must not stall the component's event loop. ``redis_adapter`` gives
@@ -29,15 +44,17 @@ import os
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import coredis
+import msgpack
 from coredis.retry import ConstantRetryPolicy
 
-from jobico.errors import NotFound, Unavailable, UserError
+from jobico.errors import Conflict, NotFound, Unavailable, UserError
+from jobico.names import check_event
 from jobico.queue import redis_scripts
 from jobico.queue.backend import (
     IDEMPOTENCY_TTL_S,
@@ -47,15 +64,21 @@ from jobico.queue.backend import (
     EnqueueResult,
     Limits,
     LimitsFor,
+    Packages,
+    Renewed,
+    Settled,
     Settlement,
     TenantStats,
     check_tenant,
 )
-from jobico.queue.policy import fair_shares, parse_id, retry_delay
+from jobico.queue.keys import check_key
+from jobico.queue.policy import parse_id, retry_delay
 from jobico.redact import redact_text, redact_url
 
 DEFAULT_PREFIX = "jobico"
 TIMEOUT_S = 5.0
+MIGRATE_CHUNK = 1000  # items moved per script when upgrading the layout
+SCRIPTS = ("ENQUEUE", "LEASE", "RENEW", "SETTLE", "REDEAD", "EXPIRE", "RELEASE", "GRACE", "STATS", "MIGRATE")
 
 # What coredis 6.9 raises: ``RedisError`` (its ``ConnectionError`` for a refused
 # or lost connection, ``ResponseError`` for what Redis refused) and the builtin
@@ -156,16 +179,15 @@ class RedisBackend:
         self._node = node or node_id(Path(os.environ.get("JOBICO_HOME", ".")))
         self._limits = limits
         self._prefix = prefix
+        self._policies = f"{prefix}:policy:{self._node}"
         self._fsync = fsync
         self._clock = clock
         self._rng = rng or random.Random()
         self._log = log or logging.getLogger("jobico.queue")
         self._redis: Any = connect(url, timeout_s=timeout_s)
-        self._scripts = {
-            name: self._redis.register_script(getattr(redis_scripts, name))
-            for name in ("ENQUEUE", "SNAPSHOT", "LEASE", "SETTLE", "REDEAD", "EXPIRE", "RELEASE", "STATS")
-        }
-        self._rr = 0
+        self._scripts = {name: self._redis.register_script(getattr(redis_scripts, name)) for name in SCRIPTS}
+        self._capped: dict[str, dict[str, dict[str, Any]]] = {}  # tenant -> {"pk": caps, "of": events}
+        self._generation = 0  # of ``_capped``: a policy computed from an older one is not kept
 
     async def _run(self, script: str, *args: object) -> Any:
         """Run one script with ``prefix, now, *args``.
@@ -180,7 +202,10 @@ class RedisBackend:
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[RedisBackend]:
-        """Connect (the client's pool lives as long as this block) and check Redis answers.
+        """Connect (the client's pool lives as long as this block), check Redis answers, and
+        take over: items of an older layout move to this one, this node's policies are
+        written afresh (its config may have changed), and the leases of this node's workers
+        run at least their length again (they could not be renewed while this component was away).
 
         Warns when Redis's persistence is weaker than ``queue.fsync`` asks.
         Errors: ``Unavailable`` when Redis cannot be reached.
@@ -195,7 +220,29 @@ class RedisBackend:
                     "guarantee)",
                     redact_url(self._url),
                 )
+            await self._upgrade()
+            with translated(self._url, "open"):
+                await self._redis.delete([self._policies])
+            await self._run("GRACE", self._node)
             yield self
+
+    async def _upgrade(self) -> None:
+        """Move what a Jobico before layout 2 queued (one stream per tenant) into lanes, a chunk
+        per script, so Redis is never blocked for long."""
+        layout = f"{self._prefix}:layout"
+        with translated(self._url, "upgrade"):
+            if await self._redis.get(layout) == redis_scripts.LAYOUT.encode():
+                return
+            tenants = sorted(t.decode() for t in await self._redis.smembers(f"{self._prefix}:tenants"))
+        moved = 0
+        for tenant in tenants:
+            while count := int(await self._run("MIGRATE", tenant, MIGRATE_CHUNK)):
+                moved += count
+        with translated(self._url, "upgrade"):
+            await self._redis.set(layout, redis_scripts.LAYOUT)
+        if moved:
+            self._log.info("moved %d queued items of %d tenants to layout %s", moved, len(tenants),
+                           redis_scripts.LAYOUT)
 
     def pending(self) -> bool:
         return False
@@ -206,42 +253,55 @@ class RedisBackend:
     # -- writing ---------------------------------------------------------------------------
 
     async def enqueue(
-        self, tenant: str, event: str, items: Sequence[bytes], key: str | None
+        self,
+        tenant: str,
+        event: str,
+        items: Sequence[bytes],
+        key: str | None,
+        *,
+        digest: str | None = None,
+        scope: str = "sender",
     ) -> EnqueueResult:
         check_tenant(tenant)
-        if not isinstance(event, str) or not event:
-            raise UserError(f"event {event!r} is not a non-empty string")
+        check_event(event)
+        check_key(key, digest, scope)
         if not items or not all(isinstance(body, bytes) for body in items):
             raise UserError("items must be a non-empty list of bytes")
         limit = self._limits(tenant).max_depth
         now_us = int(self._clock() * 1_000_000)
-        code, value = await self._run(
-            "ENQUEUE", tenant, event, now_us, key or "", IDEMPOTENCY_TTL_S, limit, *items
+        reply = await self._run(
+            "ENQUEUE", tenant, event, now_us, scope, int(key is not None), key or "", int(digest is not None),
+            digest or "", IDEMPOTENCY_TTL_S, limit, *items,
         )
-        if code == 2:
-            raise Unavailable(f"tenant {tenant} queue is full: {value} of {limit} items queued")
-        return EnqueueResult(value.decode().split(","), code == 1, 0)
+        if reply[0] == 3:
+            raise Conflict(f"idempotency key {key!r} was used for a different body")
+        if reply[0] == 2:
+            raise Unavailable(f"tenant {tenant} queue is full: {reply[1]} of {limit} items queued")
+        return EnqueueResult(reply[1].decode().split(","), reply[0] == 1, 0)
 
-    async def settle(self, results: Sequence[Settlement]) -> Applied:
+    async def settle(self, worker: str, results: Sequence[Settlement]) -> Settled:
         for result in results:  # all valid before any applies
             parse_id(result.id)
         delays = await self._retry_delays([r for r in results if r.outcome == "retry"])
-        argv: list[object] = []
+        argv: list[object] = [self._consumer(worker)]
         for result in results:
             argv += [result.id, result.outcome, result.reason, delays.get(result.id, 0.0)]
-        applied = await self._run("SETTLE", *argv) if argv else []
-        return Applied([eid.decode() for eid in applied], 0)
+        flags = await self._run("SETTLE", *argv) if results else []
+        applied, stale = _split([r.id for r in results], flags)
+        return Settled(applied, stale, 0)
 
     async def _retry_delays(self, retries: Sequence[Settlement]) -> dict[str, float]:
-        """Seconds each retry waits: its own ``delay_ms``, else the policy's for its attempt."""
+        """Seconds each retry waits: its own ``delay_ms``, else the policy's for its attempt (one
+        more round trip, which the executor never costs: it always names the delay)."""
         delays = {r.id: r.delay_ms / 1000 for r in retries if r.delay_ms is not None}
         unknown = [r.id for r in retries if r.delay_ms is None]
         if unknown:
             with translated(self._url, "settle"):
                 where = await self._redis.hmget(f"{self._prefix}:where", unknown)
             for eid, found in zip(unknown, where, strict=True):
-                if found is not None:
-                    delays[eid] = retry_delay(int(found.split()[2]), self._rng)
+                attempt = found.rsplit(b" ", 1)[-1] if found is not None else b""
+                if attempt.isdigit():
+                    delays[eid] = retry_delay(int(attempt), self._rng)
         return delays
 
     async def replay(self, ids: Sequence[str] | None, tenant: str | None) -> Applied:
@@ -276,34 +336,71 @@ class RedisBackend:
         with translated(self._url, "resume"):
             await self._redis.srem(f"{self._prefix}:paused", [tenant])
 
+    async def set_packages(self, packages: Packages) -> None:
+        """Keep the capped packages of a new catalog; this node's policies are written again
+        from it as the leases that follow need them."""
+        capped: dict[str, dict[str, dict[str, Any]]] = {}
+        for (tenant, package), cap in packages.caps.items():
+            capped.setdefault(tenant, {"pk": {}, "of": {}})["pk"][package] = cap
+        for (tenant, event), package in packages.of.items():
+            if (tenant, package) in packages.caps:
+                capped[tenant]["of"][event] = package
+        self._capped = capped
+        self._generation += 1
+        with translated(self._url, "set_packages"):
+            await self._redis.delete([self._policies])
+
     # -- leasing ---------------------------------------------------------------------------
 
-    async def lease(self, worker: str, max_items: int, lease_ms: int) -> list[Delivery]:
-        """Fair shares are computed here from a snapshot; the script re-checks each tenant's cap.
+    async def lease(
+        self,
+        worker: str,
+        max_items: int,
+        lease_ms: int,
+        *,
+        held: Mapping[str, int] | None = None,
+        per_tenant: int | None = None,
+    ) -> list[Delivery]:
+        """Fair shares and every cap are applied by the script, in one round trip.
 
-        A malformed entry met on the way is dead-lettered by the script (and logged here), never
-        handed out: it would fail every lease that met it, forever.
+        A tenant this node has not written a policy for yet (new, or since a new catalog) is
+        skipped by the script and named: its policy is written, and an empty lease is tried
+        once more. A malformed entry met on the way is dead-lettered by the script (and logged
+        here), never handed out: it would fail every lease that met it, forever.
         """
-        snapshot = _rows(await self._run("SNAPSHOT"), 4)
-        order = sorted(row[0].decode() for row in snapshot)
-        available = {row[0].decode(): int(row[2]) for row in snapshot if int(row[2]) > 0 and not int(row[1])}
-        if not available or max_items <= 0:
-            return []
-        caps = {t: self._limits(t).max_inflight for t in available}
-        leased = {row[0].decode(): int(row[3]) for row in snapshot}
-        room = {t: caps[t] - leased[t] for t in available}
-        shares, self._rr = fair_shares(order, available, room, max_items, self._rr)
-        argv: list[object] = []
-        for tenant, share in shares.items():
-            argv += [tenant, share, caps[tenant]]
-        if not argv:
-            return []
-        deadline = self._clock() + lease_ms / 1000
-        leased, buried = await self._run("LEASE", repr(deadline), self._consumer(worker), *argv)
-        for tenant, eid, reason in _rows(buried, 3):
-            self._log.error("dead-lettered %s of %s: %s", eid.decode(), tenant.decode(),
-                            reason.decode(errors="replace"))
+        argv: list[object] = [self._consumer(worker), self._node, lease_ms, max_items,
+                              -1 if per_tenant is None else per_tenant]
+        for tenant, count in (held or {}).items():
+            argv += [tenant, count]
+        for _ in range(2):
+            leased, buried, unknown = await self._run("LEASE", *argv)
+            for tenant, eid, reason in _rows(buried, 3):
+                self._log.error("dead-lettered %s of %s: %s", eid.decode(), tenant.decode(),
+                                reason.decode(errors="replace"))
+            if not unknown:
+                break
+            await self._write_policies([t.decode() for t in unknown])
+            if leased:
+                break
         return [_delivery(tenant.decode(), raw) for tenant, raw in _rows(leased, 2)]
+
+    async def _write_policies(self, tenants: Sequence[str]) -> None:
+        """This node's view of each tenant's caps: its in-flight cap, its capped packages."""
+        generation = self._generation
+        none: dict[str, dict[str, Any]] = {"pk": {}, "of": {}}
+        policies = {t: msgpack.packb({"cap": self._limits(t).max_inflight, **self._capped.get(t, none)})
+                    for t in tenants}
+        with translated(self._url, "lease"):
+            await self._redis.hset(self._policies, policies)
+            if generation != self._generation:  # a new catalog came meanwhile: these may predate it
+                await self._redis.delete([self._policies])
+
+    async def renew(self, worker: str, ids: Sequence[str], lease_ms: int) -> Renewed:
+        """Only the holder renews, even past the deadline as long as no sweep has taken the lease."""
+        for text in ids:
+            parse_id(text)
+        flags = await self._run("RENEW", self._consumer(worker), lease_ms, *ids) if ids else []
+        return Renewed(*_split(list(ids), flags))
 
     def _consumer(self, worker: str) -> str:
         return f"{self._node}/{worker}"
@@ -359,6 +456,12 @@ class RedisBackend:
             row[0].decode(): TenantStats(int(row[1]), int(row[2]), int(row[3]), bool(int(row[4])))
             for row in sorted(rows)
         }
+
+
+def _split(ids: list[str], flags: list[int]) -> tuple[list[str], list[str]]:
+    """The ids a script flagged 1, and the others, each in order."""
+    pairs = list(zip(ids, flags, strict=True))
+    return [i for i, f in pairs if f], [i for i, f in pairs if not f]
 
 
 def _rows(flat: list[Any], width: int) -> list[list[Any]]:

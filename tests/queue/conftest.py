@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from jobico.queue.backend import Delivery, EnqueueResult, Limits, Settled, Settlement
+from jobico.queue.backend import Limits
 from jobico.queue.memory import MemoryBackend
 from jobico.queue.redis_backend import RedisBackend
 from jobico.queue.storage import FileBackend
@@ -35,7 +35,8 @@ class Harness:
 
     def __init__(self, kind: str, root: Path, redis_url: str = "") -> None:
         self.kind = kind
-        self.redis_url = redis_url  # kind "redis": a fresh prefix per harness keeps tests apart
+        self.redis_url = redis_url
+        self.prefix = f"t{secrets.token_hex(4)}"  # kind "redis": a fresh prefix per harness keeps tests apart
         self.root = root
         self.clock = Clock()
         self.limits: dict[str, Limits] = {}
@@ -52,10 +53,9 @@ class Harness:
                 self.root, limits, segment_bytes=self.segment_bytes, clock=self.clock, rng=random.Random(7)
             )
         elif self.kind == "redis":
-            prefix = f"t{id(self)}"
-            backend = RedisBeforeTheContract(Blocking(lambda: RedisBackend(  # type: ignore[assignment]
-                self.redis_url, limits, prefix=prefix, clock=self.clock, rng=random.Random(7)
-            )))
+            backend = Blocking(lambda: RedisBackend(  # type: ignore[assignment]
+                self.redis_url, limits, prefix=self.prefix, clock=self.clock, rng=random.Random(7)
+            ))
         else:
             backend = MemoryBackend(limits, clock=self.clock, rng=random.Random(7))
         backend.recover()
@@ -66,40 +66,6 @@ class Harness:
         """Flush and close (a clean stop), then open again."""
         backend.close()
         return self.open()
-
-
-REDIS_LATER = "redis: lands with the redis contract step"
-
-
-def skip_redis(harness: Harness) -> None:
-    """For behaviour of the issue-13 queue contract that the redis backend does not have yet."""
-    if harness.kind == "redis":
-        pytest.skip(REDIS_LATER)
-
-
-class RedisBeforeTheContract:
-    """The redis backend as it is until the redis contract step: the shared suite calls the
-    issue-13 signatures, and this drops what redis does not take yet (a settle's worker, a
-    lease's ``held``/``per_tenant``, a key's digest and scope). Tests of those behaviours skip
-    redis (``skip_redis``); the rest keep running on it. Remove with that step."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def enqueue(self, tenant: str, event: str, items: Sequence[bytes], key: str | None, *,
-                digest: str | None = None, scope: str = "sender") -> EnqueueResult:
-        return self._inner.enqueue(tenant, event, items, key)  # type: ignore[no-any-return]
-
-    def lease(self, worker: str, max_items: int, lease_ms: int, *, held: Mapping[str, int] | None = None,
-              per_tenant: int | None = None) -> list[Delivery]:
-        return self._inner.lease(worker, max_items, lease_ms)  # type: ignore[no-any-return]
-
-    def settle(self, worker: str, results: Sequence[Settlement]) -> Settled:
-        applied = self._inner.settle(results)
-        return Settled(applied.ids, [], applied.commit)
 
 
 @pytest.fixture(scope="session")

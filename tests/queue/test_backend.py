@@ -7,7 +7,7 @@ import pytest
 from jobico.errors import Conflict, NotFound, Unavailable, UserError
 from jobico.queue.backend import Limits, Packages, Settlement
 
-from .conftest import Harness, skip_redis
+from .conftest import Harness
 
 LEASE_MS = 30_000
 
@@ -190,15 +190,13 @@ def test_settling_twice_or_unknown_ids_is_harmless(harness: Harness) -> None:
     assert q.settle("w", ack(item)).applied == [item]
     again = q.settle("w", ack(item, "00000000000000ff"))
     assert again.applied == []
-    if harness.kind != "redis":
-        assert again.stale == [item, "00000000000000ff"]
+    assert again.stale == [item, "00000000000000ff"]
 
 
 # -- leases belong to their worker (issue 13, item 4) ---------------------------------------------
 
 
 def test_a_renewed_lease_outlives_its_first_deadline(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     [item] = q.enqueue("acme", "e", [b"1"], None).ids
     q.lease("w1", 10, 1000)
@@ -214,7 +212,6 @@ def test_a_renewed_lease_outlives_its_first_deadline(harness: Harness) -> None:
 
 
 def test_renew_reports_what_the_worker_no_longer_holds(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     mine, theirs, done = q.enqueue("acme", "e", [b"1", b"2", b"3"], None).ids
     assert [d.id for d in q.lease("w1", 1, 1000)] == [mine]
@@ -229,7 +226,6 @@ def test_renew_reports_what_the_worker_no_longer_holds(harness: Harness) -> None
 
 
 def test_an_expired_lease_renewed_before_the_sweep_is_kept(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     [item] = q.enqueue("acme", "e", [b"1"], None).ids
     q.lease("w1", 1, 1000)
@@ -239,7 +235,6 @@ def test_an_expired_lease_renewed_before_the_sweep_is_kept(harness: Harness) -> 
 
 
 def test_settle_by_a_worker_that_does_not_hold_the_lease_is_stale(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     [item] = q.enqueue("acme", "e", [b"1"], None).ids
     q.lease("w1", 1, LEASE_MS)
@@ -250,7 +245,6 @@ def test_settle_by_a_worker_that_does_not_hold_the_lease_is_stale(harness: Harne
 
 
 def test_a_stale_ack_after_expiry_is_not_applied(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     [item] = q.enqueue("acme", "e", [b"1"], None).ids
     q.lease("w1", 1, 1000)
@@ -264,7 +258,6 @@ def test_a_stale_ack_after_expiry_is_not_applied(harness: Harness) -> None:
 
 
 def test_the_tenant_cap_holds_through_renewal_expiry_and_re_lease(harness: Harness) -> None:
-    skip_redis(harness)
     harness.limits["acme"] = Limits(max_inflight=2)
     q = harness.open()
     ids = q.enqueue("acme", "e", [b"x"] * 5, None).ids
@@ -281,7 +274,6 @@ def test_the_tenant_cap_holds_through_renewal_expiry_and_re_lease(harness: Harne
 
 
 def test_a_worker_bounds_what_it_takes_of_each_tenant(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     q.enqueue("spinner", "spin", [b"s"] * 60, None)
     got = q.lease("w", 64, LEASE_MS, held={}, per_tenant=48)
@@ -295,7 +287,6 @@ def test_a_worker_bounds_what_it_takes_of_each_tenant(harness: Harness) -> None:
 
 
 def test_a_package_at_its_max_concurrency_leaves_the_tenants_other_events(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     q.set_packages(Packages({("acme", "slow"): "heavy", ("acme", "fast"): "light",
                              ("acme", "slower"): "heavy"}, {("acme", "heavy"): 2}))
@@ -316,7 +307,6 @@ def test_a_package_at_its_max_concurrency_leaves_the_tenants_other_events(harnes
 
 
 def test_a_sender_cannot_pre_claim_a_platform_key(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     claimed = q.enqueue("acme", "welcome", [b"forged"], "0000000000000001:on_ok")
     chained = q.enqueue("acme", "welcome", [b"real"], "0000000000000001:on_ok", scope="platform")
@@ -328,7 +318,6 @@ def test_a_sender_cannot_pre_claim_a_platform_key(harness: Harness) -> None:
 
 
 def test_the_same_key_on_two_events_of_a_tenant_is_two_requests(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     signed = q.enqueue("acme", "payment", [b"1"], "k", digest="aa")
     unsigned = q.enqueue("acme", "signup", [b"1"], "k", digest="aa")
@@ -337,7 +326,6 @@ def test_the_same_key_on_two_events_of_a_tenant_is_two_requests(harness: Harness
 
 
 def test_the_same_key_with_another_body_is_a_conflict(harness: Harness) -> None:
-    skip_redis(harness)
     q = harness.open()
     first = q.enqueue("acme", "e", [b"1"], "k", digest="aa")
     with pytest.raises(Conflict, match="'k' was used for a different body"):

@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from jobico.errors import Unavailable, UserError
-from jobico.queue.backend import Settlement
+from jobico.queue.backend import Packages, Settlement
 from jobico.queue.redis_backend import RedisBackend
 from tests.redis.server import RedisProcess, redis_process
 
@@ -40,8 +40,10 @@ def every_call(q: RedisBackend, eid: str) -> dict[str, Callable[[], Awaitable[ob
     return {
         "enqueue": lambda: q.enqueue("acme", "e", [b"2"], "k"),
         "lease": lambda: q.lease("executor-1", 10, 30_000),
-        "settle": lambda: q.settle([Settlement(eid, "ack")]),
-        "settle retry": lambda: q.settle([Settlement(eid, "retry")]),  # reads the attempt first
+        "renew": lambda: q.renew("executor-1", [eid], 30_000),
+        "settle": lambda: q.settle("executor-1", [Settlement(eid, "ack")]),
+        "settle retry": lambda: q.settle("executor-1", [Settlement(eid, "retry")]),  # reads the attempt first
+        "set packages": lambda: q.set_packages(Packages()),
         "expire": q.expire,
         "release": lambda: q.release("executor-1"),
         "dead": lambda: q.dead(None),

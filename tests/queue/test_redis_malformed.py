@@ -38,8 +38,13 @@ async def raw(redis_url: str) -> AsyncIterator[Any]:
         yield client
 
 
-def stream(q: RedisBackend, kind: str, tenant: str = "acme") -> str:
-    return f"{q._prefix}:{kind}:{tenant}"
+def lane(q: RedisBackend, tenant: str = "acme", event: str = "e") -> str:
+    """The stream of an event's items."""
+    return f"{q._prefix}:s:{tenant}:{event}"
+
+
+def dead_letters(q: RedisBackend, tenant: str = "acme") -> str:
+    return f"{q._prefix}:D:{tenant}"
 
 
 @pytest.mark.trio
@@ -47,7 +52,7 @@ async def test_malformed_stream_entries_are_dead_lettered_and_real_events_flow_p
     q: RedisBackend, raw: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second = (await q.enqueue("acme", "e", [b"1", b"2"], None)).ids
-    [copied] = await raw.xrange(stream(q, "s"), count=1)
+    [copied] = await raw.xrange(lane(q), count=1)
     forged = {
         "fields missing": {"x": "y"},
         "garbage values": {"i": "zz", "e": b"\xff\x1b[2J", "a": "x", "b": b"\x00", "q": "nan"},
@@ -56,7 +61,7 @@ async def test_malformed_stream_entries_are_dead_lettered_and_real_events_flow_p
                                                     "b": "{}", "q": "1.5"},
     }
     for fields in forged.values():
-        await raw.xadd(stream(q, "s"), fields)
+        await raw.xadd(lane(q), fields)
     third = (await q.enqueue("acme", "e", [b"3"], None)).ids[0]
 
     with trio.fail_after(10):
@@ -78,8 +83,8 @@ async def test_malformed_stream_entries_are_dead_lettered_and_real_events_flow_p
     stats = (await q.stats())["acme"]
     assert (stats.depth, stats.inflight, stats.dead) == (0, 3, 4)
 
-    applied = await q.settle([Settlement(d.id, "ack") for d in leased])
-    assert sorted(applied.ids) == sorted([first, second, third])
+    settled = await q.settle("w", [Settlement(d.id, "ack") for d in leased])
+    assert sorted(settled.applied) == sorted([first, second, third])
     assert await q.lease("w", 10, LEASE_MS) == []
     replayed = await q.replay([letters[0].id], None)  # an operator can still look at it, run it, purge it
     [again] = await q.lease("w", 10, LEASE_MS)
@@ -92,10 +97,10 @@ async def test_a_leased_entry_deleted_behind_the_queues_back_settles_without_err
 ) -> None:
     first, second = (await q.enqueue("acme", "e", [b"1", b"2"], None)).ids
     leased = await q.lease("w", 10, LEASE_MS)
-    entries = await raw.xrange(stream(q, "s"))
-    await raw.xdel(stream(q, "s"), [e.identifier for e in entries])
-    applied = await q.settle([Settlement(first, "ack"), Settlement(second, "retry", "boom")])
-    assert sorted(applied.ids) == sorted(d.id for d in leased)
+    entries = await raw.xrange(lane(q))
+    await raw.xdel(lane(q), [e.identifier for e in entries])
+    settled = await q.settle("w", [Settlement(first, "ack"), Settlement(second, "retry", "boom")])
+    assert sorted(settled.applied) == sorted(d.id for d in leased)
     [letter] = await q.dead("acme")
     assert letter.id == second
     assert "was deleted from Redis while leased (retry: boom)" in letter.reason
@@ -109,7 +114,7 @@ async def test_a_forged_dead_letter_is_skipped_not_a_crash(
 ) -> None:
     [item] = (await q.enqueue("acme", "e", [b"1"], None)).ids
     await q.lease("w", 1, LEASE_MS)
-    await q.settle([Settlement(item, "dead", "bad input")])
-    await raw.xadd(stream(q, "D"), {"x": "y"})
+    await q.settle("w", [Settlement(item, "dead", "bad input")])
+    await raw.xadd(dead_letters(q), {"x": "y"})
     assert [(letter.id, letter.reason) for letter in await q.dead(None)] == [(item, "bad input")]
     assert "is not one the queue wrote; skipped" in caplog.text

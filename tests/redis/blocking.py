@@ -7,6 +7,7 @@ it, so the very same tests run against a real Redis.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -37,8 +38,8 @@ class Blocking:
         if name in ("pending", "flush"):
             return method
 
-        def call(*args: Any) -> Any:
-            return trio.from_thread.run(method, *args, trio_token=self._token)
+        def call(*args: Any, **options: Any) -> Any:
+            return trio.from_thread.run(functools.partial(method, *args, **options), trio_token=self._token)
 
         return call
 
