@@ -23,7 +23,7 @@ import trio
 
 from jobico.component import Context
 from jobico.config import Config
-from jobico.errors import ConfigError, UserError
+from jobico.errors import ConfigError, Unavailable, UserError
 from jobico.executor.peer import follow_catalog
 from jobico.queue.backend import Limits, LimitsFor, Packages, Settlement
 from jobico.queue.commit import GroupCommit
@@ -240,13 +240,27 @@ class QueueService:
         self._work = trio.Event()
 
     async def _sweep(self) -> None:
-        """Return expired leases to the ready queues (so they are redelivered); compact."""
+        """Return expired leases to the ready queues (so they are redelivered); compact.
+
+        **Errors:** a backend that is away (Redis restarting) is logged once and swept
+        again later; it never takes the queue component down with it.
+        """
+        away = False
         while True:
             await trio.sleep(SWEEP_S)
-            if await self._backend.expire():
-                self._wake()
-            if await self._backend.compact():
-                self._commit.kick()
+            try:
+                if await self._backend.expire():
+                    self._wake()
+                if await self._backend.compact():
+                    self._commit.kick()
+            except Unavailable as exc:
+                if not away:
+                    self._ctx.log.warning("cannot sweep expired leases (%s); trying again", exc)
+                away = True
+                continue
+            if away:
+                self._ctx.log.info("sweeping expired leases again")
+            away = False
 
 
 def _params(params: Any) -> dict[str, Any]:

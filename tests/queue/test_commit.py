@@ -180,3 +180,26 @@ async def test_a_failed_sync_is_unavailable_and_the_queue_keeps_serving(
     q = open_queue(tmp_path / ".jobico" / "queue")
     assert [d.id for d in q.lease("w", 10, 30_000)] == again["ids"] + other["ids"]
     q.close()
+
+
+@pytest.mark.trio
+async def test_a_backend_that_is_away_never_stops_the_sweeper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[str] = []
+    async with queue_service(tmp_path) as service:
+        real = service._backend.expire
+
+        async def expire() -> int:  # Redis restarting: the first sweeps find it away
+            calls.append("expire")
+            if len(calls) <= 3:
+                raise Unavailable("redis at redis://h:6379: connection refused")
+            return await real()
+
+        monkeypatch.setattr(service._backend, "expire", expire)
+        while len(calls) < 5:  # noqa: ASYNC110 - sweeps run on their own timer
+            await trio.sleep(0.05)
+        reply = await service.rpc_enqueue({"tenant": "acme", "event": "e", "items": [b"1"]})
+        assert len(reply["ids"]) == 1, "the queue still serves"
+    warnings = [r for r in caplog.records if "cannot sweep expired leases" in r.getMessage()]
+    assert len(warnings) == 1, "said once, not at every sweep"
