@@ -20,12 +20,11 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from tests.chaos import guests
 from tests.chaos.schedule import SUPERVISOR
-from tests.e2e.platform import Platform, alive, package, wait_until
+from tests.e2e.platform import Platform, alive, package, started_at, wait_until
 from tests.executor.guests import ECHO
 
 TENANT, EVENT, SLOW_EVENT = "chaos", "tick", "slow"
@@ -225,10 +224,6 @@ def audit(p: Platform, acked: list[str], blows: Sequence[Blow] = (), timeout: fl
         interrupted=sorted(run.event_id for blow in blows for run in blow.running
                            if began.get(run.event_id) and min(began[run.event_id]) > blow.wall),
     )
-
-
-def started_at(record: dict[str, Any]) -> float:
-    return datetime.fromisoformat(record["started_at"].replace("Z", "+00:00")).timestamp()
 
 
 MAX_RECORDS = 10_000  # the most `jobico executions` lists at once

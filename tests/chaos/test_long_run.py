@@ -20,9 +20,8 @@ from itertools import pairwise
 import pytest
 
 from tests.chaos import guests
-from tests.chaos.load import started_at
 from tests.e2e.conftest import Factory
-from tests.e2e.platform import Platform, package, wait_until
+from tests.e2e.platform import Platform, package, started_at, wait_until
 
 pytestmark = pytest.mark.e2e
 

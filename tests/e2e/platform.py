@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,15 @@ def disk_usage(folder: Path) -> int:
         except FileNotFoundError:  # removed while we walk
             continue
     return used
+
+
+def started_at(record: dict[str, Any]) -> float:
+    """A record's ``started_at`` as a POSIX time."""
+    return datetime.fromisoformat(record["started_at"].replace("Z", "+00:00")).timestamp()
+
+
+def finished_at(record: dict[str, Any]) -> float:
+    return started_at(record) + record["duration_ms"] / 1000
 
 
 def package(*jobs: dict[str, Any], **top: Any) -> str:
