@@ -12,14 +12,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 import trio
 
+from jobico.executor.wasi import PREFIX, SHM
 from jobico.rpc import trio_shell
 
 JOBICO = [sys.executable, "-m", "jobico.cli.main"]
@@ -40,6 +43,43 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def scratch_folders(pid: int | None = None) -> list[Path]:
+    """Executor process ``pid``'s (or every executor's) folders of guest stdout/stderr captures
+    (jobico/executor/wasi.py)."""
+    bases = {SHM, Path(tempfile.gettempdir())}
+    pattern = f"{PREFIX}{'*' if pid is None else pid}-*"
+    return [folder for base in bases for folder in base.glob(pattern)]
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes the files under ``folder`` occupy, as ``du`` counts them (holes of sparse files are free)."""
+    used = 0
+    for path in folder.rglob("*"):
+        try:
+            used += path.lstat().st_blocks * 512
+        except FileNotFoundError:  # removed while we walk
+            continue
+    return used
+
+
+def started_at(record: dict[str, Any]) -> float:
+    """A record's ``started_at`` as a POSIX time."""
+    return datetime.fromisoformat(record["started_at"].replace("Z", "+00:00")).timestamp()
+
+
+def finished_at(record: dict[str, Any]) -> float:
+    return started_at(record) + record["duration_ms"] / 1000
 
 
 def package(*jobs: dict[str, Any], **top: Any) -> str:
