@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.chaos import guests
+from tests.chaos import guests, runs
 from tests.chaos.schedule import SUPERVISOR
 from tests.e2e.platform import Platform, alive, package, started_at, wait_until
 from tests.executor.guests import ECHO
@@ -111,7 +111,7 @@ class Blow:
     victim: str
     at_s: float  # after the load started
     down_at: float
-    running: frozenset[guests.Run] = frozenset()  # runs in flight in a killed executor
+    running: frozenset[runs.Run] = frozenset()  # runs in flight in a killed executor
     wall: float = field(default_factory=time.time)  # when it struck, as records' started_at count
     back_s: float | None = None  # from down_at until the next 202
 
@@ -127,12 +127,16 @@ def kill(p: Platform, victim: str, started: float) -> Blow:
         at_s = time.monotonic() - started
         return Blow(victim, at_s, kill_supervisor(p))
     pid = p.component(victim)["pid"]
-    running: set[guests.Run] = set()
+    running: frozenset[runs.Run] = frozenset()
     if victim.startswith("executor"):
         give_up = time.monotonic() + FIND_RUN_S
-        while not (running := guests.running(pid).get(pid, set())) and time.monotonic() < give_up:
+        while time.monotonic() < give_up:
+            now = runs.going(p, victim)
+            if now is not None and now.pid == pid and now.runs:
+                running = now.runs
+                break
             time.sleep(0.005)
-    blow = Blow(victim, time.monotonic() - started, time.monotonic(), frozenset(running))
+    blow = Blow(victim, time.monotonic() - started, time.monotonic(), running)
     p.kill(victim, pid, timeout=40)
     return blow
 

@@ -4,8 +4,8 @@ SPEC §4: "A run that takes longer than the queue lease keeps its lease: an even
 never runs twice at the same time", and a run interrupted by a crash runs again.
 With ``lease_ms`` 2000, one event whose guest runs 4 s is posted; 1 s after the
 lease would have ended unrenewed (3 s into the run), the executor running it is
-killed. A watcher reads, every few milliseconds, which runs every executor of the
-platform has in flight (``guests.running``); the event must never be in flight twice,
+killed. A watcher asks, every few milliseconds, which runs every executor of the
+platform has going (``runs.everywhere``); the event must never be in flight twice,
 and its records must show one ``ok`` run of the full 4 s that began after the kill,
 overlapping no other run of it (nor the killed one).
 """
@@ -19,7 +19,7 @@ from itertools import pairwise
 
 import pytest
 
-from tests.chaos import guests
+from tests.chaos import guests, runs
 from tests.e2e.conftest import Factory
 from tests.e2e.platform import Platform, package, started_at, wait_until
 
@@ -36,11 +36,13 @@ SAMPLE_S = 0.02
 class Watch:
     """Samples, from a thread, which executor processes have ``event_id`` in flight."""
 
+    platform: Platform
     tenant: str
     event_id: str
-    first_seen: float | None = None  # wall clock
-    latest: dict[int, set[guests.Run]] = field(default_factory=dict)  # pid -> its runs of the event
-    twice: list[dict[int, set[guests.Run]]] = field(default_factory=list)  # samples with two runs
+    first: runs.Going | None = None  # the first executor seen running it
+    latest: list[runs.Going] = field(default_factory=list)  # the executors running it, by the last sample
+    samples: int = 0
+    twice: list[list[runs.Going]] = field(default_factory=list)  # samples with two runs of it
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -55,18 +57,17 @@ class Watch:
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_S):
-            now = time.time()
-            mine = {pid: {r for r in runs if (r.tenant, r.event_id) == (self.tenant, self.event_id)}
-                    for pid, runs in guests.running().items()}
-            self.latest = {pid: runs for pid, runs in mine.items() if runs}
-            if self.latest and self.first_seen is None:
-                self.first_seen = now
-            if sum(len(runs) for runs in self.latest.values()) > 1:
+            mine = [runs.Going(g.name, g.pid, frozenset(r for r in g.runs if self._is_it(r)))
+                    for g in runs.everywhere(self.platform)]
+            self.latest = [g for g in mine if g.runs]
+            self.samples += 1
+            if self.latest and self.first is None:
+                self.first = self.latest[0]
+            if sum(len(g.runs) for g in self.latest) > 1:
                 self.twice.append(self.latest)
 
-
-def executor_named(p: Platform, pid: int) -> str:
-    return next(c["name"] for c in p.status()["components"] if c["pid"] == pid)
+    def _is_it(self, run: runs.Run) -> bool:
+        return (run.tenant, run.event_id) == (self.tenant, self.event_id)
 
 
 def test_kill_9_of_an_executor_during_a_run_longer_than_the_lease_runs_the_event_once_at_a_time(
@@ -80,19 +81,18 @@ def test_kill_9_of_an_executor_during_a_run_longer_than_the_lease_runs_the_event
     status, reply = p.post(TENANT, EVENT, {"n": 1})
     assert status == 202, reply
     (event_id,) = reply["ids"]
-    watch = Watch(TENANT, event_id)
+    watch = Watch(p, TENANT, event_id)
     watch.start()
     try:
-        wait_until(lambda: watch.first_seen, 30, "the run to begin")
-        assert watch.first_seen is not None
-        (pid,) = watch.latest
-        victim = executor_named(p, pid)
-        time.sleep(max(0.0, watch.first_seen + LEASE_MS / 1000 + 1.0 - time.time()))
-        in_flight = guests.running(pid).get(pid, set())
+        first = wait_until(lambda: watch.first, 30, "the run to begin")
+        (began,) = first.runs
+        time.sleep(max(0.0, began.started_at + LEASE_MS / 1000 + 1.0 - time.time()))
+        now = runs.going(p, first.name)
         killed_at = time.time()
-        p.kill(victim, pid)
-        assert any(r.event_id == event_id for r in in_flight), (
-            f"the run was no longer in flight in {victim} {killed_at - watch.first_seen:.1f}s after it began")
+        p.kill(first.name, first.pid)
+        assert now is not None and now.pid == first.pid and began in now.runs, (
+            f"the run was no longer in flight in {first.name} {killed_at - began.started_at:.1f}s "
+            f"after it began: {now}")
 
         def settled() -> bool:
             stats = p.rpc("queue", "stats", {}).get(TENANT, {})
@@ -105,6 +105,8 @@ def test_kill_9_of_an_executor_during_a_run_longer_than_the_lease_runs_the_event
     records = sorted(p.query(tenant=TENANT), key=started_at)
     spans = [(started_at(r), started_at(r) + r["duration_ms"] / 1000) for r in records]
     report = [(r["attempt"], r["status"], r["started_at"], r["duration_ms"]) for r in records]
+    print(f"\nlong run: killed {first.name} {killed_at - began.started_at:.1f}s into a {RUN_S:.0f}s run "
+          f"(lease {LEASE_MS} ms); {watch.samples} samples; runs {report}")
     assert not watch.twice, f"{event_id} ran twice at the same time: {watch.twice[:3]}; records {report}"
     assert [r["status"] for r in records if r["status"] == "ok"] == ["ok"], report
     assert all(end <= start for (_, end), (start, _) in pairwise(spans)), f"runs overlap: {report}"

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -22,7 +21,6 @@ from typing import Any
 import tomli_w
 import trio
 
-from jobico.executor.wasi import PREFIX, SHM
 from jobico.rpc import trio_shell
 
 JOBICO = [sys.executable, "-m", "jobico.cli.main"]
@@ -52,25 +50,6 @@ def alive(pid: int) -> bool:
             return f.read().split(") ")[-1][:1] != "Z"
     except FileNotFoundError:
         return False
-
-
-def scratch_folders(pid: int | None = None) -> list[Path]:
-    """Executor process ``pid``'s (or every executor's) folders of guest stdout/stderr captures
-    (jobico/executor/wasi.py)."""
-    bases = {SHM, Path(tempfile.gettempdir())}
-    pattern = f"{PREFIX}{'*' if pid is None else pid}-*"
-    return [folder for base in bases for folder in base.glob(pattern)]
-
-
-def disk_usage(folder: Path) -> int:
-    """Bytes the files under ``folder`` occupy, as ``du`` counts them (holes of sparse files are free)."""
-    used = 0
-    for path in folder.rglob("*"):
-        try:
-            used += path.lstat().st_blocks * 512
-        except FileNotFoundError:  # removed while we walk
-            continue
-    return used
 
 
 def started_at(record: dict[str, Any]) -> float:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 import pytest
 import trio
 
 from jobico.home import Home
+from tests.e2e.platform import started_at
 
 from .test_service import Fakes, delivery, start
 
@@ -37,5 +37,4 @@ async def test_status_lists_each_run_going_with_its_event_attempt_and_start(home
     for event_id, run in seen.items():
         started = run["started_at"]
         assert isinstance(started, float) and before <= started <= time.time()
-        recorded = datetime.fromisoformat(fakes.records[event_id]["started_at"].replace("Z", "+00:00"))
-        assert abs(recorded.timestamp() - started) < 0.001  # the same moment as the record's
+        assert abs(started_at(fakes.records[event_id]) - started) < 0.001  # the same moment as the record's
