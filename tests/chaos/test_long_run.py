@@ -40,7 +40,6 @@ class Watch:
     tenant: str
     event_id: str
     first: runs.Going | None = None  # the first executor seen running it
-    latest: list[runs.Going] = field(default_factory=list)  # the executors running it, by the last sample
     samples: int = 0
     twice: list[list[runs.Going]] = field(default_factory=list)  # samples with two runs of it
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -59,12 +58,12 @@ class Watch:
         while not self._stop.wait(SAMPLE_S):
             mine = [runs.Going(g.name, g.pid, frozenset(r for r in g.runs if self._is_it(r)))
                     for g in runs.everywhere(self.platform)]
-            self.latest = [g for g in mine if g.runs]
+            running = [g for g in mine if g.runs]
             self.samples += 1
-            if self.latest and self.first is None:
-                self.first = self.latest[0]
-            if sum(len(g.runs) for g in self.latest) > 1:
-                self.twice.append(self.latest)
+            if running and self.first is None:
+                self.first = running[0]
+            if sum(len(g.runs) for g in running) > 1:
+                self.twice.append(running)
 
     def _is_it(self, run: runs.Run) -> bool:
         return (run.tenant, run.event_id) == (self.tenant, self.event_id)
