@@ -27,8 +27,9 @@ test: install lint
 bench: install
 	$(BIN)/python perf/bench.py
 
+# The long chaos run (~70 s): -s prints its seed, plan and per-kill figures as it goes.
 chaos: install
-	$(BIN)/pytest -q tests/chaos -m slow
+	$(BIN)/pytest -q -s tests/chaos -m slow
 
 guests:
 	$(MAKE) -C examples/guests

@@ -4,8 +4,8 @@ A ``Sandbox`` holds one ``engine.Runtime`` (the engine and linker ctl checks
 modules with too), the most recently used compiled modules by content hash
 (with an ``InstancePre`` each, so instantiation skips import resolution; at
 most ``MAX_MODULES`` of them and ``MAX_MODULE_BYTES`` of code, so a tenant
-cycling versions does not grow the executor) and one ticker thread that
-advances the engine epoch every ``TICK_MS``.
+cycling versions does not grow the executor) and one ``Ticker`` thread that
+advances the engine epoch once per ``TICK_MS`` of the monotonic clock.
 
 Every run gets its own store (``fastcall.Run``, wasmtime's C API without
 wasmtime-py's per-call wrappers): linear memory and tables capped together by
@@ -68,6 +68,50 @@ MAX_MODULE_BYTES = 512 * MIB  # and their compiled code, in total
 _NO_CAPTURE = (b"", False)
 
 
+class Ticker:
+    """Advances ``engine``'s epoch once per ``tick_ms`` elapsed on the monotonic clock, on a thread.
+
+    A run's deadline is a number of ticks. The thread needs the GIL to wake, and
+    Python threads busy meanwhile (other guests' host calls, the event loop) keep
+    it for a switch interval or longer: when each wake-up added one tick, every
+    tick stretched, and under load a 2000 ms timeout ran 2.4-2.9 s (a 500 ms one,
+    beside one busy Python thread, 1.0-1.7 s). So a wake-up adds every tick that
+    came due since the ticker started, however late it is, and ``owed`` tells a
+    run starting meanwhile how many are still to come at once.
+    """
+
+    def __init__(self, engine: wasmtime.Engine, tick_ms: int = TICK_MS) -> None:
+        self._engine = engine
+        self._period = tick_ms * 1_000_000
+        self._start = time.monotonic_ns()
+        self._ticks = 0  # ticks added; written by the thread after the epoch moved, so never ahead of it
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jobico-epoch", daemon=True)
+        self._thread.start()
+
+    def owed(self) -> int:
+        """Ticks due by the clock and not added yet: a run's deadline counts epochs from the
+        current one, so a run starting now gets these on top, or their burst would cut it short."""
+        return max(self._due() - self._ticks, 0)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _due(self) -> int:
+        return (time.monotonic_ns() - self._start) // self._period
+
+    def _run(self) -> None:
+        while True:
+            next_at = self._start + (self._ticks + 1) * self._period
+            if self._stop.wait(max(next_at - time.monotonic_ns(), 0) / 1e9):
+                return
+            due = self._due()
+            for _ in range(due - self._ticks):
+                self._engine.increment_epoch()
+            self._ticks = max(due, self._ticks)
+
+
 class Sandbox:
     """Compiles modules once and runs events; ``run`` is safe to call from many threads."""
 
@@ -88,24 +132,17 @@ class Sandbox:
         self._max_module_bytes = max_module_bytes
         self._lock = threading.Lock()
         self.compiles = 0  # modules compiled from source (cache misses), for tests and status
-        self._stop = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, name="jobico-epoch", daemon=True)
-        self._ticker.start()
+        self._ticker = Ticker(self.engine)
 
     def close(self) -> None:
         """Stop the ticker; runs must have finished."""
-        self._stop.set()
-        self._ticker.join()
+        self._ticker.close()
 
     def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _tick(self) -> None:
-        while not self._stop.wait(TICK_MS / 1000):
-            self.engine.increment_epoch()
 
     @property
     def modules(self) -> list[str]:
@@ -186,9 +223,8 @@ class Sandbox:
         host = hostcalls.Host(started_ns + timeout_ms * 1_000_000, started_ns, LogSink(max_output), stdio)
         outcome = Outcome()
         compiled = module.compiled
-        run = fastcall.Run(
-            self.engine, store_limits(memory_mb, compiled.tables), ticks_for(timeout_ms, TICK_MS)
-        )
+        deadline = ticks_for(timeout_ms, TICK_MS) + self._ticker.owed()
+        run = fastcall.Run(self.engine, store_limits(memory_mb, compiled.tables), deadline)
         hostcalls.bind(host)
         try:
             run.instantiate(compiled.pre)

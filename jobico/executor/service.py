@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -93,6 +94,8 @@ class ExecutorService:
         self._catalog_ready = trio.Event()
         self._held: dict[str, str] = {}  # event id -> tenant: leased and not yet settled
         self._held_by: Counter[str] = Counter()
+        self._started: dict[int, dict[str, Any]] = {}  # worker thread -> the run it is running
+        self._started_lock = threading.Lock()
         self._room = trio.Event()
         self._idle = trio.Event()
         self._stopping = False
@@ -141,10 +144,16 @@ class ExecutorService:
             await self._idle.wait()
 
     async def status(self) -> dict[str, Any]:
+        """What this executor holds and runs now. ``running_events`` lists each run going
+        (``event_id``, ``tenant``, ``attempt``, and ``started_at`` in POSIX seconds, as its
+        record will say): where an operator or a test sees what a kill would interrupt."""
+        with self._started_lock:
+            started = list(self._started.values())
         return {
             "catalog_version": (self.catalog or {}).get("version"),
             "in_flight": len(self._held),
             "running": self.slots.running(),
+            "running_events": started,
             "runs": dict(self.runs),
             "compiles": self.sandbox.compiles if self.sandbox else 0,
         }
@@ -304,9 +313,13 @@ class ExecutorService:
         sandbox, outbox = self.sandbox, self._outbox
         assert sandbox is not None and outbox is not None
         finished: str | None = None
+        thread = threading.get_ident()
         while (taken := self.slots.next(finished)) is not None:
             finished, (delivery, job, loaded, catalog) = taken
             started_at = time.time()
+            with self._started_lock:
+                self._started[thread] = {"event_id": delivery["id"], "tenant": delivery["tenant"],
+                                         "attempt": delivery["attempt"], "started_at": started_at}
             try:
                 result = sandbox.run(
                     loaded,
@@ -318,6 +331,8 @@ class ExecutorService:
             except Exception as exc:
                 self.ctx.log.exception("run of event %s failed in the host", delivery["id"])
                 result = _host_failure(f"executor failure: {type(exc).__name__}: {exc}")
+            with self._started_lock:
+                del self._started[thread]
             outbox.put(Done(delivery, job, catalog, result, started_at))
 
     def _finished(self, done: list[Done]) -> None:

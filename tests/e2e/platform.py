@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,24 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def started_at(record: dict[str, Any]) -> float:
+    """A record's ``started_at`` as a POSIX time."""
+    return datetime.fromisoformat(record["started_at"].replace("Z", "+00:00")).timestamp()
+
+
+def finished_at(record: dict[str, Any]) -> float:
+    return started_at(record) + record["duration_ms"] / 1000
 
 
 def package(*jobs: dict[str, Any], **top: Any) -> str:
