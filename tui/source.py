@@ -229,7 +229,12 @@ class DataSource(Protocol):
 
     async def read_file(self, tenant: str, path: str) -> str: ...
 
-    async def executions(self, filt: RecordFilter, limit: int) -> list[Record]: ...
+    async def executions(self, filt: RecordFilter, limit: int,
+                         before: str | None = None) -> list[Record]:
+        """The newest ``limit`` matching records, newest first; with ``before`` (a record id),
+        those after that record in this order (the recorder's paging). Errors: ``NotFound``
+        when the recorder keeps no record ``before``."""
+        ...
 
     def follow(self, filt: RecordFilter, backlog: int = 0
                ) -> AbstractAsyncContextManager[AsyncIterator[Record]]:

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from tests.tui.fixed import record
 from tui.source import Record, RecordFilter
-from tui.tail import BACKOFF_S, TailCursor, backoff, older_page
+from tui.tail import BACKOFF_S, TailCursor, backoff
 from tui.times import epoch, iso
 
 T0 = 1_735_787_045.0
@@ -55,16 +55,3 @@ def test_memory_is_bounded_and_the_resume_point_moves_up_instead_of_repeating() 
 def test_backoff_grows_then_stays_at_its_ceiling() -> None:
     assert [backoff(n) for n in range(1, 8)] == [*BACKOFF_S, BACKOFF_S[-1], BACKOFF_S[-1]]
 
-
-def test_older_page_ends_just_after_the_oldest_start_and_counts_its_ties() -> None:
-    shown = [at(1, T0 + 5), at(2, T0 + 1), at(3, T0 + 1), at(4, T0 + 9)]
-    filt, limit = older_page(RecordFilter(status="ok"), shown, 100)
-    assert filt.status == "ok"
-    assert T0 + 1 < epoch(filt.until) <= T0 + 1 + 2e-6  # until is exclusive: the ties are in
-    assert limit == 102
-
-
-def test_older_page_never_widens_the_users_until() -> None:
-    shown = [at(1, T0 + 5)]
-    filt, _ = older_page(RecordFilter(until=iso(T0)), shown, 10)
-    assert filt.until == iso(T0)
