@@ -23,6 +23,7 @@ from jobico.cli import webhook
 from jobico.errors import JobicoError, Unavailable, UserError
 from jobico.home import Home
 from jobico.listener.body import encode
+from jobico.recorder.records import iso_utc
 from jobico.rpc import asyncio_shell
 from jobico.rpc.errors import ConnectFailed, ConnectionLost
 from tui import wire
@@ -39,7 +40,6 @@ from tui.source import (
     Upload,
 )
 from tui.tail import TailCursor
-from tui.times import iso
 from tui.wasminfo import blob_info
 
 PICKUP_S = 5.0  # how long an upload waits for ctl's verdict (as `jobico deploy` does)
@@ -141,7 +141,7 @@ class PlatformClient:
         end in a step). The first read only marks what was already stored.
         """
         try:
-            docs = await self._call("recorder", "query", {"since": iso(self._stored.since),
+            docs = await self._call("recorder", "query", {"since": iso_utc(self._stored.since),
                                                           "limit": E2E_SAMPLE})
         except JobicoError:
             return

@@ -16,8 +16,6 @@ from typing import Any, Protocol
 from jobico.errors import Unavailable
 from tui.times import epoch
 
-STATUSES = ("ok", "error", "timeout", "trap", "limit")
-
 
 class Offline(Unavailable):
     """Nothing is running in the home: the supervisor socket is missing or dead."""

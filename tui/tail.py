@@ -12,8 +12,9 @@ from __future__ import annotations
 import heapq
 from dataclasses import replace
 
+from jobico.recorder.records import iso_utc
 from tui.source import Record, RecordFilter
-from tui.times import epoch, iso
+from tui.times import epoch
 
 RESUME_MARGIN_S = 60.0  # longer than the default run timeout (2 s) and any append retry
 SEEN_MAX = 50_000  # ids remembered (~5 MB); beyond, the resume point moves up
@@ -75,5 +76,5 @@ class TailCursor:
         own = epoch(filt.since)
         if own is not None and own >= self._floor:
             return filt
-        return replace(filt, since=iso(self._floor))
+        return replace(filt, since=iso_utc(self._floor))
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from textual.command import CommandInput, CommandList
 
+from jobico.recorder.records import iso_utc
 from tests.e2e.platform import Platform
 from tests.tui.conftest import SIZE, settle
 from tui.app import JobicoApp
-from tui.times import iso
 from tui.widgets.live_table import LiveTable
 from tui.widgets.trend import Trend
 
@@ -133,7 +133,7 @@ async def test_dashboard_everyday_use_on_a_running_home(running: Platform, tmp_p
         now = time.time()
         run = {"event_id": "ffff000000000001", "tenant": "hello", "package": "greet",
                "event": "greet", "attempt": 1, "status": "ok", "duration_ms": 50.0,
-               "accepted_at": iso(now - 0.25), "started_at": iso(now)}
+               "accepted_at": iso_utc(now - 0.25), "started_at": iso_utc(now)}
         await asyncio.to_thread(running.rpc, "recorder", "append", {"records": [run]})
         e2e = app.screen.query_one("#trend-e2e", Trend)
         await _wait(pilot, lambda: any(p is not None and p >= 299 for p in e2e.points),

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from jobico.recorder.records import iso_utc
 from tests.tui.fixed import record
 from tui.source import Record, RecordFilter
 from tui.tail import BACKOFF_S, TailCursor, backoff
-from tui.times import epoch, iso
+from tui.times import epoch
 
 T0 = 1_735_787_045.0
 
 
 def at(n: int, started: float) -> Record:
-    return replace(record(n), started_at=iso(started))
+    return replace(record(n), started_at=iso_utc(started))
 
 
 def test_each_record_is_fresh_once() -> None:
@@ -29,7 +30,7 @@ def test_resume_reaches_the_margin_before_the_newest_start_seen() -> None:
 
 def test_a_filter_that_starts_later_keeps_its_own_since() -> None:
     cursor = TailCursor(T0, margin_s=60)
-    own = RecordFilter(since=iso(T0 + 10))
+    own = RecordFilter(since=iso_utc(T0 + 10))
     assert cursor.resume(own) is own
 
 

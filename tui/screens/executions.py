@@ -24,13 +24,14 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Select, Static
 
+from jobico.cli.times import parse_when
 from jobico.errors import JobicoError, UserError
+from jobico.recorder.records import STATUSES, iso_utc
 from tui import fmt
 from tui.screens.base import DashScreen
 from tui.screens.record import RecordScreen
-from tui.source import STATUSES, Record, RecordFilter
+from tui.source import Record, RecordFilter
 from tui.tail import BACKLOG, TailCursor, backoff
-from tui.times import iso, parse_when
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.live_table import LiveTable, Row
 
@@ -133,10 +134,7 @@ class ExecutionsScreen(DashScreen):
         now = time.time()
         for name in ("since", "until"):
             text = self.query_one(f"#{name}", Input).value.strip()
-            try:
-                times[name] = iso(parse_when(text, now)) if text else None
-            except ValueError as exc:
-                raise UserError(f"{name}: {exc}") from None
+            times[name] = iso_utc(parse_when(text, now, name)) if text else None
         return RecordFilter(pick["tenant"], pick["event"], pick["status"],
                             self.filter_text.strip() or None, times["since"], times["until"])
 
