@@ -103,3 +103,11 @@ def test_limit_over_the_recorders_cap_is_paged(store: Store) -> None:
 def _t(r: dict[str, Any]) -> float:
     return round(parse_time(r["started_at"], "started_at"), 6)
 
+
+
+def test_more_records_in_one_microsecond_than_a_query_returns_are_paged(store: Store) -> None:
+    """A burst stored with one start time (an import, a clock that stalled) is no wall:
+    paging continues after an id, not after a time."""
+    store.append([record(n, T0) for n in range(MAX_PAGE + 50)])
+    walked = [r["id"] for r in pages(query_of(store), {}, None, page=MAX_PAGE)]
+    assert walked == [f"ev{n:06d}-1" for n in reversed(range(MAX_PAGE + 50))]
