@@ -205,8 +205,8 @@ class PlatformClient:
     async def send(self, tenant: str, event: str, item: Any) -> list[str]:
         """Post ``item`` as ``jobico send`` does: to the port the home really listens on,
         signed with the package's webhook secret when it has one."""
-        url, catalog = await asyncio.gather(self._webhook_url(), self._call("ctl", "catalog"))
-        secret = webhook.event_secret(catalog, tenant, event)
+        url = await self._webhook_url()  # first: an executor-only node is told so, as by the CLI
+        secret = webhook.event_secret(await self._call("ctl", "catalog"), tenant, event)
         status, reply = await asyncio.to_thread(_post, url, secret, tenant, event, encode(item),
                                                 self._timeout)
         if status == 202 and isinstance(reply, dict):
