@@ -2,7 +2,8 @@
 
 RPC over the asyncio shell to the sockets in ``<home>/.jobico/run/`` (one
 long-lived connection per component, reopened after it breaks), plus one HTTP
-POST to the listener for "send a test event". Transport errors are translated
+POST to the listener for "send a test event", found and signed as ``jobico send``
+does (jobico/cli/webhook.py). Transport errors are translated
 here, once: a missing supervisor is ``Offline``, any other missing component
 ``Unavailable`` naming it; errors the components raise pass through as sent.
 """
@@ -11,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jobico.config import load_config
+from jobico.cli import webhook
 from jobico.errors import JobicoError, Unavailable, UserError
 from jobico.home import Home
+from jobico.listener.body import encode
+from jobico.recorder.records import iso_utc
 from jobico.rpc import asyncio_shell
 from jobico.rpc.errors import ConnectFailed, ConnectionLost
 from tui import wire
@@ -40,7 +40,6 @@ from tui.source import (
     Upload,
 )
 from tui.tail import TailCursor
-from tui.times import iso
 from tui.wasminfo import blob_info
 
 PICKUP_S = 5.0  # how long an upload waits for ctl's verdict (as `jobico deploy` does)
@@ -142,7 +141,7 @@ class PlatformClient:
         end in a step). The first read only marks what was already stored.
         """
         try:
-            docs = await self._call("recorder", "query", {"since": iso(self._stored.since),
+            docs = await self._call("recorder", "query", {"since": iso_utc(self._stored.since),
                                                           "limit": E2E_SAMPLE})
         except JobicoError:
             return
@@ -163,8 +162,12 @@ class PlatformClient:
     async def read_file(self, tenant: str, path: str) -> str:
         return wire.text(await self._call("repo", "read", {"tenant": tenant, "path": path}))
 
-    async def executions(self, filt: RecordFilter, limit: int) -> list[Record]:
-        docs = await self._call("recorder", "query", {**filt.params(), "limit": limit})
+    async def executions(self, filt: RecordFilter, limit: int,
+                         before: str | None = None) -> list[Record]:
+        params: dict[str, Any] = {**filt.params(), "limit": limit}
+        if before is not None:
+            params["before"] = before
+        docs = await self._call("recorder", "query", params)
         return [wire.record(d) for d in docs]
 
     @asynccontextmanager
@@ -200,20 +203,25 @@ class PlatformClient:
         return _count(await self._call("queue", "purge", _selection(ids, tenant)))
 
     async def send(self, tenant: str, event: str, item: Any) -> list[str]:
-        url = f"{await self._listener_url()}/events/{tenant}/{event}"
-        status, body = await asyncio.to_thread(_post_json, url, item, self._timeout)
-        if status == 202:
-            return list(body.get("ids", []))
-        message = f"{url} answered {status}: {body.get('error', '')} {body.get('detail', '')}"
+        """Post ``item`` as ``jobico send`` does: to the port the home really listens on,
+        signed with the package's webhook secret when it has one."""
+        url = await self._webhook_url()  # first: an executor-only node is told so, as by the CLI
+        secret = webhook.event_secret(await self._call("ctl", "catalog"), tenant, event)
+        status, reply = await asyncio.to_thread(_post, url, secret, tenant, event, encode(item),
+                                                self._timeout)
+        if status == 202 and isinstance(reply, dict):
+            return list(reply.get("ids", []))
+        if isinstance(reply, dict):
+            reply = f"{reply.get('error', '')} {reply.get('detail', '')}"
+        message = f"{url}/events/{tenant}/{event} answered {status}: {reply}"
         raise (Unavailable if status == 503 else UserError)(message.strip())
 
-    async def _listener_url(self) -> str:
-        """Where the webhook listens: as the listener reports it, else as configured."""
-        urls = (await self._optional("listener", "status")).get("urls") or []
-        if urls:
-            return str(urls[0]).rstrip("/")
-        listener = load_config(self.home).listener
-        return f"http://{listener.host}:{listener.port}"
+    async def _webhook_url(self) -> str:
+        """Where the webhook listens, as the running home reports it (jobico/cli/webhook.py)."""
+        status = await self._call("supervisor", "status")
+        names = webhook.listener_names(status)
+        reports = await asyncio.gather(*(self._optional(name, "status") for name in names))
+        return webhook.live_webhook_url(self.home, status, (r.get("urls") or [] for r in reports))
 
     async def upload(self, tenant: str, path: Path) -> Upload:
         """Install the file through repo, then wait (up to ``PICKUP_S``) for ctl's verdict."""
@@ -276,17 +284,11 @@ def _count(reply: Any) -> int:
     return reply if isinstance(reply, int) else len(reply)
 
 
-def _post_json(url: str, item: Any, timeout: float) -> tuple[int, dict[str, Any]]:
+def _post(url: str, secret: str | None, tenant: str, event: str, body: bytes,
+          timeout: float) -> tuple[int, Any]:
     """Blocking POST (run in a thread). Errors: Unavailable when nothing answers."""
-    request = urllib.request.Request(url, data=json.dumps(item).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    hook = webhook.Webhook(url, secret, timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except ValueError:
-            return exc.code, {"error": exc.reason}
-    except (urllib.error.URLError, OSError) as exc:
-        raise Unavailable(f"the listener at {url} is not reachable: {exc}") from exc
+        return hook.post(tenant, event, body)
+    finally:
+        hook.close()

@@ -16,8 +16,6 @@ from typing import Any, Protocol
 from jobico.errors import Unavailable
 from tui.times import epoch
 
-STATUSES = ("ok", "error", "timeout", "trap", "limit")
-
 
 class Offline(Unavailable):
     """Nothing is running in the home: the supervisor socket is missing or dead."""
@@ -229,7 +227,12 @@ class DataSource(Protocol):
 
     async def read_file(self, tenant: str, path: str) -> str: ...
 
-    async def executions(self, filt: RecordFilter, limit: int) -> list[Record]: ...
+    async def executions(self, filt: RecordFilter, limit: int,
+                         before: str | None = None) -> list[Record]:
+        """The newest ``limit`` matching records, newest first; with ``before`` (a record id),
+        those after that record in this order (the recorder's paging). Errors: ``NotFound``
+        when the recorder keeps no record ``before``."""
+        ...
 
     def follow(self, filt: RecordFilter, backlog: int = 0
                ) -> AbstractAsyncContextManager[AsyncIterator[Record]]:

@@ -1,5 +1,5 @@
-"""Where a list of records continues: a followed tail after its stream broke, and
-"load older" below the oldest record shown. Pure, so both are tested without a screen.
+"""Where a followed tail continues after its stream broke. Pure, so it is tested
+without a screen ("load older" needs nothing here: the recorder pages with ``before``).
 
 Records reach the recorder in the order runs *end*, but are filtered and paged by
 ``started_at``. A follow started again therefore asks for a backlog reaching
@@ -10,11 +10,11 @@ have started before the last record shown) and drops what was already shown, by 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
 from dataclasses import replace
 
+from jobico.recorder.records import iso_utc
 from tui.source import Record, RecordFilter
-from tui.times import epoch, iso
+from tui.times import epoch
 
 RESUME_MARGIN_S = 60.0  # longer than the default run timeout (2 s) and any append retry
 SEEN_MAX = 50_000  # ids remembered (~5 MB); beyond, the resume point moves up
@@ -76,25 +76,5 @@ class TailCursor:
         own = epoch(filt.since)
         if own is not None and own >= self._floor:
             return filt
-        return replace(filt, since=iso(self._floor))
+        return replace(filt, since=iso_utc(self._floor))
 
-
-def older_page(filt: RecordFilter, shown: Iterable[Record], page: int
-               ) -> tuple[RecordFilter, int]:
-    """The query for the ``page`` records before the oldest start shown, and its limit.
-
-    ``until`` is exclusive, so it is set just past the oldest start, and the limit
-    grows by the records shown that started at that very time: the caller drops those
-    by id and still gets a full page of older ones.
-    """
-    starts = [(epoch(r.started_at), r) for r in shown]
-    known = [s for s, _ in starts if s is not None]
-    if not known:
-        return filt, page
-    oldest = min(known)
-    ties = sum(1 for s in known if s == oldest)
-    until = iso(oldest + 1e-6)
-    own = epoch(filt.until)
-    if own is not None and own < oldest + 1e-6:
-        until = filt.until  # type: ignore[assignment]
-    return replace(filt, until=until), page + ties

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json as jsonlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from jobico.cli.app import EVENTS_PANEL, HomeOption, JsonOption, command, home_of, print_json
+from jobico.cli import webhook
+from jobico.cli.app import EVENTS_PANEL, HomeOption, JsonOption, command, home_of, print_json, rpc
 from jobico.cli.completion import complete_event, complete_tenant
-from jobico.cli.webhook import Webhook, event_secret, live_webhook_url
-from jobico.errors import UserError
+from jobico.cli.webhook import Webhook
+from jobico.errors import JobicoError, UserError
+from jobico.home import Home
 from jobico.listener.body import encode
 
 BATCH = 100
@@ -86,7 +89,8 @@ def send(
     """
     where = home_of(home)
     items = read_items(data) * count
-    hook = Webhook(live_webhook_url(where), event_secret(where, tenant, event))
+    url = _webhook_url(where)  # first: an executor-only node is told so, with no ctl to ask
+    hook = Webhook(url, webhook.event_secret(rpc(where, "ctl", "catalog", timeout=10), tenant, event))
     try:
         if len(items) == 1:
             _send_one(hook, tenant, event, items[0], idempotency_key, json)
@@ -94,6 +98,24 @@ def send(
             _send_batches(hook, tenant, event, items, idempotency_key, json)
     finally:
         hook.close()
+
+
+def _webhook_url(home: Home) -> str:
+    """Ask the running home where its webhook listens, one listener at a time.
+
+    Errors: ``NotRunning`` (exit 3) when the home is not running; ``UserError`` when it
+    runs no listener.
+    """
+    status = rpc(home, "supervisor", "status", timeout=5)
+
+    def reports() -> Iterator[list[str]]:
+        for name in webhook.listener_names(status):
+            try:
+                yield list(rpc(home, name, "status", timeout=2).get("urls") or [])
+            except JobicoError:  # restarting: the next one, or the supervisor's view
+                continue
+
+    return webhook.live_webhook_url(home.root, status, reports())
 
 
 def _send_one(hook: Webhook, tenant: str, event: str, item: Any, key: str | None, json: bool) -> None:

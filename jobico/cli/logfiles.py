@@ -12,9 +12,10 @@ from __future__ import annotations
 import heapq
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 _STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+")
 
@@ -62,56 +63,89 @@ def merged(streams: dict[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
 
 
 class Follower:
-    """New lines of one log file as it grows, across rotation and truncation (``tail -F``).
+    """New complete lines of one log file on each ``poll``, followed by name across rotation
+    and truncation (``tail -F``); one implementation for ``jobico logs -f`` and the
+    dashboard's log pane.
 
-    The first ``poll`` returns the whole current file. A rotated file is read to its end
-    through the handle already open before the new file is opened, so no line is lost
-    between the rename and the reopen.
+    After a rotation, the rest of the old file is read through the handle already open,
+    then the new file from its start, so no line is lost between the rename and the
+    reopen; a file cut short (truncated in place) is read again from its start. With a
+    ``window`` (bytes), a first open or a burst larger than that starts at a line near
+    the end, after a line saying how much was skipped: the dashboard keeps only the last
+    lines and never reads a whole huge file. Without one (``jobico logs``), every line
+    is returned. Blocking file I/O: ``poll`` may run in a thread and ``close`` come from
+    another (a cancelled reader): it waits for a poll under way.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, window: int | None = None) -> None:
         self.path = path
-        self._file: IO[str] | None = None
-        self._inode: int | None = None
-        self._partial = ""
+        self._window = window
+        self._file: BinaryIO | None = None
+        self._partial = b""
+        self._lock = threading.Lock()
 
     def poll(self) -> list[str]:
+        with self._lock:
+            return self._poll()
+
+    def _poll(self) -> list[str]:
+        lines: list[str] = []
         if self._file is None and not self._open():
-            return []
-        assert self._file is not None
-        lines = self._read()
-        try:
-            now = os.stat(self.path)
-        except FileNotFoundError:  # between the rename and the new file
             return lines
-        if now.st_ino != self._inode:
-            lines += self._read()  # written between the first read and the rename
-            if self._partial:
-                lines.append(self._partial)
-                self._partial = ""
-            self._file.close()
-            self._file = None
+        assert self._file is not None
+        self._drain(lines)
+        current = _stat(self.path)
+        mine = os.fstat(self._file.fileno())
+        if current is not None and current.st_ino != mine.st_ino:
+            self._drain(lines)  # rotated: what was written before the rename, then the new file
+            lines += self._flush_partial()
+            self._close()
             if self._open():
-                lines += self._read()
-        elif now.st_size < self._file.tell():  # truncated in place
-            self._file.seek(0)
-            lines += self._read()
+                self._drain(lines)
+        elif current is not None and current.st_size < self._file.tell():
+            self._file.seek(0)  # truncated in place
+            self._partial = b""
+            self._drain(lines)
         return lines
 
     def _open(self) -> bool:
         try:
-            self._file = open(self.path, encoding="utf-8", errors="replace")  # noqa: SIM115
+            self._file = open(self.path, "rb")  # noqa: SIM115 - kept open between polls
         except FileNotFoundError:
             return False
-        self._inode = os.fstat(self._file.fileno()).st_ino
         return True
 
-    def _read(self) -> list[str]:
+    def _drain(self, into: list[str]) -> None:
+        """Read to the end; past ``window`` bytes waiting, skip to a line start near the end
+        and say how much was skipped."""
         assert self._file is not None
-        text = self._partial + self._file.read()
-        *complete, self._partial = text.split("\n")
-        return complete
+        position = self._file.tell()
+        size = os.fstat(self._file.fileno()).st_size
+        if self._window is not None and size - position > self._window:
+            self._file.seek(size - self._window - 1)
+            self._file.readline()  # up to the first line start (the byte before may be one)
+            self._partial = b""
+            into.append(f"… {self._file.tell() - position:,} bytes not shown …")
+        data = self._partial + self._file.read()
+        *complete, self._partial = data.split(b"\n")
+        into.extend(line.decode("utf-8", errors="replace").rstrip("\r") for line in complete)
+
+    def _flush_partial(self) -> list[str]:
+        rest, self._partial = self._partial, b""
+        return [rest.decode("utf-8", errors="replace")] if rest else []
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._file is not None:
             self._file.close()
+            self._file = None
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None

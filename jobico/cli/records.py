@@ -30,7 +30,6 @@ from jobico.cli.paging import MAX_PAGE, PAGE, pages
 from jobico.cli.times import parse_when
 from jobico.cli.visible import visible
 from jobico.errors import NotFound, UserError
-from jobico.home import Home
 
 
 class Status(StrEnum):
@@ -99,9 +98,8 @@ def executions(
         each = print_json_line if json else (lambda r: typer.echo(_line(r)))
         follow(where, "recorder", "follow", filters, each)
         return
-    anchor = _anchor(where, before) if before else None
     found = pages(lambda params: rpc(where, "recorder", "query", params), filters,
-                  None if all_ else limit, anchor, page=PAGE if all_ else MAX_PAGE)
+                  None if all_ else limit, before, page=PAGE if all_ else MAX_PAGE)
     if all_:
         for record in found:
             print_json_line(record) if json else typer.echo(_line(record))
@@ -109,13 +107,6 @@ def executions(
         _print_json_array(found)
     else:
         print_table(COLUMNS, [_row(r) for r in found])
-
-
-def _anchor(home: Home, execution_id: str) -> dict[str, Any]:
-    try:
-        return rpc(home, "recorder", "get", {"id": execution_id})
-    except NotFound:
-        raise NotFound(f"--before {execution_id!r}: no execution with that id") from None
 
 
 def _print_json_array(records: Iterable[Any]) -> None:

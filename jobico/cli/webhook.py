@@ -1,15 +1,19 @@
-"""Where the running home's webhook listens, and signed POSTs to it.
+"""Where the running home's webhook listens, and signed POSTs to it: one implementation for
+``jobico send`` and the dashboard's "send a test event".
 
 A home started with ``jobico up --port 18080`` (or ``port = 0``, or a ``.env`` the shell
 of ``send`` does not see) listens elsewhere than ``jobico.toml`` says, so the address is
-asked of the running home, never read from the configuration: first the listener's own
-``status`` (the address it bound), else the ``listener`` host and port of the supervisor's
-``status`` (the configuration it was started with, flags included). ``webhook_url`` is the
-pure decision; the CLI calls it here with trio, the TUI with its asyncio client.
+asked of the running home, never read from the configuration: first the listeners' own
+``status`` (the address each bound), else the ``listener`` host and port of the
+supervisor's ``status`` (the configuration it was started with, flags included).
 
 A package with a ``[webhook] secret`` only accepts signed requests: the secret is the
 catalog's (ctl's ``catalog`` document), and requests are signed as any Standard Webhooks
 sender signs them (``jobico.listener.signatures.sign``).
+
+Pure of RPC: each client asks the home in its own way (the CLI with trio, the TUI with
+its asyncio client) and hands the answers here, so this module imports neither the CLI
+app nor an event loop, and the dashboard may import it (as it does ``visible``).
 """
 
 from __future__ import annotations
@@ -18,13 +22,12 @@ import http.client
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jobico.cli.app import rpc
-from jobico.errors import JobicoError, Unavailable, UserError
-from jobico.home import Home
+from jobico.errors import Unavailable, UserError
 from jobico.listener.signatures import decode_secret, sign
 
 _LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
@@ -55,33 +58,27 @@ def webhook_url(reported: Sequence[str], started_with: Mapping[str, Any] | None)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def live_webhook_url(home: Home) -> str:
-    """Ask the running home where its webhook listens.
+def live_webhook_url(where: Path, status: Mapping[str, Any],
+                     reports: Iterable[Sequence[str]]) -> str:
+    """``http://host:port`` of the webhook of the home at ``where``, from its supervisor's
+    ``status`` and the URLs each of its ``listener_names`` reports (in that order; taken
+    lazily, so a caller may ask one listener at a time and stop at the first answer).
 
-    Errors: ``NotRunning`` (exit 3) when the home is not running; ``UserError`` when it
-    runs no listener.
+    Errors: ``UserError`` for an executor-only node, or a home running no listener.
     """
-    status = rpc(home, "supervisor", "status", timeout=5)
     if status.get("role", "all") != "all":
-        raise UserError(f"{home.root} is an executor-only node: it runs no webhook; "
+        raise UserError(f"{where} is an executor-only node: it runs no webhook; "
                         "send to the main node's home")
-    reported: list[str] = []
-    for name in listener_names(status):
-        try:
-            reported = list(rpc(home, name, "status", timeout=2).get("urls") or [])
-        except JobicoError:  # restarting: the next one, or the supervisor's view
-            continue
-        if reported:
-            break
+    reported = next((list(urls) for urls in reports if urls), [])
     return webhook_url(reported, status.get("listener"))
 
 
-def event_secret(home: Home, tenant: str, event: str) -> str | None:
-    """The ``[webhook] secret`` of the package serving ``tenant``/``event`` (None: unsigned).
+def event_secret(catalog: Mapping[str, Any], tenant: str, event: str) -> str | None:
+    """The ``[webhook] secret`` of the package serving ``tenant``/``event`` in ctl's
+    ``catalog`` document (None: unsigned).
 
     An event the catalog does not know has no secret here; the webhook answers 404 for it.
     """
-    catalog = rpc(home, "ctl", "catalog", timeout=10)
     job = catalog.get("tenants", {}).get(tenant, {}).get("events", {}).get(event) or {}
     secret = job.get("secret")
     return secret if isinstance(secret, str) and secret else None

@@ -3,7 +3,9 @@
 Pure: it holds small ``Entry`` summaries and where each record sits on disk,
 never the records themselves (results and logs can be a MiB each). Every list
 is kept sorted by ``started`` (ties in ``seq`` order) so a query walks it newest
-first and stops at ``limit``. It also decides idempotency: a record is admitted
+first and stops at ``limit``; that order, ``(started, seq)``, is also where a query
+given a ``before`` entry resumes, so pages never skip or repeat records that started
+in the same microsecond. It also decides idempotency: a record is admitted
 unless its id or its (event id, attempt) is already stored, or it is a second ``ok``.
 
 Per record it is on the append path and on the start-up rebuild, so adding is
@@ -62,6 +64,7 @@ class Entry:
 
 
 _started = attrgetter("started")
+_order = attrgetter("started", "seq")  # every list's order, and where a page resumes
 _TAIL = 4096  # newest entries a batch may be re-sorted with
 _NEAR_END = 256
 
@@ -177,16 +180,22 @@ class Index:
         return {event_id for event_id in event_ids
                 if any(run.status == "ok" for run in runs.get(event_id, ()))}
 
-    def query(self, where: Filter, limit: int, max_seq: int | None = None) -> list[Entry]:
-        """Up to ``limit`` matching entries, newest ``started`` first.
+    def query(self, where: Filter, limit: int, max_seq: int | None = None,
+              before: Entry | None = None) -> list[Entry]:
+        """Up to ``limit`` matching entries, newest ``started`` first (ties newest ``seq``
+        first), only those after ``before`` in that order when given.
 
-        Walks the shortest list among those the filter names, from ``until``
-        down to ``since``; entries with ``seq > max_seq`` (not yet durable) are skipped.
+        Walks the shortest list among those the filter names, from ``until`` (or
+        ``before``, whichever comes first) down to ``since``; entries with
+        ``seq > max_seq`` (not yet durable) are skipped. ``before`` need not match
+        the filter: it is a place in the order, found by its ``(started, seq)``.
         """
         candidates = self._candidates(where)
         end = len(candidates)
         if where.until is not None:
             end = bisect_left(candidates, where.until, key=_started)
+        if before is not None:
+            end = min(end, bisect_left(candidates, _order(before), key=_order))
         found: list[Entry] = []
         for i in range(end - 1, -1, -1):
             if len(found) >= limit:

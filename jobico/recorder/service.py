@@ -3,13 +3,15 @@
 RPC (docs/internals.md, recorder): ``append {"records"}`` -> ``{"stored": [bool],
 "refused": [[index, reason]]}`` once durable (a malformed record, or one over
 ``caps.MAX_RECORD_BYTES`` encoded, is refused on its own; ``Unavailable`` when the
-fsync failed, see ``commit.py``); ``query {filters, "limit"}`` -> records newest first; ``get {"id"}``;
+fsync failed, see ``commit.py``); ``query {filters, "limit", "before"}`` -> records newest
+first, after the record ``before`` names when given (paging); ``get {"id"}``;
 ``attempts {"event_id"}`` -> every run of an event; ``ok_ids {"event_ids"}`` ->
 the ids that already have an ``ok``; ``stats`` -> the store's size and the metrics
 counters (``stats.py``: runs, retries, run time, queue wait and end-to-end latency,
 kept in ``counters.json`` every ``SAVE_COUNTERS_S`` and on the way out);
 stream ``follow {filters, "backlog"}`` -> the last ``backlog`` matching records
-(oldest first), then every new one as it becomes durable.
+(oldest first), then every new one as it becomes durable. ``follow`` takes no
+``before``: what it streams live is newer than any record, so it would match none.
 """
 
 from __future__ import annotations
@@ -164,8 +166,12 @@ class RecorderService:
 
     async def rpc_query(self, params: object) -> list[dict[str, Any]]:
         given = _params(params)
-        where = Filter.from_params(given, counts=("limit",))
-        return self.store.query(where, count_param(given, "limit", DEFAULT_LIMIT, MAX_LIMIT))
+        where = Filter.from_params(given, counts=("limit", "before"))
+        before = given.get("before")
+        if before is not None and (not isinstance(before, str) or not before):
+            raise UserError(f"before: expected an execution id, got {before!r}")
+        return self.store.query(where, count_param(given, "limit", DEFAULT_LIMIT, MAX_LIMIT),
+                                before)
 
     async def rpc_get(self, params: object) -> dict[str, Any]:
         return self.store.get(_string(_params(params), "id"))

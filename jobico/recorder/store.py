@@ -259,14 +259,19 @@ class Store:
         self.sync()
         return written.stored
 
-    def query(self, where: Filter, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` durable records matching ``where``, newest ``started_at`` first.
+    def query(self, where: Filter, limit: int, before: str | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` durable records matching ``where``, newest ``started_at`` first;
+        with ``before`` (a record id), only the records after that one in this order, so
+        the last id of a page continues it exactly (SPEC §5 ``--before``).
 
         Stops early past ``REPLY_MAX_BYTES`` of records (always returning at least
         one), so a reply fits an RPC message even when results are a MiB each.
+        Errors: ``NotFound`` naming ``before`` when no durable record has that id
+        (never stored, or dropped by retention).
         """
+        anchor = None if before is None else self._durable_entry(before, "before: ")
         found, total = [], 0
-        for entry in self._index.query(where, limit, self.durable):
+        for entry in self._index.query(where, limit, self.durable, anchor):
             total += entry.length
             if found and total > REPLY_MAX_BYTES:
                 break
@@ -275,10 +280,14 @@ class Store:
 
     def get(self, record_id: str) -> dict[str, Any]:
         """Errors: ``NotFound`` naming the id."""
+        return self._read(self._durable_entry(record_id))
+
+    def _durable_entry(self, record_id: str, field: str = "") -> Entry:
+        """Errors: ``NotFound`` naming the id (after ``field``, when given)."""
         entry = self._index.get(record_id)
         if entry is None or entry.seq > self.durable:
-            raise NotFound(f"no execution record {record_id!r}")
-        return self._read(entry)
+            raise NotFound(f"{field}no execution record {record_id!r}")
+        return entry
 
     def attempts(self, event_id: str) -> list[dict[str, Any]]:
         """Every durable run of one event by attempt (empty when unknown)."""

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from jobico.cli.logfiles import Follower, merged, rotated
+from jobico.cli.logfiles import merged, rotated
 from tests.e2e.platform import wait_until
 
 JOBICO = [sys.executable, "-m", "jobico.cli.main"]
@@ -71,39 +69,6 @@ def test_merge_keeps_each_stream_in_order() -> None:
     a = ["2026-01-01 10:00:00,000 a1", "2026-01-01 10:00:05,000 a2"]
     b = ["2026-01-01 10:00:01,000 b1", "  continued", "2026-01-01 10:00:06,000 b2"]
     assert [line for _, line in merged({"a": a, "b": b})] == [a[0], b[0], b[1], a[1], b[2]]
-
-
-def test_follower_reads_across_rotation_without_losing_a_line(tmp_path: Path) -> None:
-    path = tmp_path / "c.log"
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=200, backupCount=2)
-    log = logging.Logger("t")
-    log.addHandler(handler)
-    follower = Follower(path)
-    seen: list[str] = []
-    for n in range(100):  # rotates every few lines, and more often than backupCount keeps
-        log.warning("line %03d", n)
-        if n % 3 == 0:
-            seen += follower.poll()
-    seen += follower.poll()
-    handler.close()
-    follower.close()
-    assert seen == [f"line {n:03d}" for n in range(100)]
-
-
-def test_follower_waits_for_a_missing_file_and_a_partial_line(tmp_path: Path) -> None:
-    path = tmp_path / "late.log"
-    follower = Follower(path)
-    assert follower.poll() == []
-    path.write_text("first\nsec")
-    assert follower.poll() == ["first"]
-    with open(path, "a") as f:
-        f.write("ond\n")
-    assert follower.poll() == ["second"]
-    path.write_text("")  # truncated in place
-    with open(path, "a") as f:
-        f.write("again\n")
-    assert follower.poll() == ["again"]
-    follower.close()
 
 
 def test_logs_follow_prints_lines_written_after_it_started(tmp_path: Path) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-from jobico.cli.webhook import listener_names, webhook_url
+from jobico.cli.webhook import event_secret, listener_names, live_webhook_url, webhook_url
 from jobico.errors import UserError
 
 
@@ -40,3 +45,41 @@ def test_listener_names_one_or_several() -> None:
                                                    "executor-1", "listenerx")]}
     assert listener_names(status) == ["listener-1", "listener-2"]
     assert listener_names({"components": [{"name": "listener"}]}) == ["listener"]
+
+
+def test_the_first_listener_that_answers_wins_and_is_asked_no_further(tmp_path: Path) -> None:
+    status = {"role": "all", "listener": {"host": "127.0.0.1", "port": 8080},
+              "components": [{"name": "listener-1"}, {"name": "listener-2"}]}
+    asked: list[int] = []
+
+    def reports() -> Iterator[list[str]]:
+        for n, urls in enumerate(([], ["http://0.0.0.0:18080"], ["http://127.0.0.1:1"])):
+            asked.append(n)
+            yield urls
+
+    assert live_webhook_url(tmp_path, status, reports()) == "http://127.0.0.1:18080"
+    assert asked == [0, 1]
+    assert live_webhook_url(tmp_path, status, iter([[], []])) == "http://127.0.0.1:8080"
+
+
+def test_an_executor_only_node_names_its_home(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=rf"{tmp_path} is an executor-only node"):
+        live_webhook_url(tmp_path, {"role": "executor"}, [])
+
+
+def test_the_secret_is_the_catalogs_for_that_event() -> None:
+    catalog = {"tenants": {"acme": {"events": {"signup": {"secret": "whsec_abc"},
+                                               "open": {"secret": None}}}}}
+    assert event_secret(catalog, "acme", "signup") == "whsec_abc"
+    assert event_secret(catalog, "acme", "open") is None
+    assert event_secret(catalog, "acme", "nope") is None and event_secret({}, "x", "y") is None
+
+
+def test_the_dashboard_finds_and_signs_with_this_module_and_no_cli_machinery() -> None:
+    """The TUI imports jobico.cli.webhook (one implementation), which must stay free of the
+    typer app and of trio: the dashboard runs on asyncio."""
+    code = ("import sys, tui.app, tui.client; "
+            "print(sorted(m for m in ('typer', 'trio', 'jobico.cli.app') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "[]"

@@ -96,4 +96,38 @@ def test_batches_out_of_start_order_query_newest_first(
     newest_first = sorted(everything, key=lambda e: (e.started, e.seq), reverse=True)
     for where in (Filter(), Filter(tenant="beta"), Filter(statuses=frozenset({"trap"})),
                   Filter(event="signup", since=T0 + 10, until=T0 + 40)):
-        assert ids(index.query(where, 1000)) == ids([e for e in newest_first if where.matches(e)])
+        matching = [e for e in newest_first if where.matches(e)]
+        assert ids(index.query(where, 1000)) == ids(matching)
+        assert ids(pages_of(index, where, 3)) == ids(matching)  # many start at the same second
+        for anchor in newest_first[::7]:  # any record, matching or not, is a place to resume
+            after = newest_first[newest_first.index(anchor) + 1:]
+            assert ids(index.query(where, 1000, before=anchor)) == ids(
+                [e for e in after if where.matches(e)])
+
+
+def pages_of(index: Index, where: Filter, size: int) -> list[Entry]:
+    """Every match, a page of ``size`` at a time, each continuing after the last of the one before."""
+    walked = index.query(where, size)
+    while walked and (page := index.query(where, size, before=walked[-1])):
+        walked += page
+    return walked
+
+
+def test_before_cuts_through_records_started_in_the_same_microsecond() -> None:
+    index = index_of(*(rec(f"{n:02d}", at=T0 + 0.000001 * (n // 4)) for n in range(10)))
+    everything = index.query(Filter(), 100)
+    assert ids(everything) == [f"{n:02d}-1" for n in (9, 8, 7, 6, 5, 4, 3, 2, 1, 0)]
+    assert ids(pages_of(index, Filter(), 3)) == ids(everything)
+    anchor = index.get("05-1")
+    assert ids(index.query(Filter(), 2, before=anchor)) == ["04-1", "03-1"]  # 04 shares its time
+    assert index.query(Filter(), 5, before=index.get("00-1")) == []
+
+
+def test_before_an_anchor_the_filter_leaves_out() -> None:
+    index = index_of(*(rec(f"{n}", at=T0 + n // 2, tenant="acme" if n % 3 else "beta")
+                       for n in range(9)))
+    anchor = index.get("6-1")  # beta, started with 7
+    assert anchor is not None and anchor.tenant == "beta"
+    assert ids(index.query(Filter(tenant="acme"), 10, before=anchor)) == ["5-1", "4-1", "2-1", "1-1"]
+    assert ids(index.query(Filter(tenant="acme", until=T0 + 2), 10, before=anchor)) == ["2-1", "1-1"]
+    assert ids(index.query(Filter(tenant="acme", since=T0 + 2), 10, before=anchor)) == ["5-1", "4-1"]

@@ -37,6 +37,13 @@ async def test_rpc_methods(tmp_path: Path) -> None:
             await service.rpc_append({"records": "x"})
         with pytest.raises(UserError, match="limit"):
             await service.rpc_query({"limit": -1})
+        older = await service.rpc_query({"before": "e-2", "limit": 5})
+        assert [r["id"] for r in older] == ["e-1"]
+        assert await service.rpc_query({"before": "e-2", "status": "ok"}) == []
+        with pytest.raises(NotFound, match="before: no execution record 'gone-1'"):
+            await service.rpc_query({"before": "gone-1"})
+        with pytest.raises(UserError, match="before: expected an execution id"):
+            await service.rpc_query({"before": 7})
     async with running(tmp_path) as service:  # restart: all there
         assert len(await service.rpc_query({})) == 2
 
@@ -58,9 +65,10 @@ async def test_follow_gives_backlog_then_live_matching_records(tmp_path: Path) -
 @pytest.mark.trio
 async def test_follow_rejects_bad_filters(tmp_path: Path) -> None:
     async with running(tmp_path) as service:
-        with pytest.raises(UserError, match="unknown filter"):
-            async with aclosing(service.stream_follow({"limit": 3})) as items:
-                await items.__anext__()
+        for wrong in ({"limit": 3}, {"before": "a-1"}):  # live records are never before one
+            with pytest.raises(UserError, match="unknown filter"):
+                async with aclosing(service.stream_follow(wrong)) as items:
+                    await items.__anext__()
 
 
 @pytest.mark.trio

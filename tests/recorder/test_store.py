@@ -51,6 +51,37 @@ def test_a_bad_record_is_refused_on_its_own(store: Store) -> None:
     assert store.append([rec("b")]) == [True]  # refused, not remembered
 
 
+def test_before_pages_exactly_through_ties_and_across_a_restart(tmp_path: Path) -> None:
+    root = tmp_path / "rec"
+    same = "2023-11-14T22:13:20.123456Z"  # six runs that started in the same microsecond
+    store = Store(root)
+    store.append([rec(f"{n}", at=same if n < 6 else T0 + n, tenant="acme" if n % 2 else "beta")
+                  for n in range(9)])
+    store.append([rec("late", at=same)])  # stored later, started at that same time
+    everything = ids(store.query(Filter(), 100))
+    assert everything == ["8-1", "7-1", "6-1", "late-1", "5-1", "4-1", "3-1", "2-1", "1-1", "0-1"]
+    store.close()
+    store = Store(root)  # the order, and so where a page continues, outlives a restart
+    walked = store.query(Filter(), 4)
+    while page := store.query(Filter(), 4, before=walked[-1]["id"]):
+        walked += page
+    assert ids(walked) == everything
+    assert ids(store.query(Filter(tenant="acme"), 10, before="late-1")) == ["5-1", "3-1", "1-1"]
+    assert ids(store.query(Filter(tenant="beta"), 10, before="late-1")) == ["4-1", "2-1", "0-1"]
+    store.close()
+
+
+def test_before_an_unknown_or_not_yet_durable_id_is_not_found(store: Store) -> None:
+    store.append([rec("a")])
+    with pytest.raises(NotFound, match=r"before: no execution record 'nope-1'"):
+        store.query(Filter(), 10, before="nope-1")
+    store.write([rec("b", at=T0 + 1)])
+    with pytest.raises(NotFound, match="'b-1'"):  # a record queries cannot see yet
+        store.query(Filter(), 10, before="b-1")
+    store.sync()
+    assert ids(store.query(Filter(), 10, before="b-1")) == ["a-1"]
+
+
 def test_get_unknown_names_the_id(store: Store) -> None:
     with pytest.raises(NotFound, match="'x-1'"):
         store.get("x-1")

@@ -33,6 +33,7 @@ from tui.source import (
     Trends,
     Upload,
 )
+from tui.times import epoch
 
 SIGNUP_SCHEMA = {
     "type": "object",
@@ -112,7 +113,7 @@ class FixedData:
         self.calls: list[tuple[str, Any]] = []
         self.live: asyncio.Queue[Record | Exception] = asyncio.Queue()
         self.records = list(RECORDS)
-        self.queries: list[tuple[RecordFilter, int]] = []
+        self.queries: list[tuple[RecordFilter, int, str | None]] = []
         self.follows: list[tuple[RecordFilter, int]] = []
         self.dead_letters = list(DEAD)
         self.load_errors: tuple[LoadError, ...] = ()
@@ -134,18 +135,29 @@ class FixedData:
             return f'[[jobs]]\nevent = "signup"\nschema = "signup.schema.json"\nwasm = "{path}"\n'
         return '{"type": "object", "required": ["name"]}'
 
-    async def executions(self, filt: RecordFilter, limit: int) -> list[Record]:
+    async def executions(self, filt: RecordFilter, limit: int,
+                         before: str | None = None) -> list[Record]:
         self._check()
-        self.queries.append((filt, limit))
-        newest = sorted(self.records, key=lambda r: r.started_at, reverse=True)
+        self.queries.append((filt, limit, before))
+        newest = self._newest_first()
+        if before is not None:
+            at = next((i for i, r in enumerate(newest) if r.id == before), None)
+            if at is None:
+                raise NotFound(f"before: no execution record {before!r}")
+            newest = newest[at + 1:]
         return [r for r in newest if filt.matches(r)][:limit]
+
+    def _newest_first(self) -> list[Record]:
+        """The recorder's order: newest start first, then the last stored first."""
+        stored = sorted(enumerate(self.records), key=lambda nr: (epoch(nr[1].started_at), nr[0]))
+        return [r for _, r in reversed(stored)]
 
     @asynccontextmanager
     async def follow(self, filt: RecordFilter, backlog: int = 0
                      ) -> AsyncIterator[AsyncIterator[Record]]:
         self._check()
         self.follows.append((filt, backlog))
-        newest = sorted(self.records, key=lambda r: r.started_at, reverse=True)
+        newest = self._newest_first()
         yield self._stream([r for r in newest if filt.matches(r)][:backlog][::-1])
 
     async def _stream(self, backlog: list[Record]) -> AsyncIterator[Record]:

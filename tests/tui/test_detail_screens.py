@@ -11,11 +11,10 @@ from textual.widgets import Input, Log, Select, Static
 
 from tests.tui.conftest import plain, running, settle
 from tests.tui.fixed import DEAD, FixedData, rid
-from tui.logtail import KEEP_LINES
 from tui.screens import logs
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dead_letter import DeadLetterScreen
-from tui.screens.logs import LogScreen
+from tui.screens.logs import KEEP_LINES, LogScreen
 from tui.screens.record import RecordScreen
 from tui.screens.upload import UploadScreen
 from tui.source import LoadError

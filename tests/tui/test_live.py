@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from textual.command import CommandInput, CommandList
 
-from tests.e2e.platform import Platform
+from jobico.recorder.records import iso_utc
+from tests.e2e.platform import Platform, free_port, package
+from tests.executor import guests
 from tests.tui.conftest import SIZE, settle
 from tui.app import JobicoApp
-from tui.times import iso
 from tui.widgets.live_table import LiveTable
 from tui.widgets.trend import Trend
 
 pytestmark = pytest.mark.e2e
 TEMPLATE = Path(__file__).resolve().parents[2] / "jobico" / "templates" / "home" / "tenants"
+SECRET = "whsec_" + base64.b64encode(b"issue-16 dashboard secret, 32 b!").decode()
 
 
 @pytest.fixture
@@ -133,7 +137,7 @@ async def test_dashboard_everyday_use_on_a_running_home(running: Platform, tmp_p
         now = time.time()
         run = {"event_id": "ffff000000000001", "tenant": "hello", "package": "greet",
                "event": "greet", "attempt": 1, "status": "ok", "duration_ms": 50.0,
-               "accepted_at": iso(now - 0.25), "started_at": iso(now)}
+               "accepted_at": iso_utc(now - 0.25), "started_at": iso_utc(now)}
         await asyncio.to_thread(running.rpc, "recorder", "append", {"records": [run]})
         e2e = app.screen.query_one("#trend-e2e", Trend)
         await _wait(pilot, lambda: any(p is not None and p >= 299 for p in e2e.points),
@@ -142,3 +146,75 @@ async def test_dashboard_everyday_use_on_a_running_home(running: Platform, tmp_p
 
 def _state(app: JobicoApp) -> str:
     return str(app.screen.query_one("#tail-state").content)
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A home listening elsewhere than its jobico.toml says (``up --port``), through two
+    listener processes (``listener-1``, ``listener-2``: no component named ``listener``),
+    serving a package whose webhook takes only signed requests."""
+    platform = Platform(tmp_path_factory.mktemp("elsewhere") / "home", config="workers = 2\n")
+    platform.configured_port = platform.port  # type: ignore[attr-defined]
+    platform.write("signed/echo.wasm", guests.ECHO)
+    platform.write("signed/hook.toml", package({"event": "echo", "wasm": "echo.wasm"},
+                                               webhook={"secret": SECRET}))
+    live = free_port()
+    platform.start(up_args=("--port", str(live)))
+    platform.port = live  # the platform's own HTTP goes where the home listens
+    platform.wait_for_event("signed", "echo")
+    yield platform
+    platform.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_send_reaches_the_port_the_home_listens_on_signed(elsewhere: Platform) -> None:
+    from tui.client import PlatformClient
+
+    assert elsewhere.configured_port != elsewhere.port  # type: ignore[attr-defined]
+    names = {c["name"] for c in elsewhere.status()["components"]}
+    assert {"listener-1", "listener-2"} <= names and "listener" not in names
+    assert elsewhere.post("signed", "echo", {"n": 0})[0] == 401  # unsigned: refused
+
+    client = PlatformClient(elsewhere.root)
+    try:
+        ids = await asyncio.wait_for(client.send("signed", "echo", {"n": 1, "name": "Zoë"}), 30)
+    finally:
+        await client.close()
+    record = (await asyncio.to_thread(elsewhere.wait_records, 1, tenant="signed", text=ids[0]))[0]
+    assert record["status"] == "ok" and record["result"] == '{"n":1,"name":"Zoë"}'
+
+
+@pytest.mark.asyncio
+async def test_b_pages_back_exactly_through_records_started_in_one_microsecond(
+    elsewhere: Platform, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every record starts at the same microsecond, more of them than a page: "load older"
+    continues after the leftmost record shown (the recorder's ``before``), none twice."""
+    from tui.client import PlatformClient
+    from tui.screens import executions
+
+    monkeypatch.setattr(executions, "LIMIT", 5)
+    monkeypatch.setattr(executions, "PAGE", 4)
+    same = iso_utc(time.time() - 60)
+    runs = [{"event_id": f"{n:016x}", "tenant": "ties", "package": "ties", "event": "tie",
+             "attempt": 1, "status": "ok", "duration_ms": 1.0, "started_at": same}
+            for n in range(0x71e0, 0x71e0 + 23)]
+    elsewhere.rpc("recorder", "append", {"records": runs})
+    newest_first = [r["id"] for r in elsewhere.rpc("recorder", "query", {"tenant": "ties", "limit": 100})]
+    assert len(newest_first) == 23
+
+    app = JobicoApp(PlatformClient(elsewhere.root))
+    async with asyncio.timeout(120), app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        await _wait(pilot, lambda: "live" in _state(app), "the tail")
+        table = app.screen.query_one("#records", LiveTable)
+        await pilot.press("slash", *"ties", "enter")  # the recorder's text search: the tenant
+        await _wait(pilot, lambda: table.keys == newest_first[:5][::-1], "the newest page")
+        for _ in range(10):
+            if "all loaded" in _state(app):
+                break
+            shown = len(table.keys)
+            await pilot.press("b")
+            await _wait(pilot, lambda shown=shown: len(table.keys) > shown  # type: ignore[misc]
+                        or "all loaded" in _state(app), "an older page")
+        assert table.keys == newest_first[::-1]

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from jobico.recorder.records import iso_utc
 from tests.tui.fixed import record
 from tui.source import Record, RecordFilter
-from tui.tail import BACKOFF_S, TailCursor, backoff, older_page
-from tui.times import epoch, iso
+from tui.tail import BACKOFF_S, TailCursor, backoff
+from tui.times import epoch
 
 T0 = 1_735_787_045.0
 
 
 def at(n: int, started: float) -> Record:
-    return replace(record(n), started_at=iso(started))
+    return replace(record(n), started_at=iso_utc(started))
 
 
 def test_each_record_is_fresh_once() -> None:
@@ -29,7 +30,7 @@ def test_resume_reaches_the_margin_before_the_newest_start_seen() -> None:
 
 def test_a_filter_that_starts_later_keeps_its_own_since() -> None:
     cursor = TailCursor(T0, margin_s=60)
-    own = RecordFilter(since=iso(T0 + 10))
+    own = RecordFilter(since=iso_utc(T0 + 10))
     assert cursor.resume(own) is own
 
 
@@ -55,16 +56,3 @@ def test_memory_is_bounded_and_the_resume_point_moves_up_instead_of_repeating() 
 def test_backoff_grows_then_stays_at_its_ceiling() -> None:
     assert [backoff(n) for n in range(1, 8)] == [*BACKOFF_S, BACKOFF_S[-1], BACKOFF_S[-1]]
 
-
-def test_older_page_ends_just_after_the_oldest_start_and_counts_its_ties() -> None:
-    shown = [at(1, T0 + 5), at(2, T0 + 1), at(3, T0 + 1), at(4, T0 + 9)]
-    filt, limit = older_page(RecordFilter(status="ok"), shown, 100)
-    assert filt.status == "ok"
-    assert T0 + 1 < epoch(filt.until) <= T0 + 1 + 2e-6  # until is exclusive: the ties are in
-    assert limit == 102
-
-
-def test_older_page_never_widens_the_users_until() -> None:
-    shown = [at(1, T0 + 5)]
-    filt, _ = older_page(RecordFilter(until=iso(T0)), shown, 10)
-    assert filt.until == iso(T0)

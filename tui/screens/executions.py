@@ -1,8 +1,9 @@
 """Executions: search the recorder, page back through history, and follow new runs live.
 
 Every filter (tenant, event, status, the `/` text, since/until) goes to the
-recorder, which searches all it keeps; `b` loads the page before the oldest
-record shown. Records are kept in a bounded buffer (``LIMIT`` while tailing, up to
+recorder, which searches all it keeps; `b` loads the page after the leftmost
+record shown in the recorder's newest-first order (its ``before``), exact however
+many records started at the same time. Records are kept in a bounded buffer (``LIMIT`` while tailing, up to
 ``HISTORY`` after loading older pages) so memory stays flat however long the
 tail runs. The tail reconnects by itself when its stream ends (a recorder
 restart), with backoff, and resumes from what it last showed (tui/tail.py).
@@ -23,13 +24,14 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Select, Static
 
+from jobico.cli.times import parse_when
 from jobico.errors import JobicoError, UserError
+from jobico.recorder.records import STATUSES, iso_utc
 from tui import fmt
 from tui.screens.base import DashScreen
 from tui.screens.record import RecordScreen
-from tui.source import STATUSES, Record, RecordFilter
-from tui.tail import BACKLOG, TailCursor, backoff, older_page
-from tui.times import iso, parse_when
+from tui.source import Record, RecordFilter
+from tui.tail import BACKLOG, TailCursor, backoff
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.live_table import LiveTable, Row
 
@@ -132,10 +134,7 @@ class ExecutionsScreen(DashScreen):
         now = time.time()
         for name in ("since", "until"):
             text = self.query_one(f"#{name}", Input).value.strip()
-            try:
-                times[name] = iso(parse_when(text, now)) if text else None
-            except ValueError as exc:
-                raise UserError(f"{name}: {exc}") from None
+            times[name] = iso_utc(parse_when(text, now, name)) if text else None
         return RecordFilter(pick["tenant"], pick["event"], pick["status"],
                             self.filter_text.strip() or None, times["since"], times["until"])
 
@@ -218,11 +217,12 @@ class ExecutionsScreen(DashScreen):
             self.notify(f"{HISTORY:,} records shown: narrow the search (until) to go further back",
                         severity="warning")
             return
-        filt, limit = older_page(self.record_filter, self.records, min(PAGE, room))
-        page = await self.fetch(self.source.executions(filt, limit))
+        limit = min(PAGE, room)
+        oldest = self.records[0].id if self.records else None
+        page = await self.fetch(self.source.executions(self.record_filter, limit, oldest))
         if page is None:
             return
-        shown = {r.id for r in self.records}
+        shown = {r.id for r in self.records}  # live runs arrive by end, not start: a few repeat
         older = [r for r in reversed(page) if r.id not in shown][-room:]
         self.exhausted = len(page) < limit
         self.records.extendleft(reversed(older))

@@ -1,7 +1,8 @@
 """A component's log, followed live like k9s `l`: the last lines only, across rotation.
 
 The file is read by name (``.jobico/logs/<component>.log``) in a worker thread a
-few times a second; at most ``KEEP_LINES`` lines are kept, and `/` narrows them.
+few times a second, by the follower `jobico logs -f` uses, never more than
+``WINDOW_BYTES`` at once; at most ``KEEP_LINES`` lines are kept, and `/` narrows them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Log, Static
 
+from jobico.cli.logfiles import Follower
 from jobico.cli.visible import visible
-from tui.logtail import KEEP_LINES, LogTail
 from tui.screens.base import DashScreen
 from tui.widgets.filter_bar import matches
 
 POLL_S = 0.3
+KEEP_LINES = 2000
+WINDOW_BYTES = 1 << 20  # the most read at once: enough for KEEP_LINES of ~500 bytes
 
 
 class LogScreen(DashScreen):
@@ -56,10 +59,10 @@ class LogScreen(DashScreen):
     @work(exclusive=True)
     async def follow(self) -> None:
         """Read what was appended, until the screen closes (which cancels this worker)."""
-        tail = LogTail(self.path)
+        tail = Follower(self.path, window=WINDOW_BYTES)
         try:
             while True:
-                lines = [visible(line) for line in await asyncio.to_thread(tail.read)]
+                lines = [visible(line) for line in await asyncio.to_thread(tail.poll)]
                 if lines:
                     self.lines.extend(lines)
                     q = self.filter_text

@@ -11,9 +11,10 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
+from jobico.recorder.records import STATUSES
 from tui import actions, fmt
 from tui.screens.base import DashScreen
-from tui.source import STATUSES, Overview
+from tui.source import Overview
 from tui.widgets.filter_bar import matches
 from tui.widgets.live_table import LiveTable
 from tui.widgets.trend import Trend
