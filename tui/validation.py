@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema_rs
+from jobico.caps import MAX_SCHEMA_ERRORS
+from jobico.schemas import compile_offline, problems
 
-
-def pointer(path: list[str | int]) -> str:
-    """A JSON Pointer (RFC 6901) for an instance path; "/" for the whole item."""
-    parts = (str(p).replace("~", "~0").replace("/", "~1") for p in path)
-    return "/" + "/".join(parts) if path else "/"
+MAX_PROBLEMS = MAX_SCHEMA_ERRORS  # what the send screen lists: as many as a 422 would
 
 
 def check_item(source: str, schema: Any) -> tuple[Any, list[str]]:
@@ -32,10 +29,10 @@ def check_item(source: str, schema: Any) -> tuple[Any, list[str]]:
     if schema is None:
         return item, []
     try:
-        validator = jsonschema_rs.validator_for(schema)
+        validator = compile_offline(schema)
     except ValueError as exc:
         return item, [f"the event's schema is invalid: {str(exc).splitlines()[0]}"]
-    return item, [f"{pointer(e.instance_path)}: {e.message}" for e in validator.iter_errors(item)]
+    return item, problems(validator, item, MAX_PROBLEMS)
 
 
 def skeleton(schema: Any) -> str:

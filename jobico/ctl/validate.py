@@ -26,6 +26,7 @@ from jobico.errors import UserError
 from jobico.executor import abi as abis
 from jobico.executor import engine
 from jobico.repo.files import sha256_bytes
+from jobico.schemas import compile_offline, json_pointer
 
 CACHE_ENTRIES = 512
 
@@ -36,8 +37,8 @@ class CheckFailed(ValueError):
 
 def _schema_message(error: Exception) -> str:
     first = str(error).splitlines()[0] if str(error) else type(error).__name__
-    where = "/".join(map(str, getattr(error, "instance_path", ()) or ()))
-    return f"schema does not compile: {first}" + (f" (at /{where})" if where else "")
+    at = json_pointer(getattr(error, "instance_path", ()) or ())
+    return f"schema does not compile: {first}" + (f" (at {at})" if at else "")
 
 
 class Checker:
@@ -88,7 +89,7 @@ def _compile_schema(data: bytes) -> Any:
     if not isinstance(schema, dict | bool):
         raise CheckFailed("schema must be a JSON object or boolean")
     try:
-        jsonschema_rs.validator_for(schema, offline=True)
+        compile_offline(schema)
     except (jsonschema_rs.ValidationError, ValueError) as e:
         raise CheckFailed(_schema_message(e)) from None
     return schema

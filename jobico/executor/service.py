@@ -41,7 +41,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema_rs
 import trio
 
 from jobico.component import Context
@@ -53,6 +52,7 @@ from jobico.executor.outcome import NO_CODE
 from jobico.executor.peer import Peer, backoff_s, follow_catalog
 from jobico.executor.sandbox import LoadedModule, Sandbox
 from jobico.executor.slots import Outbox, Slots
+from jobico.schemas import compile_offline, problems
 
 REPORT_BATCH = 256
 IDLE_POLL_S = (0.005, 0.1)  # between leases that found nothing, unless a settle makes room first
@@ -450,16 +450,13 @@ class ExecutorService:
             validator = self._validators.get(key)
             if validator is None:
                 try:  # offline: a $ref to a file or URL is never fetched
-                    validator = self._validators.put(key, jsonschema_rs.validator_for(schema, offline=True))
+                    validator = self._validators.put(key, compile_offline(schema))
                 except ValueError as exc:
                     first = str(exc).splitlines()[0]
                     return f"follow-up event {follow.event!r}: its schema does not compile offline: {first}"
-            errors = [
-                f"/{'/'.join(map(str, e.instance_path))}: {e.message}"
-                for e in validator.iter_errors(follow.item)
-            ]
+            errors = problems(validator, follow.item, 5)
             if errors:
-                return f"follow-up event {follow.event!r} fails its schema: {'; '.join(errors[:5])}"
+                return f"follow-up event {follow.event!r} fails its schema: {'; '.join(errors)}"
         params = {
             "tenant": follow.tenant,
             "event": follow.event,

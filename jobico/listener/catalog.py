@@ -19,6 +19,7 @@ from jobico.errors import UserError
 from jobico.listener.quotas import PackageRate
 from jobico.listener.signatures import decode_secret
 from jobico.listener.validation import weight
+from jobico.schemas import compile_offline
 
 DEFAULT_MAX_BODY_KB = 256
 
@@ -58,7 +59,7 @@ class ValidatorCache:
         found = self._compiled.get(sha256)
         if found is None:
             try:
-                validator = jsonschema_rs.validator_for(schema, offline=True)
+                validator = compile_offline(schema)
             except (ValueError, jsonschema_rs.ReferencingError) as exc:
                 first_line = str(exc).partition("\n")[0]
                 raise UserError(f"schema {sha256[:12]}: {first_line}") from None

@@ -32,6 +32,7 @@ import jsonschema_rs
 
 from jobico.caps import MAX_SCHEMA_ERRORS
 from jobico.listener.body import BadBody
+from jobico.schemas import json_pointer
 
 # Listing all errors of an item costs about 6 us per error; an item has at most about
 # (schema values) x (item bytes) of them, so this bounds one item's listing near 0.3 s.
@@ -53,16 +54,11 @@ def weight(schema: Any) -> int:
     return count
 
 
-def _pointer(path: Sequence[str | int]) -> str:
-    """A JSON Pointer (RFC 6901) from jsonschema-rs's ``instance_path`` list."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
-
-
 def _entry(index: int, error: jsonschema_rs.ValidationError) -> dict[str, Any]:
     message = error.message
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[:MAX_MESSAGE_CHARS] + "..."
-    return {"item": index, "path": _pointer(error.instance_path), "message": message}
+    return {"item": index, "path": json_pointer(error.instance_path), "message": message}
 
 
 class SchemaCheck:
