@@ -45,7 +45,9 @@ def counting_server() -> Iterator[tuple[str, list[str]]]:
     server.shutdown()
 
 
-def test_a_remote_ref_is_never_fetched_by_the_dashboard_either(counting_server: tuple[str, list[str]]) -> None:
+def test_a_remote_ref_is_never_fetched_by_the_dashboard_either(
+    counting_server: tuple[str, list[str]],
+) -> None:
     url, hits = counting_server
     _, said = check_item("1", {"$ref": url})
     assert hits == [] and said and "schema" in said[0]
