@@ -30,3 +30,7 @@ class ConfigError(UserError):
 
 class Unavailable(JobicoError):
     """A dependency is down or full; the same call may succeed later."""
+
+
+class QueueFull(Unavailable):
+    """A tenant (or package) is at its queue depth limit; its own senders may retry later."""

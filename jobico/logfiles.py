@@ -14,6 +14,8 @@ import json
 import logging
 import logging.handlers
 import os
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,3 +86,27 @@ def _same_file(fd: int, path: Path) -> bool:
     except OSError:
         return False
     return (one.st_dev, one.st_ino) == (two.st_dev, two.st_ino)
+
+
+class Throttle:
+    """Says a recurring problem at most once per ``every_s``, with how often it recurred.
+
+    A queue that is away makes every request fail the same way: one line per
+    request would flood the log at the webhook's request rate.
+    """
+
+    def __init__(self, every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every = every_s
+        self._clock = clock
+        self._next = 0.0
+        self._held = 0
+
+    def say(self, logger: logging.Logger, message: str, *args: object) -> None:
+        now = self._clock()
+        if now < self._next:
+            self._held += 1
+            return
+        if self._held:
+            message += f" (and {self._held} more like it since the last line)"
+        logger.warning(message, *args)
+        self._next, self._held = now + self._every, 0

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from jobico.errors import Conflict, Unavailable
+from jobico.errors import Conflict, QueueFull, Unavailable
 from jobico.listener import asgi, body
 from jobico.listener.asgi import Receive, Scope, Send
 from jobico.listener.catalog import EMPTY, Catalog, Route
@@ -35,11 +35,13 @@ from jobico.listener.replays import SeenIds
 from jobico.listener.signatures import SignatureError, verify
 from jobico.listener.tally import Counters
 from jobico.listener.validation import SchemaCheck
+from jobico.logfiles import Throttle
 
 HealthProbe = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 StatsSource = Callable[[], Awaitable[Sources]]
 
 log = logging.getLogger("jobico.listener")
+QUEUE_AWAY = "the queue is unavailable; retry after Retry-After seconds"
 
 WANTED = frozenset({b"content-type", b"content-length", b"transfer-encoding", b"idempotency-key",
                     b"webhook-id", b"webhook-timestamp", b"webhook-signature"})
@@ -75,7 +77,7 @@ class _Request:
     """What a request has cost and claimed so far, settled if it is refused."""
 
     tokens: int = 1  # what a refusal costs: one, or one per item once the body is parsed
-    paid: bool = False  # a 429 charges its tokens itself, to compute its Retry-After after
+    paid: bool = False  # its tokens are spent (a 429 spends them itself, or they passed the check)
     claimed: str | None = None  # the webhook-id taken for this request
 
 
@@ -99,6 +101,7 @@ class ListenerApp:
         self.stats = stats
         self.seen = seen if seen is not None else SeenIds()
         self.counters = Counters()
+        self._backend_trouble = Throttle()
         self._clock = clock
         self._wall_clock = wall_clock
 
@@ -202,10 +205,12 @@ class ListenerApp:
             ids = await self.enqueuer.enqueue(route.tenant, route.event, encoded, key, digest)
         except Conflict as exc:
             raise Rejected(409, "idempotency_conflict", str(exc)) from None
+        except QueueFull as exc:  # the tenant's own figures: its sender may know them
+            raise Rejected(503, "unavailable", str(exc), retry_after_header(1)) from None
         except Unavailable as exc:
-            retry = getattr(exc, "retry_after", 1)
-            raise Rejected(503, "unavailable", str(exc) or "queue unavailable",
-                           retry_after_header(retry)) from None
+            # why the queue is away (a disk, a Redis address) is the operator's, not the sender's
+            self._backend_trouble.say(log, "queue unavailable for %s/%s: %s", route.tenant, route.event, exc)
+            raise Rejected(503, "unavailable", QUEUE_AWAY, retry_after_header(1)) from None
         return ids
 
     async def _items(self, route: Route, data: bytes, request: _Request) -> list[bytes]:
@@ -240,6 +245,7 @@ class ListenerApp:
         now = self._clock()
         refused = self.quotas.refusal(route.tenant, cost, now, route.rate, spend)
         if refused is None:
+            request.paid = request.paid or spend  # spent: a later refusal (409, 503) costs no more
             return
         self.quotas.charge(route.tenant, request.tokens, now)
         request.paid = True

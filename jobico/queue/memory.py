@@ -32,7 +32,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from jobico.errors import NotFound, Unavailable, UserError
+from jobico.errors import NotFound, QueueFull, UserError
 from jobico.names import check_event
 from jobico.queue.backend import (
     Applied,
@@ -145,7 +145,7 @@ class MemoryBackend:
         depth = state.ready_n + state.delayed_n + state.inflight_n
         limit = self._limits(tenant).max_depth
         if depth + len(items) > limit:
-            raise Unavailable(f"tenant {tenant} queue is full: {depth} of {limit} items queued")
+            raise QueueFull(f"tenant {tenant} queue is full: {depth} of {limit} items queued")
         numbers, self._last_id = allocate_ids(self._last_id, int(now * 1_000_000), len(items))
         key_field = stored(name, digest) if name is not None else None
         commit = self._journal.items(

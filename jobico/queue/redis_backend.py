@@ -53,7 +53,7 @@ import coredis
 import msgpack
 from coredis.retry import ConstantRetryPolicy
 
-from jobico.errors import Conflict, NotFound, Unavailable, UserError
+from jobico.errors import Conflict, NotFound, QueueFull, Unavailable, UserError
 from jobico.names import check_event
 from jobico.queue import redis_scripts
 from jobico.queue.backend import (
@@ -276,7 +276,7 @@ class RedisBackend:
         if reply[0] == 3:
             raise Conflict(f"idempotency key {key!r} was used for a different body")
         if reply[0] == 2:
-            raise Unavailable(f"tenant {tenant} queue is full: {reply[1]} of {limit} items queued")
+            raise QueueFull(f"tenant {tenant} queue is full: {reply[1]} of {limit} items queued")
         return EnqueueResult(reply[1].decode().split(","), reply[0] == 1, 0)
 
     async def settle(self, worker: str, results: Sequence[Settlement]) -> Settled:

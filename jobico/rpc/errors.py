@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobico.errors import ConfigError, Conflict, JobicoError, NotFound, Unavailable, UserError
+from jobico.errors import ConfigError, Conflict, JobicoError, NotFound, QueueFull, Unavailable, UserError
 
 
 class RpcError(JobicoError):
@@ -75,6 +75,10 @@ class RemoteConflict(RemoteError, Conflict):
     """A remote ``Conflict``."""
 
 
+class RemoteQueueFull(RemoteError, QueueFull):
+    """A remote ``QueueFull``."""
+
+
 class RemoteUnavailable(RemoteError, Unavailable):
     """A remote ``Unavailable`` (including the peer's own lost connections and timeouts)."""
 
@@ -83,6 +87,7 @@ _KNOWN: dict[str, type[RemoteError]] = {
     "NotFound": RemoteNotFound,
     "ConfigError": RemoteConfigError,
     "Conflict": RemoteConflict,
+    "QueueFull": RemoteQueueFull,
     "UserError": RemoteUserError,
     "Unavailable": RemoteUnavailable,
 }

@@ -12,6 +12,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobico.config import Config, TenantQuota
+from jobico.errors import QueueFull, Unavailable
 from jobico.listener.catalog import EMPTY, Catalog
 
 from .conftest import job, make_app, post, request, serving
@@ -201,6 +202,31 @@ async def test_queue_unavailable_is_503_with_retry_after() -> None:
             r = await post(port, SIGNUP, {"name": "a"})
     assert r.status == 503 and r.json()["error"] == "unavailable"
     assert int(r.headers["retry-after"]) >= 1
+
+
+@pytest.mark.trio
+async def test_why_the_queue_is_away_is_logged_for_the_operator_not_told_to_the_sender(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = make_app()
+
+    async def away(*args: object) -> list[str]:
+        raise Unavailable("redis at redis://:****@10.0.0.7:6379 is unreachable (lease): refused")
+
+    async def full(*args: object) -> list[str]:
+        raise QueueFull("tenant acme queue is full: 5 of 5 items queued")
+
+    with trio.fail_after(10):
+        async with serving(app) as port:
+            app.enqueuer.enqueue = away  # type: ignore[method-assign]
+            hidden = [await post(port, SIGNUP, {"name": "a"}) for _ in range(20)]
+            app.enqueuer.enqueue = full  # type: ignore[method-assign]
+            told = await post(port, SIGNUP, {"name": "a"})
+    assert {r.status for r in hidden} == {503}
+    assert all("10.0.0.7" not in r.body.decode() for r in hidden), "the backend's address stays inside"
+    assert told.status == 503 and "queue is full: 5 of 5" in told.json()["detail"], "a tenant's own figures"
+    said = [r.getMessage() for r in caplog.records if "queue unavailable" in r.getMessage()]
+    assert len(said) == 1 and "10.0.0.7" in said[0], "logged once, not at every request"
 
 
 @pytest.mark.trio

@@ -158,3 +158,20 @@ async def test_a_long_validation_lets_other_tenants_be_served_meanwhile() -> Non
             checked_meanwhile = cache.slow.checked
     assert quiet.status == 202
     assert checked_meanwhile < items
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("answer", [202, 409, 503])
+async def test_a_request_refused_after_its_tokens_were_spent_pays_once(answer: int) -> None:
+    """A 409 or 503 from the queue costs what a 202 costs: one token per item, not twice."""
+    app = app_for(rate=1, burst=10)
+    app.enqueuer.down = answer == 503
+    if answer == 409:
+        app.enqueuer.keys[("sender", "big", "any", "k")] = ("another body's digest", ["0" * 16])
+    with trio.fail_after(30):
+        async with serving(app) as port:
+            reply = await post(port, "/events/big/any", batch(3), idempotency_key="k")
+            app.enqueuer.down = False  # the queue is back
+            left = [await post(port, "/events/big/any", {"n": 1}) for _ in range(8)]
+    assert reply.status == answer
+    assert [r.status for r in left] == [202] * 7 + [429], "3 of the 10 tokens spent, not 6"
