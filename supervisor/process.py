@@ -20,6 +20,7 @@ import trio
 
 from jobico.home import Home
 from jobico.rpc import trio_shell
+from supervisor.api import Component
 from supervisor.policy import next_failure_count, restart_delay
 from supervisor.spec import ComponentSpec
 
@@ -38,16 +39,11 @@ class ComponentState:
     failures: int = 0
     process: trio.Process | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def report(self) -> Component:
+        """As ``status`` tells it (``supervisor.api``)."""
         uptime = time.time() - self.started_at if self.started_at and self.state == "running" else 0.0
-        return {
-            "name": self.spec.name,
-            "state": self.state,
-            "pid": self.pid,
-            "restarts": self.restarts,
-            "uptime_s": round(uptime, 3),
-            "last_exit": self.last_exit,
-        }
+        return Component(self.spec.name, self.state, self.pid, self.restarts, round(uptime, 3),
+                         self.last_exit)
 
 
 class Supervised:
