@@ -18,8 +18,10 @@ from typing import Any
 
 import trio
 
+from jobico import component_api
 from jobico.home import Home
 from jobico.rpc import trio_shell
+from jobico.rpc.api import EMPTY
 from supervisor.api import Component
 from supervisor.policy import next_failure_count, restart_delay
 from supervisor.spec import ComponentSpec
@@ -114,11 +116,12 @@ class Supervised:
         with trio.move_on_after(READY_TIMEOUT_S):
             while process.returncode is None and not self._stopping:
                 try:
-                    info = await trio_shell.call(socket, "status", timeout=1.0)
+                    async with await trio_shell.connect(socket, timeout=1.0) as client:
+                        status = await component_api.status(client, EMPTY, timeout=1.0)
                 except Exception:
                     await trio.sleep(0.05)
                     continue
-                if info.get("pid") == process.pid:
+                if status.pid == process.pid:
                     self.state.state = "running"
                     self._say(self.name, f"running (pid {process.pid})")
                     on_ready()

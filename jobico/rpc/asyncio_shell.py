@@ -21,7 +21,7 @@ from typing import Any
 from jobico.rpc.calls import Calls
 from jobico.rpc.errors import ConnectFailed, RpcError
 from jobico.rpc.protocol import socket_address
-from jobico.rpc.waiters import NOTHING, CallWaiter, StreamWaiter, Waiter
+from jobico.rpc.waiters import CallWaiter, StreamWaiter, Waiter
 
 log = logging.getLogger("jobico.rpc")
 
@@ -49,35 +49,6 @@ async def call(path: str | Path, method: str, params: Any = None, *, timeout: fl
     """One call on a fresh connection (for the CLI); errors as ``connect`` and ``Client.call``."""
     async with await connect(path, timeout=timeout or math.inf) as client:
         return await client.call(method, params, timeout=timeout)
-
-
-class _Call(CallWaiter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.done = asyncio.Event()
-
-    def _wake(self) -> None:
-        self.done.set()
-
-
-class _Stream(StreamWaiter):
-    """The async iterator a ``Client.stream`` block receives."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._arrived = asyncio.Event()
-
-    def _wake(self) -> None:
-        self._arrived.set()
-
-    def __aiter__(self) -> _Stream:
-        return self
-
-    async def __anext__(self) -> Any:
-        while (item := self.take()) is NOTHING:
-            self._arrived.clear()
-            await self._arrived.wait()
-        return item
 
 
 class Client:
@@ -110,12 +81,12 @@ class Client:
         ``RemoteError`` (also ``NotFound``, ``UserError``... when the server's error
         is one); ``ConnectionLost``; ``LocalProtocolError`` for unencodable params.
         """
-        waiter = _Call()
+        waiter = CallWaiter(asyncio.Event)
         try:
             async with asyncio.timeout(timeout):
                 request_id = await self._open(method, params, waiter)
                 try:
-                    await waiter.done.wait()
+                    await waiter.wait()
                 finally:
                     self._put(self._calls.abandon(request_id, waiter))
         except TimeoutError:
@@ -131,7 +102,7 @@ class Client:
         **Errors:** iterating raises ``RemoteError`` for an error from the server
         and ``ConnectionLost``; opening raises ``ConnectionLost``.
         """
-        waiter = _Stream()
+        waiter = StreamWaiter(asyncio.Event)
         request_id = await self._open(method, params, waiter, stream=True)
         try:
             yield waiter

@@ -33,7 +33,7 @@ from jobico.rpc.dispatch import Methods, methods_of
 from jobico.rpc.errors import ConnectFailed, ConnectionLost, describe
 from jobico.rpc.events import Error, Event, Reply, Request, StreamEnd, StreamItem
 from jobico.rpc.protocol import Connection, Role, socket_address
-from jobico.rpc.waiters import NOTHING, CallWaiter, StreamWaiter, Waiter
+from jobico.rpc.waiters import CallWaiter, StreamWaiter, Waiter
 
 log = logging.getLogger("jobico.rpc")
 
@@ -185,34 +185,6 @@ async def call(path: str | Path, method: str, params: Any = None, *, timeout: fl
         return await client.call(method, params, timeout=timeout)
 
 
-class _Call(CallWaiter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.done = trio.Event()
-
-    def _wake(self) -> None:
-        self.done.set()
-
-
-class _Stream(StreamWaiter):
-    """The async iterator a ``Client.stream`` block receives."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lot = trio.lowlevel.ParkingLot()
-
-    def _wake(self) -> None:
-        self._lot.unpark_all()
-
-    def __aiter__(self) -> _Stream:
-        return self
-
-    async def __anext__(self) -> Any:
-        while (item := self.take()) is NOTHING:
-            await self._lot.park()
-        return item
-
-
 class Client:
     """A connection to one RPC server; see the module docstring."""
 
@@ -245,12 +217,12 @@ class Client:
         is one) ; ``ConnectionLost``; ``LocalProtocolError`` for params msgpack
         cannot encode.
         """
-        waiter = _Call()
+        waiter = CallWaiter(trio.Event)
         try:
             with trio.fail_after(math.inf if timeout is None else timeout):
                 request_id = await self._open(method, params, waiter)
                 try:
-                    await waiter.done.wait()
+                    await waiter.wait()
                 finally:
                     self._outbox.put(self._calls.abandon(request_id, waiter))
         except trio.TooSlowError:
@@ -266,7 +238,7 @@ class Client:
         **Errors:** iterating raises ``RemoteError`` for an error from the server
         and ``ConnectionLost``; opening raises ``ConnectionLost``.
         """
-        waiter = _Stream()
+        waiter = StreamWaiter(trio.Event)
         request_id = await self._open(method, params, waiter, stream=True)
         try:
             yield waiter

@@ -12,18 +12,25 @@ from jobico.rpc.protocol import NEED_DATA, Connection, Role
 from jobico.rpc.waiters import NOTHING, CallWaiter, StreamWaiter
 
 
-class Call(CallWaiter):
+class Flag:
+    """An event nobody waits on: counts how often the reader woke its waiter."""
+
     def __init__(self) -> None:
-        super().__init__()
-        self.woken = 0
+        self.sets = 0
 
-    def _wake(self) -> None:
-        self.woken += 1
+    def set(self) -> None:
+        self.sets += 1
+
+    async def wait(self) -> None:
+        raise AssertionError("nothing waits in these tests")
 
 
-class Items(StreamWaiter):
-    def _wake(self) -> None:
-        pass
+def call_waiter() -> CallWaiter:
+    return CallWaiter(Flag)
+
+
+def stream_waiter() -> StreamWaiter:
+    return StreamWaiter(Flag)
 
 
 def server_gets(server: Connection, data: bytes) -> list[object]:
@@ -35,7 +42,7 @@ def server_gets(server: Connection, data: bytes) -> list[object]:
 
 
 def test_a_call_is_answered_to_its_waiter() -> None:
-    calls, server, waiter = Calls("t.sock"), Connection(Role.SERVER), Call()
+    calls, server, waiter = Calls("t.sock"), Connection(Role.SERVER), call_waiter()
     request_id, data = calls.open("echo", {"a": 1}, waiter)
     assert server_gets(server, data) == [Request(request_id, "echo", {"a": 1})]
     assert calls.received(server.send(Reply(request_id, {"a": 1})))
@@ -44,7 +51,7 @@ def test_a_call_is_answered_to_its_waiter() -> None:
 
 
 def test_an_error_reply_raises_its_known_type() -> None:
-    calls, server, waiter = Calls("t.sock"), Connection(Role.SERVER), Call()
+    calls, server, waiter = Calls("t.sock"), Connection(Role.SERVER), call_waiter()
     request_id, data = calls.open("get", None, waiter)
     server_gets(server, data)
     calls.received(server.send(Error(request_id, "NotFound", "no such record", ("UserError",))))
@@ -53,17 +60,17 @@ def test_an_error_reply_raises_its_known_type() -> None:
 
 
 def test_abandoning_an_open_request_sends_a_cancel_and_drops_its_late_answer() -> None:
-    calls, server, waiter = Calls("t.sock"), Connection(Role.SERVER), Call()
+    calls, server, waiter = Calls("t.sock"), Connection(Role.SERVER), call_waiter()
     request_id, data = calls.open("sleep", None, waiter)
     server_gets(server, data)
     late = server.send(Reply(request_id, "late"))  # already on its way when the Cancel leaves
     assert calls.abandon(request_id, waiter) != b""
     assert calls.received(late)
-    assert not waiter.answered and waiter.woken == 0
+    assert not waiter.answered and waiter._flag.sets == 0  # type: ignore[attr-defined]
 
 
 def test_stream_items_queue_until_taken_then_the_end() -> None:
-    calls, server, items = Calls("t.sock"), Connection(Role.SERVER), Items()
+    calls, server, items = Calls("t.sock"), Connection(Role.SERVER), stream_waiter()
     request_id, data = calls.open("count", 2, items, stream=True)
     assert server_gets(server, data) == [Request(request_id, "count", 2, stream=True)]
     assert items.take() is NOTHING
@@ -75,7 +82,7 @@ def test_stream_items_queue_until_taken_then_the_end() -> None:
 
 
 def test_closing_fails_every_open_request_once_and_refuses_new_ones() -> None:
-    calls, call, items = Calls("t.sock"), Call(), Items()
+    calls, call, items = Calls("t.sock"), call_waiter(), stream_waiter()
     calls.open("sleep", None, call)
     calls.open("forever", None, items, stream=True)
     calls.close("server closed the connection")
@@ -84,7 +91,7 @@ def test_closing_fails_every_open_request_once_and_refuses_new_ones() -> None:
     with pytest.raises(ConnectionLost):
         items.take()
     with pytest.raises(ConnectionLost, match=r"^t.sock: server closed the connection$"):
-        calls.open("echo", None, Call())
+        calls.open("echo", None, call_waiter())
 
 
 def test_received_says_when_the_server_closed() -> None:
