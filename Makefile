@@ -22,6 +22,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: install lint
+	$(BIN)/mypy --strict
 	$(BIN)/pytest -q -m "not slow"
 
 bench: install

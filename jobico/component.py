@@ -18,16 +18,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import trio
 
+from jobico import component_api
+from jobico.component_api import ComponentStatus
 from jobico.config import Config, load_config
 from jobico.errors import JobicoError
 from jobico.home import Home
 from jobico.logfiles import RotatingLog, formatter
 from jobico.private import UMASK
 from jobico.rpc import trio_shell
+from jobico.rpc.api import Empty
+from jobico.rpc.dispatch import Methods
 
 SHUTDOWN_GRACE_S = 20.0
 # Orphaned (supervisor killed), every component stops at once, so nobody is left to finish
@@ -52,28 +56,38 @@ class Context:
         return await trio_shell.connect(self.home.socket(component), timeout=timeout)
 
 
-class Service(Protocol):
-    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None: ...
+class Task(Protocol):
+    """What every service is: a task, started with ``nursery.start``, ready when it says so.
+
+    Two hooks are optional: ``async status() -> Mapping`` (its figures in ``status``)
+    and ``async shutdown()`` (a graceful stop, before it is cancelled).
+    """
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
 
 
-class _Handler:
-    """Adds the ``status`` call every component answers, then defers to the service."""
+@runtime_checkable
+class Service(Task, Protocol):
+    """A service with an api module: ``methods()`` lists what it answers (``jobico.rpc.dispatch``)."""
 
-    def __init__(self, ctx: Context, service: Any) -> None:
-        self._ctx = ctx
-        self._service = service
-        self._started = time.time()
+    def methods(self) -> Methods: ...
 
-    async def rpc_status(self, params: Any) -> dict[str, Any]:
-        extra = getattr(self._service, "status", None)
-        info = dict(await extra()) if extra else {}
-        info.update(name=self._ctx.name, pid=os.getpid(), started_at=self._started)
-        return info
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith(("rpc_", "stream_")):
-            return getattr(self._service, name)
-        raise AttributeError(name)
+def component_methods(ctx: Context, service: Service | Task) -> Methods:
+    """What a component's socket answers: ``status`` (``jobico.component_api``), then the service's.
+
+    A service without ``methods()`` (no api module yet) is answered by name
+    (``Methods.named``) until issue 14 has converted every component.
+    """
+    started_at = time.time()
+    figures = getattr(service, "status", None)
+
+    async def status(request: Empty) -> ComponentStatus:
+        details = dict(await figures()) if figures is not None else {}
+        return ComponentStatus(ctx.name, os.getpid(), started_at, details)
+
+    own = service.methods() if isinstance(service, Service) else Methods.named(service)
+    return Methods().call(component_api.status, status).include(own)
 
 
 def setup_logging(home: Home, name: str, level: str, fmt: str = "text") -> logging.Logger:
@@ -92,7 +106,7 @@ def setup_logging(home: Home, name: str, level: str, fmt: str = "text") -> loggi
     return logging.getLogger(f"jobico.{name}")
 
 
-async def serve_component(ctx: Context, service: Any) -> None:
+async def serve_component(ctx: Context, service: Service | Task) -> None:
     """Run ``service`` and its RPC socket until SIGTERM/SIGINT or the supervisor's death.
 
     Cancellation: on a stop, the socket stops accepting first, then ``shutdown()``
@@ -108,7 +122,7 @@ async def serve_component(ctx: Context, service: Any) -> None:
         async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
             with serving:
                 await trio_shell.serve(
-                    ctx.home.socket(ctx.name), _Handler(ctx, service), task_status=task_status
+                    ctx.home.socket(ctx.name), component_methods(ctx, service), task_status=task_status
                 )
 
         await nursery.start(serve)
@@ -151,7 +165,7 @@ def _orphaned() -> bool:
     return bool(supervisor) and os.getppid() != int(supervisor or 0)
 
 
-def main(default_name: str, factory: Callable[[Context], Any]) -> None:
+def main(default_name: str, factory: Callable[[Context], Service | Task]) -> None:
     """Entry point of ``python -m jobico.<component> [instance-name]``."""
     name = sys.argv[1] if len(sys.argv) > 1 else default_name
     os.umask(UMASK)  # whatever it creates (logs, segments, artefacts) is its owner's only

@@ -22,7 +22,7 @@ from pathlib import Path
 import trio
 import wasmtime
 
-from jobico.component import Context
+from jobico.component import Context, Task, component_methods
 from jobico.config import Config
 from jobico.ctl.service import CtlService
 from jobico.home import Home
@@ -39,9 +39,9 @@ def context(home: Home, name: str) -> Context:
     return Context(home=home, config=Config(), name=name, log=logging.getLogger(name))
 
 
-async def serve(nursery: trio.Nursery, ctx: Context, service: object) -> None:
-    await nursery.start(service.run)  # type: ignore[attr-defined]
-    await nursery.start(trio_shell.serve, ctx.home.socket(ctx.name), service)
+async def serve(nursery: trio.Nursery, ctx: Context, service: Task) -> None:
+    await nursery.start(service.run)
+    await nursery.start(trio_shell.serve, ctx.home.socket(ctx.name), component_methods(ctx, service))
 
 
 async def measure(root: Path, changes: int) -> list[float]:

@@ -19,8 +19,11 @@ from typing import Any, Protocol
 
 import trio
 
+from jobico import component_api
 from jobico.home import Home
 from jobico.rpc import trio_shell
+from jobico.rpc.api import EMPTY
+from supervisor.api import Component
 from supervisor.policy import next_failure_count, restart_delay
 from supervisor.spec import ComponentSpec
 
@@ -45,16 +48,11 @@ class ComponentState:
     failures: int = 0
     process: trio.Process | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def report(self) -> Component:
+        """As ``status`` tells it (``supervisor.api``)."""
         uptime = time.time() - self.started_at if self.started_at and self.state == "running" else 0.0
-        return {
-            "name": self.spec.name,
-            "state": self.state,
-            "pid": self.pid,
-            "restarts": self.restarts,
-            "uptime_s": round(uptime, 3),
-            "last_exit": self.last_exit,
-        }
+        return Component(self.spec.name, self.state, self.pid, self.restarts, round(uptime, 3),
+                         self.last_exit)
 
 
 class Supervised:
@@ -126,11 +124,12 @@ class Supervised:
         with trio.move_on_after(READY_TIMEOUT_S):
             while process.returncode is None and not self._stopping:
                 try:
-                    info = await trio_shell.call(socket, "status", timeout=1.0)
+                    async with await trio_shell.connect(socket, timeout=1.0) as client:
+                        status = await component_api.status(client, EMPTY, timeout=1.0)
                 except Exception:
                     await trio.sleep(0.05)
                     continue
-                if info.get("pid") == process.pid:
+                if status.pid == process.pid:
                     self.state.state = "running"
                     self._say(self.name, f"running (pid {process.pid})")
                     on_ready()

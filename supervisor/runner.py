@@ -27,6 +27,9 @@ from jobico.home import Home
 from jobico.logfiles import MAX_BYTES, RotatingLog, formatter
 from jobico.redact import redact_url
 from jobico.rpc import trio_shell
+from jobico.rpc.api import Empty
+from jobico.rpc.dispatch import Methods
+from supervisor import api
 from supervisor.process import STOP_TIMEOUT_S, Supervised
 from supervisor.spec import components, shutdown_order, start_waves
 from supervisor.strays import pids_file, read_pids, wait_for_strays, write_pids
@@ -130,7 +133,7 @@ class Supervisor:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._on_signal, signals)
-                await nursery.start(trio_shell.serve, self.home.socket("supervisor"), self)
+                await nursery.start(trio_shell.serve, self.home.socket("supervisor"), self.methods())
                 nursery.start_soon(self._start_all, nursery)
                 nursery.start_soon(self._track_pids, pids)
                 await self._stop.wait()
@@ -181,28 +184,34 @@ class Supervisor:
         async for _ in signals:
             self._stop.set()
 
-    async def rpc_status(self, params: Any) -> dict[str, Any]:
-        return {
-            "home": str(self.home.root),
-            "pid": os.getpid(),
-            "state": self.state,
-            "role": self.role,
-            "uptime_s": round(time.time() - self.started, 3),
-            "listener": {"host": self.config.listener.host, "port": self.config.listener.port},
-            "components": [c.state.to_dict() for c in self.children.values()],
-        }
+    def methods(self) -> Methods:
+        return (Methods()
+                .call(api.status, self.status)
+                .call(api.down, self.down)
+                .call(api.restart, self.restart))
 
-    async def rpc_down(self, params: Any) -> dict[str, Any]:
+    async def status(self, request: Empty) -> api.SupervisorStatus:
+        return api.SupervisorStatus(
+            home=str(self.home.root),
+            pid=os.getpid(),
+            state=self.state,
+            role=self.role,
+            uptime_s=round(time.time() - self.started, 3),
+            host=self.config.listener.host,
+            port=self.config.listener.port,
+            components=tuple(c.state.report() for c in self.children.values()),
+        )
+
+    async def down(self, request: Empty) -> api.Stopping:
         self._stop.set()
-        return {"stopping": True}
+        return api.Stopping()
 
-    async def rpc_restart(self, params: Any) -> dict[str, Any]:
-        name = (params or {}).get("name", "")
-        child = self.children.get(name)
+    async def restart(self, request: api.Restart) -> api.Restarting:
+        child = self.children.get(request.name)
         if child is None:
-            raise NotFound(f"no component named {name!r}; known: {', '.join(self.children)}")
+            raise NotFound(f"no component named {request.name!r}; known: {', '.join(self.children)}")
         child.restart()
-        return {"restarting": name}
+        return api.Restarting(request.name)
 
 
 def check_port_free(host: str, port: int) -> None:

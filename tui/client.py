@@ -24,13 +24,17 @@ from jobico.errors import JobicoError, Unavailable, UserError
 from jobico.home import Home
 from jobico.listener.body import encode
 from jobico.recorder.records import iso_utc
+from jobico.repo import api as repo_api
 from jobico.rpc import asyncio_shell
+from jobico.rpc.api import EMPTY, Call, Rep, Req
 from jobico.rpc.errors import ConnectFailed, ConnectionLost
+from supervisor import api as supervisor_api
 from tui import wire
 from tui.procstat import ProcSampler
 from tui.rates import STEP_S, RateTracker, TrendSampler
 from tui.source import (
     Catalog,
+    ComponentInfo,
     DeadLetter,
     LoadError,
     Offline,
@@ -98,6 +102,13 @@ class PlatformClient:
             await self._drop(name)
             raise Unavailable(f"{name} went away during {method}") from exc
 
+    async def _ask(self, name: str, method: Call[Req, Rep], request: Req) -> Rep:
+        """``_call`` with a typed call of the component's api module (``repo_api.upload``...).
+
+        Errors: as ``_call``; ``BadReply`` for an answer off the contract.
+        """
+        return method.decode(await self._call(name, method.name, request.to_wire()))
+
     async def _optional(self, name: str, method: str) -> dict[str, Any]:
         """A call whose failure only blanks part of a screen (an empty document)."""
         try:
@@ -107,8 +118,8 @@ class PlatformClient:
         return result if isinstance(result, dict) else {}
 
     async def overview(self) -> Overview:
-        status = await self._call("supervisor", "status")
-        comps = wire.components(status)
+        status = await self._ask("supervisor", supervisor_api.status, EMPTY)
+        comps = [ComponentInfo(c.name, c.state, c.pid, c.restarts, c.uptime_s) for c in status.components]
         listeners = [c.name for c in comps if c.name.startswith("listener")]
         qstats, rstats, *lstats = await asyncio.gather(
             self._optional("queue", "stats"), self._optional("recorder", "stats"),
@@ -160,7 +171,7 @@ class PlatformClient:
         return self._blobs[sha256]
 
     async def read_file(self, tenant: str, path: str) -> str:
-        return wire.text(await self._call("repo", "read", {"tenant": tenant, "path": path}))
+        return wire.text((await self._ask("repo", repo_api.read, repo_api.Read(tenant, path))).data)
 
     async def executions(self, filt: RecordFilter, limit: int,
                          before: str | None = None) -> list[Record]:
@@ -230,9 +241,8 @@ class PlatformClient:
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror}") from exc
         before = (await self._verdict(tenant, path.name))[0]
-        reply = await self._call("repo", "upload", {"tenant": tenant, "path": path.name,
-                                                    "data": data})
-        sha = str(reply.get("sha256", ""))
+        reply = await self._ask("repo", repo_api.upload, repo_api.Upload(tenant, path.name, data))
+        sha = reply.sha256
         kind = "package" if path.suffix == ".toml" else "file"
         deadline = self._clock() + PICKUP_S
         while True:
@@ -251,7 +261,7 @@ class PlatformClient:
         return wire.load_verdict(packages, tenant, name)
 
     async def restart(self, component: str) -> None:
-        await self._call("supervisor", "restart", {"name": component})
+        await self._ask("supervisor", supervisor_api.restart, supervisor_api.Restart(component))
 
     async def pause(self, tenant: str) -> None:
         await self._call("queue", "pause", {"tenant": tenant})

@@ -12,6 +12,7 @@ from jobico.cli.app import (
     HomeOption,
     JsonOption,
     OptTenant,
+    ask,
     command,
     fail,
     home_of,
@@ -21,6 +22,7 @@ from jobico.cli.app import (
 )
 from jobico.cli.completion import complete_component, complete_tenant
 from jobico.names import check_id
+from supervisor import api as supervisor_api
 
 AllOption = Annotated[bool, typer.Option("--all", help="Every dead-lettered event of --tenant.")]
 EventIdArgument = Annotated[str | None, typer.Argument(help="Event id (from `jobico dead`).")]
@@ -115,9 +117,9 @@ def restart(
     json: JsonOption = False,
 ) -> None:
     """Restart one component: SIGTERM, then the supervisor starts it again."""
-    result = rpc(home_of(home), "supervisor", "restart", {"name": component})
+    result = ask(home_of(home), "supervisor", supervisor_api.restart, supervisor_api.Restart(component))
     if json:
-        print_json(result)
+        print_json(result.to_wire())
     else:
         typer.echo(f"restarting {component}")
 

@@ -7,12 +7,13 @@ which files each under a help panel with an example; errors are translated once,
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import trio
 import typer
@@ -23,7 +24,10 @@ from jobico.cli.visible import visible
 from jobico.errors import JobicoError, Unavailable
 from jobico.home import Home, open_home
 from jobico.rpc import trio_shell
+from jobico.rpc.api import Call, Rep, Req
 from jobico.rpc.errors import ConnectFailed
+
+T = TypeVar("T")
 
 # Exit codes (SPEC §6), the same for every command.
 EXIT_ERROR = 1
@@ -106,8 +110,26 @@ def rpc(home: Home, component: str, method: str, params: Any = None, timeout: fl
     Errors: ``NotRunning`` when no supervisor serves the home; ``Unavailable`` when the
     supervisor does but ``component`` does not answer (restarting); remote errors as raised.
     """
+    return _on(home, component, functools.partial(_call, home.socket(component), method, params, timeout))
+
+
+def ask(home: Home, component: str, method: Call[Req, Rep], request: Req, timeout: float = 30.0) -> Rep:
+    """``rpc`` with a typed call of the component's api module (``repo_api.upload``...).
+
+    Errors: as ``rpc``; ``BadReply`` for an answer off the contract.
+    """
+
+    async def once() -> Rep:
+        async with await trio_shell.connect(home.socket(component), timeout=timeout) as client:
+            return await method(client, request, timeout=timeout)
+
+    return _on(home, component, once)
+
+
+def _on(home: Home, component: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run ``call`` on its own trio loop, a connection refused said as ``_not_answering``."""
     try:
-        return trio.run(_call, home.socket(component), method, params, timeout)
+        return trio.run(call)
     except ConnectFailed:
         raise _not_answering(home, component) from None
 

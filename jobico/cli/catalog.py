@@ -16,6 +16,7 @@ from jobico.cli.app import (
     NotRunning,
     OptTenant,
     TenantOption,
+    ask,
     command,
     home_of,
     print_json,
@@ -25,6 +26,7 @@ from jobico.cli.app import (
 from jobico.cli.visible import visible
 from jobico.errors import UserError
 from jobico.home import Home
+from jobico.repo import api as repo_api
 from jobico.repo import files
 
 FileArgument = Annotated[Path, typer.Argument(help="Local file to install.", exists=True,
@@ -56,7 +58,7 @@ def packages(
 def _install(home: Home, tenant: str, name: str, data: bytes) -> str:
     """Through repo when the platform runs (it hashes and publishes at once), else on disk."""
     try:
-        return rpc(home, "repo", "upload", {"tenant": tenant, "path": name, "data": data})["sha256"]
+        return ask(home, "repo", repo_api.upload, repo_api.Upload(tenant, name, data)).sha256
     except NotRunning:
         return files.write_file(home.tenants, tenant, name, data)
 

@@ -13,12 +13,14 @@ from typing import Annotated, Any
 
 import typer
 
+from jobico import component_api
 from jobico.cli.app import (
     EXIT_NOT_RUNNING,
     HOME_PANEL,
     HomeOption,
     JsonOption,
     NotRunning,
+    ask,
     command,
     fail,
     home_of,
@@ -30,6 +32,8 @@ from jobico.cli.app import (
 from jobico.config import flags_as_env, load_config
 from jobico.errors import JobicoError, UserError
 from jobico.home import CONFIG_NAME, Home
+from jobico.rpc.api import EMPTY
+from supervisor import api as supervisor_api
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "home"
 SetOption = Annotated[
@@ -118,13 +122,14 @@ def _detach(home: Home, flags: dict[str, Any], role: str = "all") -> None:
             tail = log.read_text(errors="replace").splitlines()[-5:]
             fail("jobico up exited at once:\n  " + "\n  ".join(tail))
         try:
-            status = rpc(home, "supervisor", "status", timeout=2)
+            status: supervisor_api.SupervisorStatus | None = ask(home, "supervisor", supervisor_api.status,
+                                                                 EMPTY, timeout=2)
         except NotRunning:
             status = None
-        if status and status["state"] == "running":
-            running = sum(c["state"] == "running" for c in status["components"])
+        if status and status.state == "running":
+            running = sum(c.state == "running" for c in status.components)
             typer.echo(f"jobico is running on {home.root} (supervisor pid {child.pid}, "
-                       f"{running}/{len(status['components'])} components; log: {log})")
+                       f"{running}/{len(status.components)} components; log: {log})")
             return
         waiting.show(_starting(status))
         time.sleep(0.1)
@@ -143,11 +148,11 @@ class Waiting:
             self._last = what
 
 
-def _starting(status: dict[str, Any] | None) -> str:
+def _starting(status: supervisor_api.SupervisorStatus | None) -> str:
     if status is None:
         return "the supervisor to start"
-    components = status["components"]
-    pending = [c["name"] for c in components if c["state"] != "running"]
+    components = status.components
+    pending = [c.name for c in components if c.state != "running"]
     running = len(components) - len(pending)
     return f"{', '.join(pending)} to start ({running}/{len(components)} running)" if pending else ""
 
@@ -157,12 +162,11 @@ def down(home: HomeOption = None) -> None:
     """Stop gracefully: finish in-flight runs, flush, exit."""
     where = home_of(home)
     try:
-        status = rpc(where, "supervisor", "status", timeout=5)
-        rpc(where, "supervisor", "down", timeout=5)
+        pid = ask(where, "supervisor", supervisor_api.status, EMPTY, timeout=5).pid
+        ask(where, "supervisor", supervisor_api.down, EMPTY, timeout=5)
     except NotRunning:
         typer.echo(f"jobico is not running on {where.root}", err=True)
         return
-    pid = status["pid"]
     deadline = time.monotonic() + 120
     waiting = Waiting()
     while time.monotonic() < deadline and _alive(pid):
@@ -176,16 +180,16 @@ def down(home: HomeOption = None) -> None:
 def _stopping(home: Home, pid: int) -> str:
     """What the stopping supervisor still waits for: runs an executor is finishing, components."""
     try:
-        components = rpc(home, "supervisor", "status", timeout=2)["components"]
+        components = ask(home, "supervisor", supervisor_api.status, EMPTY, timeout=2).components
     except JobicoError:  # its socket is gone: only the process itself is left
         return f"the supervisor (pid {pid}) to exit"
     finishing, pending = [], []
     for c in components:
-        runs = _in_flight(home, c["name"]) if c["state"] == "stopping" else 0
+        runs = _in_flight(home, c.name) if c.state == "stopping" else 0
         if runs:
-            finishing.append(f"{c['name']} to finish {runs} run{'s' if runs != 1 else ''}")
-        elif c["state"] != "stopped":
-            pending.append(c["name"])
+            finishing.append(f"{c.name} to finish {runs} run{'s' if runs != 1 else ''}")
+        elif c.state != "stopped":
+            pending.append(c.name)
     parts = [*finishing, *([f"{', '.join(pending)} to stop"] if pending else [])]
     return "; ".join(parts) or f"the supervisor (pid {pid}) to exit"
 
@@ -195,7 +199,7 @@ def _in_flight(home: Home, component: str) -> int:
     if not component.startswith("executor"):
         return 0
     try:
-        return int(rpc(home, component, "status", timeout=1).get("in_flight", 0))
+        return int(ask(home, component, component_api.status, EMPTY, timeout=1).details.get("in_flight", 0))
     except JobicoError:
         return 0
 
@@ -217,7 +221,7 @@ def status(home: HomeOption = None, json: JsonOption = False) -> None:
     """Components (state, pid, restarts, uptime), tenants and queue depths."""
     where = home_of(home)
     try:
-        doc = rpc(where, "supervisor", "status", timeout=5)
+        doc = ask(where, "supervisor", supervisor_api.status, EMPTY, timeout=5).to_wire()
     except NotRunning:
         doc = {"home": str(where.root), "state": "stopped", "components": []}
     if doc["state"] != "stopped":

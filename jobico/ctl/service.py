@@ -14,6 +14,7 @@ after each build and at least every grace period (the rule is in ``ctl/blobs.py`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,10 @@ from jobico.ctl.documents import catalog_document, package_documents
 from jobico.ctl.validate import Checker
 from jobico.errors import NotFound
 from jobico.names import check_id
+from jobico.repo import api as repo_api
 from jobico.repo.files import list_files, read_file
-from jobico.rpc.errors import ConnectFailed, ConnectionLost, RemoteError
-
-RECONNECT_MAX_S = 2.0
+from jobico.rpc.api import EMPTY
+from jobico.rpc.follow import follow
 
 
 class DiskFiles:
@@ -80,52 +81,43 @@ class CtlService:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Build from disk, report ready, then follow repo until cancelled."""
         listing = await trio.to_thread.run_sync(list_files, self._tenants_dir)
-        self._set_snapshot([f.as_dict() for f in listing])
+        self._set_snapshot(listing)
         await self._build_dirty()
         task_status.started()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._builder)
-            await self._follow_repo()
+            await follow(functools.partial(self._ctx.connect, "repo"),
+                         functools.partial(repo_api.changes, request=EMPTY), self._on_change,
+                         log=self._log, what="repo changes")
 
     # --- following repo ---------------------------------------------------------
 
-    def _set_snapshot(self, files: list[dict[str, Any]]) -> None:
+    async def _on_change(self, item: repo_api.Snapshot | repo_api.FileChange) -> None:
+        if isinstance(item, repo_api.Snapshot):
+            self._set_snapshot(item.files)
+        else:
+            self._apply_change(item)
+
+    def _set_snapshot(self, files: Iterable[repo_api.FileInfo]) -> None:
         fresh: dict[str, dict[str, tuple[str | None, str | None]]] = {}
         for f in files:
-            fresh.setdefault(f["tenant"], {})[f["path"]] = (f["sha256"], f.get("error"))
+            fresh.setdefault(f.tenant, {})[f.path] = (f.sha256, f.error)
         self._mark({t for t in fresh.keys() | self._files.keys() if fresh.get(t) != self._files.get(t)})
         self._files = fresh
 
-    def _apply_change(self, item: dict[str, Any]) -> None:
-        tenant_files = self._files.setdefault(item["tenant"], {})
-        state = (item["sha256"], item.get("error"))
+    def _apply_change(self, change: repo_api.FileChange) -> None:
+        tenant_files = self._files.setdefault(change.tenant, {})
+        state = (change.sha256, change.error)
         if state == (None, None):  # deleted
-            tenant_files.pop(item["path"], None)
+            tenant_files.pop(change.path, None)
         else:
-            tenant_files[item["path"]] = state
-        self._mark({item["tenant"]})
+            tenant_files[change.path] = state
+        self._mark({change.tenant})
 
     def _mark(self, tenants: set[str]) -> None:
         if tenants:
             self._dirty |= tenants
             self._wake.set()
-
-    async def _follow_repo(self) -> None:
-        """Apply repo's changes forever. Errors: none escape; lost connections are retried."""
-        delay = 0.05
-        while True:
-            try:
-                async with await self._ctx.connect("repo") as client, client.stream("changes", {}) as items:
-                    async for item in items:
-                        delay = 0.05
-                        if item["kind"] == "snapshot":
-                            self._set_snapshot(item["files"])
-                        else:
-                            self._apply_change(item)
-            except (ConnectFailed, ConnectionLost, RemoteError) as e:
-                self._log.info("repo changes unavailable (%s); retrying in %.2f s", e, delay)
-            await trio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_S)
 
     # --- building ---------------------------------------------------------------
 

@@ -49,9 +49,10 @@ from jobico.executor import settle
 from jobico.executor.limits import RunResult
 from jobico.executor.lru import LRU
 from jobico.executor.outcome import NO_CODE
-from jobico.executor.peer import Peer, backoff_s, follow_catalog
 from jobico.executor.sandbox import LoadedModule, Sandbox
 from jobico.executor.slots import Outbox, Slots
+from jobico.rpc.follow import follow_catalog
+from jobico.rpc.peer import Peer, backoff_s
 from jobico.schemas import compile_offline, problems
 
 REPORT_BATCH = 256
@@ -112,7 +113,8 @@ class ExecutorService:
         self._outbox = Outbox(trio.lowlevel.current_trio_token(), self._finished)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(follow_catalog, self.ctx, self._adopt_catalog)
+                nursery.start_soon(follow_catalog, functools.partial(self.ctx.connect, "ctl"),
+                                   self._adopt_catalog, self.ctx.log)
                 nursery.start_soon(self._outbox.run)
                 nursery.start_soon(self._report)
                 nursery.start_soon(self._renew_loop)

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import hypercorn
 import trio
@@ -29,11 +31,11 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Sockets
 from hypercorn.utils import repr_socket_addr, wrap_app
 
-from jobico.errors import Unavailable
 from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import Catalog, ValidatorCache
 from jobico.listener.connections import CappedSocket, ConnectionLimits, Deadline
-from jobico.listener.enqueuer import CONNECT_TIMEOUT_S, RECONNECT_PAUSE_S, Connect
+from jobico.listener.enqueuer import CONNECT_TIMEOUT_S, Connect
+from jobico.rpc import follow as rpc_follow
 
 log = logging.getLogger("jobico.listener")
 
@@ -194,19 +196,15 @@ async def follow_catalog(
     """Keep ``app.catalog`` on ctl's current version, forever; ``loaded`` is set on the first.
 
     When ctl restarts the stream ends or breaks; the last catalog stays live while
-    this reconnects every ``RECONNECT_PAUSE_S``.
+    ``jobico.rpc.follow`` reconnects.
     Cancellation: stops following; the app keeps its last catalog.
     """
     cache = ValidatorCache()
-    while True:
-        try:
-            async with await connect("ctl", CONNECT_TIMEOUT_S) as client, \
-                    client.stream("catalog", {}) as documents:
-                async for document in documents:
-                    app.catalog = catalog = Catalog(document, cache)
-                    for problem in catalog.errors:
-                        log.warning("catalog v%d: %s", catalog.version, problem)
-                    loaded.set()
-        except Unavailable as exc:
-            log.debug("catalog stream from ctl: %s; reconnecting", exc)
-        await trio.sleep(RECONNECT_PAUSE_S)
+
+    async def adopt(document: dict[str, Any]) -> None:
+        app.catalog = catalog = Catalog(document, cache)
+        for problem in catalog.errors:
+            log.warning("catalog v%d: %s", catalog.version, problem)
+        loaded.set()
+
+    await rpc_follow.follow_catalog(functools.partial(connect, "ctl", CONNECT_TIMEOUT_S), adopt, log)

@@ -43,9 +43,9 @@ from coredis.exceptions import StreamDuplicateConsumerGroupError
 from jobico.caps import MAX_RECORD_BYTES, MIB
 from jobico.component import Context
 from jobico.errors import Unavailable, UserError
-from jobico.executor.peer import Peer
 from jobico.queue.redis_backend import DEFAULT_PREFIX, connect, session, translated
 from jobico.recorder.records import normalize
+from jobico.rpc.peer import Peer
 
 GROUP = "recorder"
 CONSUMER = "inbox"

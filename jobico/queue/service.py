@@ -16,6 +16,7 @@ package each event belongs to and each package's ``max_concurrency``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,12 +25,12 @@ import trio
 from jobico.component import Context
 from jobico.config import Config
 from jobico.errors import ConfigError, Unavailable, UserError
-from jobico.executor.peer import follow_catalog
 from jobico.queue.backend import Limits, LimitsFor, Packages, Settlement
 from jobico.queue.commit import GroupCommit
 from jobico.queue.memory import MemoryBackend
 from jobico.queue.redis_adapter import AsyncBackend, Awaitable
 from jobico.queue.storage import FileBackend
+from jobico.rpc.follow import follow_catalog
 
 SWEEP_S = 0.25
 MAX_LEASE_WAIT_MS = 30_000
@@ -91,7 +92,8 @@ class QueueService:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self._commit.run)
                     nursery.start_soon(self._sweep)
-                    nursery.start_soon(follow_catalog, self._ctx, self._adopt_catalog)
+                    nursery.start_soon(follow_catalog, functools.partial(self._ctx.connect, "ctl"),
+                                       self._adopt_catalog, self._ctx.log)
                     task_status.started()
             await self._commit.drain()
         self._closed.set()

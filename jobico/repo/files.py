@@ -15,17 +15,13 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from jobico import caps
 from jobico.errors import NotFound, UserError
 from jobico.names import check_id, is_id
 from jobico.private import FILE_MODE, new_dir, private_dir, private_dirs
+from jobico.repo.api import MAX_FILE_BYTES, FileInfo
 
-# The largest file any use of a tenant file accepts (a module). Anything bigger is
-# listed as unusable, never read: not to hash it, not to serve it.
-MAX_FILE_BYTES = max(caps.MAX_WASM_BYTES, caps.MAX_SCHEMA_BYTES, caps.MAX_PACKAGE_BYTES)
 CHUNK_BYTES = 1024 * 1024
 # Editor and tool leftovers that must never reach the catalog: vim swap files and
 # its "4913" write probe, emacs "#name#" autosaves and "name~" backups, our own
@@ -33,26 +29,6 @@ CHUNK_BYTES = 1024 * 1024
 _TEMP_NAME = re.compile(r"(\.sw[a-z]|~|\.tmp|\.part)$|^4913$|^#.*#$")
 _KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
           stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
-
-
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    """One tenant file as listed by repo: path is relative to the tenant folder.
-
-    A file that is there but cannot be used (a FIFO, a symlink loop, too big...)
-    is listed too, with ``sha256`` None and ``error`` saying why, so the package
-    naming it gets that reason as its load error instead of "not found".
-    """
-
-    tenant: str
-    path: str
-    sha256: str | None
-    size: int
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {"tenant": self.tenant, "path": self.path, "sha256": self.sha256, "size": self.size,
-                "error": self.error}
 
 
 class UnusableFile(UserError):

@@ -1,58 +1,56 @@
 """The repo component: tenant files over RPC, and their changes as a stream.
 
-RPC (docs/internals.md, repo): ``read``, ``upload``, ``files``, stream ``changes``.
-The watcher owns the index; this shell only answers calls and fans changes
-out to subscribers.
+Its contract is ``jobico.repo.api`` (``read``, ``upload``, ``files``, stream
+``changes``), answered as ``methods`` lists. The watcher owns the index; this
+shell only answers calls and fans changes out to subscribers.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import trio
 
-from jobico.errors import UserError
-from jobico.names import check_id
-from jobico.repo.files import MAX_FILE_BYTES, read_file, write_file
-from jobico.repo.watcher import FileChange, FileIndex, watch
+from jobico.component import Context
+from jobico.repo import api
+from jobico.repo.files import read_file, write_file
+from jobico.repo.watcher import FileIndex, watch
+from jobico.rpc.api import Empty
+from jobico.rpc.dispatch import Methods
 
 # A subscriber that falls this far behind is dropped; its stream ends and it
 # re-subscribes, getting a fresh snapshot instead of a backlog.
 SUBSCRIBER_BUFFER = 4096
 
 
-def _str_param(params: object, key: str, *, required: bool = True) -> str | None:
-    if not isinstance(params, Mapping):
-        raise UserError(f"params must be a map with {key!r}")
-    value = params.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise UserError(f"param {key!r} must be a string, got {value!r}")
-    return value
-
-
 class RepoService:
     """Serves ``tenants/`` of ``ctx.home``: reads, atomic uploads and live changes."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._tenants = ctx.home.tenants
         self._log = ctx.log
         self._index = FileIndex()
-        self._subscribers: set[trio.MemorySendChannel[dict[str, Any]]] = set()
+        self._subscribers: set[trio.MemorySendChannel[api.FileChange]] = set()
+
+    def methods(self) -> Methods:
+        return (Methods()
+                .call(api.read, self.read)
+                .call(api.upload, self.upload)
+                .call(api.files, self.files)
+                .stream(api.changes, self.changes))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Watch until cancelled; ready once the first full scan is indexed."""
         await watch(self._tenants, self._index, self._publish, task_status=task_status)
 
-    def _publish(self, changes: list[FileChange]) -> None:
+    def _publish(self, changes: list[api.FileChange]) -> None:
         for change in changes:
             self._log.info("file %s/%s -> %s", change.tenant, change.path, change.sha256 or change.error)
         for channel in list(self._subscribers):
             try:
                 for change in changes:
-                    channel.send_nowait(change.as_dict())
+                    channel.send_nowait(change)
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 self._log.warning("dropping a changes subscriber that fell behind")
                 self._subscribers.discard(channel)
@@ -61,42 +59,31 @@ class RepoService:
     async def status(self) -> dict[str, Any]:
         return {"files": len(self._index.snapshot()), "subscribers": len(self._subscribers)}
 
-    async def rpc_read(self, params: Any) -> bytes:
-        """Errors: UserError for a bad tenant or path or a file that cannot be read
-        (not a regular file, over ``MAX_FILE_BYTES``...), NotFound for a missing file."""
-        tenant, path = _str_param(params, "tenant"), _str_param(params, "path")
-        return await trio.to_thread.run_sync(read_file, self._tenants, tenant, path)
+    async def read(self, request: api.Read) -> api.Content:
+        return api.Content(await trio.to_thread.run_sync(read_file, self._tenants, request.tenant,
+                                                         request.path))
 
-    async def rpc_upload(self, params: Any) -> dict[str, str]:
-        """Store a file atomically (the watcher then publishes it). Errors: UserError."""
-        tenant, path = _str_param(params, "tenant"), _str_param(params, "path")
-        data = params.get("data")
-        if not isinstance(data, bytes):
-            raise UserError("param 'data' must be bytes")
-        if len(data) > MAX_FILE_BYTES:
-            raise UserError(f"file {path!r} is {len(data)} bytes; the limit is {MAX_FILE_BYTES}")
-        sha = await trio.to_thread.run_sync(write_file, self._tenants, tenant, path, data)
-        return {"sha256": sha}
+    async def upload(self, request: api.Upload) -> api.Uploaded:
+        sha = await trio.to_thread.run_sync(write_file, self._tenants, request.tenant, request.path,
+                                            request.data)
+        return api.Uploaded(sha)
 
-    async def rpc_files(self, params: Any) -> list[dict[str, object]]:
-        tenant = _str_param(params or {}, "tenant", required=False)
-        if tenant is not None:
-            check_id(tenant)
-        return [f.as_dict() for f in self._index.snapshot(tenant)]
+    async def files(self, request: api.ListFiles) -> api.FileList:
+        return api.FileList(tuple(self._index.snapshot(request.tenant)))
 
-    async def stream_changes(self, params: Any) -> AsyncIterator[dict[str, Any]]:
+    async def changes(self, request: Empty) -> AsyncGenerator[api.Snapshot | api.FileChange, None]:
         """A snapshot of every file, then each change as it happens.
 
         The snapshot is taken and the subscription made without a checkpoint in
         between, so no change falls in the gap. Ends if the subscriber lags.
         """
-        send, receive = trio.open_memory_channel[dict[str, Any]](SUBSCRIBER_BUFFER)
-        files = [f.as_dict() for f in self._index.snapshot()]
+        send, receive = trio.open_memory_channel[api.FileChange](SUBSCRIBER_BUFFER)
+        snapshot = api.Snapshot(tuple(self._index.snapshot()))
         self._subscribers.add(send)
         try:
-            yield {"kind": "snapshot", "files": files}
+            yield snapshot
             async with receive:
-                async for item in receive:
-                    yield item
+                async for change in receive:
+                    yield change
         finally:
             self._subscribers.discard(send)

@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import anyio
 import trio
@@ -26,7 +25,8 @@ from watchfiles import awatch
 
 from jobico.names import is_id
 from jobico.private import new_dir
-from jobico.repo.files import FileInfo, file_info, is_ignored, list_files
+from jobico.repo.api import FileChange, FileInfo
+from jobico.repo.files import file_info, is_ignored, list_files
 
 log = logging.getLogger(__name__)
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO
@@ -36,23 +36,6 @@ STEP_MS = 10
 PROBE = f".jobico-watch-probe-{os.getpid()}"
 PROBE_EVERY_S = 0.05
 PROBE_GIVE_UP_S = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class FileChange:
-    """A file appeared, changed (new ``sha256``) or disappeared (``sha256`` and ``error`` None).
-
-    A file that is there but cannot be used has ``sha256`` None and ``error`` set.
-    """
-
-    tenant: str
-    path: str
-    sha256: str | None
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": "change", "tenant": self.tenant, "path": self.path, "sha256": self.sha256,
-                "error": self.error}
 
 
 @dataclass(frozen=True, slots=True)

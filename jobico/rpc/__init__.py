@@ -1,10 +1,13 @@
 """RPC between Jobico components: a sans-IO core with trio and asyncio shells.
 
 Import a shell by name (``from jobico.rpc import trio_shell``); the core's
-names and the errors are re-exported here.
+names and the errors are re-exported here. The pattern of the components'
+``api.py`` modules is ``jobico.rpc.api``; the server's table of methods is
+``jobico.rpc.dispatch``.
 """
 
 from jobico.rpc.errors import (
+    BadReply,
     CallTimeout,
     ConnectFailed,
     ConnectionLost,
@@ -22,6 +25,7 @@ __all__ = [
     "CLOSED",
     "MAX_MESSAGE_SIZE",
     "NEED_DATA",
+    "BadReply",
     "CallTimeout",
     "Cancel",
     "ConnectFailed",

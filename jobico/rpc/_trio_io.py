@@ -21,7 +21,7 @@ import trio
 
 from jobico.rpc.errors import ConnectionLost, RpcError
 from jobico.rpc.events import Event
-from jobico.rpc.protocol import CLOSED, NEED_DATA, Connection
+from jobico.rpc.protocol import CLOSED, Connection, Signal
 
 RECEIVE_SIZE = 64 * 1024
 """Bytes asked of the socket per read."""
@@ -64,6 +64,7 @@ class Outbox:
         """Send or queue ``data`` (never blocks; dropped once the connection is lost)."""
         if not data or self._lost is not None:
             return
+        rest: bytes | memoryview = data
         if not self._chunks and not self._writing:
             try:
                 sent = self._direct.send(data)
@@ -71,9 +72,9 @@ class Outbox:
                 sent = 0
             if sent == len(data):
                 return
-            data = memoryview(data)[sent:]
-        self._chunks.append(data)
-        self._size += len(data)
+            rest = memoryview(data)[sent:]
+        self._chunks.append(rest)
+        self._size += len(rest)
         self._wake.unpark()
 
     async def wait_writable(self) -> None:
@@ -152,10 +153,7 @@ async def _receive(stream: trio.abc.Stream, conn: Connection, on_event: Callable
         with transport_errors():
             data = await stream.receive_some(RECEIVE_SIZE)
         conn.receive_data(data)
-        while True:
-            event = conn.next_event()
-            if event is NEED_DATA:
-                break
-            if event is CLOSED:
-                return
+        while not isinstance(event := conn.next_event(), Signal):
             on_event(event)
+        if event is CLOSED:
+            return

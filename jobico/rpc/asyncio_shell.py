@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from jobico.rpc.errors import CallTimeout, ConnectFailed, ConnectionLost, RpcError
-from jobico.rpc.events import Cancel, Event, StreamItem
-from jobico.rpc.protocol import CLOSED, NEED_DATA, Connection, Role, socket_address
-from jobico.rpc.waiters import NOTHING, CallWaiter, StreamWaiter, Waiter
+from jobico.rpc.calls import Calls
+from jobico.rpc.errors import ConnectFailed, RpcError
+from jobico.rpc.protocol import socket_address
+from jobico.rpc.waiters import CallWaiter, StreamWaiter, Waiter
 
 log = logging.getLogger("jobico.rpc")
 
@@ -51,45 +51,14 @@ async def call(path: str | Path, method: str, params: Any = None, *, timeout: fl
         return await client.call(method, params, timeout=timeout)
 
 
-class _Call(CallWaiter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.done = asyncio.Event()
-
-    def _wake(self) -> None:
-        self.done.set()
-
-
-class _Stream(StreamWaiter):
-    """The async iterator a ``Client.stream`` block receives."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._arrived = asyncio.Event()
-
-    def _wake(self) -> None:
-        self._arrived.set()
-
-    def __aiter__(self) -> _Stream:
-        return self
-
-    async def __anext__(self) -> Any:
-        while (item := self.take()) is NOTHING:
-            self._arrived.clear()
-            await self._arrived.wait()
-        return item
-
-
 class Client:
     """A connection to one RPC server, usable from any task of its event loop."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
         self.address = address
         self._writer = writer
-        self._conn = Connection(Role.CLIENT)
-        self._waiting: dict[int, Waiter] = {}
+        self._calls = Calls(address)
         self._outgoing: list[bytes] = []
-        self._lost: str | None = None
         self._reader_task = asyncio.get_running_loop().create_task(self._run(reader))
 
     async def __aenter__(self) -> Client:
@@ -112,16 +81,16 @@ class Client:
         ``RemoteError`` (also ``NotFound``, ``UserError``... when the server's error
         is one); ``ConnectionLost``; ``LocalProtocolError`` for unencodable params.
         """
-        waiter = _Call()
+        waiter = CallWaiter(asyncio.Event)
         try:
             async with asyncio.timeout(timeout):
-                request_id = await self._start(method, params, waiter)
+                request_id = await self._open(method, params, waiter)
                 try:
-                    await waiter.done.wait()
+                    await waiter.wait()
                 finally:
-                    self._abandon(request_id, waiter)
+                    self._put(self._calls.abandon(request_id, waiter))
         except TimeoutError:
-            raise CallTimeout(f"{method!r} on {self.address}: no reply in {timeout} s") from None
+            raise self._calls.timed_out(method, timeout) from None
         return waiter.outcome()
 
     @contextlib.asynccontextmanager
@@ -133,67 +102,44 @@ class Client:
         **Errors:** iterating raises ``RemoteError`` for an error from the server
         and ``ConnectionLost``; opening raises ``ConnectionLost``.
         """
-        waiter = _Stream()
-        request_id = await self._start(method, params, waiter, stream=True)
+        waiter = StreamWaiter(asyncio.Event)
+        request_id = await self._open(method, params, waiter, stream=True)
         try:
             yield waiter
         finally:
-            self._abandon(request_id, waiter)
+            self._put(self._calls.abandon(request_id, waiter))
 
-    async def _start(self, method: str, params: Any, waiter: Waiter, stream: bool = False) -> int:
-        if self._lost is None:
+    async def _open(self, method: str, params: Any, waiter: Waiter, stream: bool = False) -> int:
+        if self._calls.lost is None:
             with contextlib.suppress(ConnectionError):  # the reader task reports it
                 await self._writer.drain()  # back-pressure while the server is not reading
-        if self._lost is not None:
-            raise ConnectionLost(f"{self.address}: {self._lost}")
-        request = self._conn.request(method, params, stream=stream)
-        data = self._conn.send(request)
-        self._waiting[request.id] = waiter
+        request_id, data = self._calls.open(method, params, waiter, stream=stream)
         self._put(data)
-        return request.id
-
-    def _abandon(self, request_id: int, waiter: Waiter) -> None:
-        if self._waiting.get(request_id) is waiter:
-            del self._waiting[request_id]
-            self._put(self._conn.send(Cancel(request_id)))
+        return request_id
 
     def _put(self, data: bytes) -> None:
+        if not data:
+            return
         if not self._outgoing:
             asyncio.get_running_loop().call_soon(self._flush)
         self._outgoing.append(data)
 
     def _flush(self) -> None:
         data, self._outgoing = b"".join(self._outgoing), []
-        if self._lost is None:
+        if self._calls.lost is None:
             self._writer.write(data)
-
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, StreamItem):
-            self._waiting[event.id].deliver(event)
-        else:
-            self._waiting.pop(event.id).deliver(event)
 
     async def _run(self, reader: asyncio.StreamReader) -> None:
         reason = "connection closed"
         try:
-            reason = await self._receive(reader)
+            while self._calls.received(await reader.read(RECEIVE_SIZE)):
+                pass
+            reason = "server closed the connection"
         except (OSError, RpcError) as exc:
             reason = str(exc)
         except Exception:  # a bug here must fail the calls, not vanish with the task
             log.exception("RPC client for %s failed", self.address)
             reason = "internal error in the RPC client"
         finally:
-            self._lost = reason
-            for waiter in self._waiting.values():
-                waiter.fail(ConnectionLost(f"{self.address}: {reason}"))
-            self._waiting.clear()
+            self._calls.close(reason)
             self._writer.close()
-
-    async def _receive(self, reader: asyncio.StreamReader) -> str:
-        while True:
-            data = await reader.read(RECEIVE_SIZE)
-            self._conn.receive_data(data)
-            while (event := self._conn.next_event()) is not NEED_DATA:
-                if event is CLOSED:
-                    return "server closed the connection"
-                self._on_event(event)

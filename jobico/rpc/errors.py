@@ -115,5 +115,12 @@ def describe(error: JobicoError) -> tuple[str, tuple[str, ...]]:
     return type(error).__name__, names
 
 
+class BadReply(RpcError):
+    """The server's answer does not match the method's contract (its api module).
+
+    The connection stays usable: the bytes were a valid message, their content was not.
+    """
+
+
 class UnknownMethod(RpcError, UserError):
     """The server has no such method (or no stream of that name); sent as "UnknownMethod"."""

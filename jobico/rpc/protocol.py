@@ -81,7 +81,7 @@ class Connection:
 
     # --- receiving -------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         """Buffer bytes read from the peer; ``b""`` means the peer closed its end."""
         if not data:
             self._peer_closed = True
@@ -202,7 +202,7 @@ class Connection:
 
     def _pack(self, event: Event) -> bytes:
         try:
-            data = self._packer.pack(_to_wire(event))
+            data: bytes = self._packer.pack(_to_wire(event))
         except (TypeError, ValueError, OverflowError) as exc:
             raise LocalProtocolError(f"cannot encode {type(event).__name__}: {exc}") from None
         if len(data) > MAX_MESSAGE_SIZE:

@@ -1,8 +1,8 @@
 """trio shell: serve and call the RPC protocol over Unix sockets.
 
-The protocol itself lives in ``protocol.py``; this module only moves bytes (via
-``_trio_io``) and maps requests to ``handler.rpc_<method>`` /
-``handler.stream_<method>``.
+The protocol itself lives in ``protocol.py``, the client's bookkeeping in
+``calls.py`` and the table of what a server answers in ``dispatch.py``; this
+module only moves bytes (via ``_trio_io``), sleeps and keeps time.
 
 A ``Client``'s reader and writer run in a trio *system task*
 (``trio.lowlevel.spawn_system_task``), so a caller writes only
@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,12 @@ import trio
 
 from jobico.errors import JobicoError, UserError
 from jobico.rpc._trio_io import PEER_CLOSED, Outbox, pump
-from jobico.rpc.errors import CallTimeout, ConnectFailed, ConnectionLost, UnknownMethod, describe
-from jobico.rpc.events import Cancel, Error, Event, Reply, Request, StreamEnd, StreamItem
+from jobico.rpc.calls import Calls
+from jobico.rpc.dispatch import Methods, methods_of
+from jobico.rpc.errors import ConnectFailed, ConnectionLost, describe
+from jobico.rpc.events import Error, Event, Reply, Request, StreamEnd, StreamItem
 from jobico.rpc.protocol import Connection, Role, socket_address
-from jobico.rpc.waiters import NOTHING, CallWaiter, StreamWaiter, Waiter
+from jobico.rpc.waiters import CallWaiter, StreamWaiter, Waiter
 
 log = logging.getLogger("jobico.rpc")
 
@@ -40,9 +42,15 @@ log = logging.getLogger("jobico.rpc")
 
 
 async def serve(
-    path: str | Path, handler: object, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    path: str | Path,
+    methods: Methods | object,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``handler`` on a Unix socket at ``path`` (mode 0600) until cancelled.
+    """Serve ``methods`` on a Unix socket at ``path`` (mode 0600) until cancelled.
+
+    ``methods`` is a ``Methods`` table, or (until every handler has an api module)
+    an object whose ``rpc_<name>``/``stream_<name>`` methods are found by name.
 
     A stale socket file at ``path`` is replaced; ``task_status.started()`` is
     called once connections are accepted. Each connection answers many
@@ -52,6 +60,7 @@ async def serve(
     **Errors:** ``UserError`` when ``path`` is too long or is not a socket; ``OSError``
     from bind (e.g. the folder does not exist).
     """
+    table = methods_of(methods)
     address = socket_address(path)
     _remove_stale_socket(address)
     sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
@@ -65,7 +74,7 @@ async def serve(
         raise
     try:
         async with trio.open_nursery() as nursery:
-            serve_one = functools.partial(_serve_connection, handler)
+            serve_one = functools.partial(_serve_connection, table)
             await nursery.start(trio.serve_listeners, serve_one, [trio.SocketListener(sock)])
             task_status.started()
     finally:
@@ -84,7 +93,7 @@ def _remove_stale_socket(address: str) -> None:
     os.unlink(address)
 
 
-async def _serve_connection(handler: object, stream: trio.SocketStream) -> None:
+async def _serve_connection(methods: Methods, stream: trio.SocketStream) -> None:
     conn = Connection(Role.SERVER)
     outbox = Outbox(stream)
     scopes: dict[int, trio.CancelScope] = {}
@@ -93,7 +102,7 @@ async def _serve_connection(handler: object, stream: trio.SocketStream) -> None:
         def on_event(event: Event) -> None:
             if isinstance(event, Request):
                 scopes[event.id] = trio.CancelScope()
-                nursery.start_soon(_answer, handler, conn, outbox, event, scopes)
+                nursery.start_soon(_answer, methods, conn, outbox, event, scopes)
             elif (scope := scopes.get(event.id)) is not None:  # Cancel
                 scope.cancel()
 
@@ -104,7 +113,7 @@ async def _serve_connection(handler: object, stream: trio.SocketStream) -> None:
 
 
 async def _answer(
-    handler: object,
+    methods: Methods,
     conn: Connection,
     outbox: Outbox,
     request: Request,
@@ -114,10 +123,10 @@ async def _answer(
     with scopes[request.id]:
         try:
             if request.stream:
-                await _send_items(handler, conn, outbox, request)
+                await _send_items(methods.find_stream(request.method)(request.params), conn, outbox, request)
                 answer: Event = StreamEnd(request.id)
             else:
-                answer = Reply(request.id, await _method(handler, request)(request.params))
+                answer = Reply(request.id, await methods.find_call(request.method)(request.params))
             data = conn.send(answer)
         except JobicoError as exc:
             data = conn.send(Error(request.id, *_error_fields(exc)))
@@ -137,8 +146,9 @@ def _error_fields(exc: JobicoError) -> tuple[str, str, tuple[str, ...]]:
 STREAM_SLICE = 64  # stream items sent between forced checkpoints
 
 
-async def _send_items(handler: object, conn: Connection, outbox: Outbox, request: Request) -> None:
-    items = _method(handler, request)(request.params)
+async def _send_items(
+    items: AsyncGenerator[Any, None], conn: Connection, outbox: Outbox, request: Request
+) -> None:
     async with contextlib.aclosing(items):
         sent = 0
         async for item in items:
@@ -147,15 +157,6 @@ async def _send_items(handler: object, conn: Connection, outbox: Outbox, request
             sent += 1
             if sent % STREAM_SLICE == 0:  # a generator that never awaits must not starve others
                 await trio.lowlevel.checkpoint()
-
-
-def _method(handler: object, request: Request) -> Any:
-    kind = "stream" if request.stream else "rpc"
-    method = getattr(handler, f"{kind}_{request.method}", None)
-    if method is None:
-        what = "stream" if request.stream else "method"
-        raise UnknownMethod(f"no {what} named {request.method!r}")
-    return method
 
 
 # --- client --------------------------------------------------------------------
@@ -184,43 +185,14 @@ async def call(path: str | Path, method: str, params: Any = None, *, timeout: fl
         return await client.call(method, params, timeout=timeout)
 
 
-class _Call(CallWaiter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.done = trio.Event()
-
-    def _wake(self) -> None:
-        self.done.set()
-
-
-class _Stream(StreamWaiter):
-    """The async iterator a ``Client.stream`` block receives."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lot = trio.lowlevel.ParkingLot()
-
-    def _wake(self) -> None:
-        self._lot.unpark_all()
-
-    def __aiter__(self) -> _Stream:
-        return self
-
-    async def __anext__(self) -> Any:
-        while (item := self.take()) is NOTHING:
-            await self._lot.park()
-        return item
-
-
 class Client:
     """A connection to one RPC server; see the module docstring."""
 
     def __init__(self, stream: trio.SocketStream, address: str) -> None:
         self.address = address
         self._stream = stream
-        self._conn = Connection(Role.CLIENT)
+        self._calls = Calls(address)
         self._outbox = Outbox(stream)
-        self._waiting: dict[int, Waiter] = {}
         self._scope = trio.CancelScope()
         self._finished = trio.Event()
         trio.lowlevel.spawn_system_task(self._run, name=f"rpc client {address}")
@@ -245,16 +217,16 @@ class Client:
         is one) ; ``ConnectionLost``; ``LocalProtocolError`` for params msgpack
         cannot encode.
         """
-        waiter = _Call()
+        waiter = CallWaiter(trio.Event)
         try:
             with trio.fail_after(math.inf if timeout is None else timeout):
-                request_id = await self._start(method, params, waiter)
+                request_id = await self._open(method, params, waiter)
                 try:
-                    await waiter.done.wait()
+                    await waiter.wait()
                 finally:
-                    self._abandon(request_id, waiter)
+                    self._outbox.put(self._calls.abandon(request_id, waiter))
         except trio.TooSlowError:
-            raise CallTimeout(f"{method!r} on {self.address}: no reply in {timeout} s") from None
+            raise self._calls.timed_out(method, timeout) from None
         return waiter.outcome()
 
     @contextlib.asynccontextmanager
@@ -266,48 +238,32 @@ class Client:
         **Errors:** iterating raises ``RemoteError`` for an error from the server
         and ``ConnectionLost``; opening raises ``ConnectionLost``.
         """
-        waiter = _Stream()
-        request_id = await self._start(method, params, waiter, stream=True)
+        waiter = StreamWaiter(trio.Event)
+        request_id = await self._open(method, params, waiter, stream=True)
         try:
             yield waiter
         finally:
-            self._abandon(request_id, waiter)
+            self._outbox.put(self._calls.abandon(request_id, waiter))  # synchronous: cancel-safe
 
-    async def _start(self, method: str, params: Any, waiter: Waiter, stream: bool = False) -> int:
+    async def _open(self, method: str, params: Any, waiter: Waiter, stream: bool = False) -> int:
         try:
             await self._outbox.wait_writable()
         except ConnectionLost as exc:
             raise ConnectionLost(f"{self.address}: {exc}") from None
-        request = self._conn.request(method, params, stream=stream)
-        data = self._conn.send(request)
-        self._waiting[request.id] = waiter
+        request_id, data = self._calls.open(method, params, waiter, stream=stream)
         self._outbox.put(data)
-        return request.id
-
-    def _abandon(self, request_id: int, waiter: Waiter) -> None:
-        """Forget an unanswered request and tell the server (a synchronous, cancel-safe send)."""
-        if self._waiting.get(request_id) is waiter:
-            del self._waiting[request_id]
-            self._outbox.put(self._conn.send(Cancel(request_id)))
-
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, StreamItem):
-            self._waiting[event.id].deliver(event)
-        else:
-            self._waiting.pop(event.id).deliver(event)
+        return request_id
 
     async def _run(self) -> None:
         reason = "connection closed"
         try:
             with self._scope:
-                reason = await pump(self._stream, self._conn, self._outbox, self._on_event)
+                reason = await pump(self._stream, self._calls.connection, self._outbox, self._calls.deliver)
         except Exception:  # a bug here must not crash the whole trio run
             log.exception("RPC client for %s failed", self.address)
             reason = "internal error in the RPC client"
         finally:
             self._outbox.close(reason)
-            for waiter in self._waiting.values():
-                waiter.fail(ConnectionLost(f"{self.address}: {reason}"))
-            self._waiting.clear()
+            self._calls.close(reason)
             await trio.aclose_forcefully(self._stream)
             self._finished.set()

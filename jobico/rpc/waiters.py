@@ -1,8 +1,9 @@
 """Client-side state of one open request, shared by the trio and asyncio shells.
 
-The state (a result, an error, queued stream items) is pure; each shell
-subclasses these with the one thing that differs, how a task sleeps until
-``_wake`` is called (``trio.Event`` / ``asyncio.Event``).
+The state (a result, an error, queued stream items) is pure; the one thing a
+shell adds is how a task sleeps until the reader wakes it: the waiter is given
+its event type (``trio.Event`` or ``asyncio.Event``), whose ``set`` and
+``wait`` are all it uses.
 
 Stream items are queued without bound: the connection's single reader must
 never block on one slow stream, or every other call on the connection would
@@ -12,7 +13,8 @@ stall behind it.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from jobico.rpc.errors import remote_error
 from jobico.rpc.events import Error, Reply, StreamEnd, StreamItem
@@ -23,8 +25,20 @@ NOTHING = object()
 """What ``StreamWaiter.take`` returns when no item is queued yet."""
 
 
+class Flag(Protocol):
+    """The part of ``trio.Event`` and ``asyncio.Event`` a waiter uses."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> object: ...
+
+
 class Waiter:
     """One open request: receives its answers, or the error that ended the connection."""
+
+    def __init__(self, new_flag: Callable[[], Flag]) -> None:
+        self._new_flag = new_flag
+        self._flag = new_flag()
 
     def deliver(self, event: Answer) -> None:
         raise NotImplementedError
@@ -33,13 +47,14 @@ class Waiter:
         raise NotImplementedError
 
     def _wake(self) -> None:
-        raise NotImplementedError
+        self._flag.set()
 
 
 class CallWaiter(Waiter):
     """A call: exactly one ``Reply`` or ``Error``."""
 
-    def __init__(self) -> None:
+    def __init__(self, new_flag: Callable[[], Flag]) -> None:
+        super().__init__(new_flag)
         self.answered = False
         self._result: Any = None
         self._error: Exception | None = None
@@ -58,6 +73,10 @@ class CallWaiter(Waiter):
         self.answered = True
         self._wake()
 
+    async def wait(self) -> None:
+        """Sleep until answered (or failed). **Cancellation:** safe; nothing is lost."""
+        await self._flag.wait()
+
     def outcome(self) -> Any:
         """The result, or raise the error the call ended with."""
         if self._error is not None:
@@ -66,9 +85,13 @@ class CallWaiter(Waiter):
 
 
 class StreamWaiter(Waiter):
-    """A stream: items, then ``StreamEnd`` or ``Error`` (or a lost connection)."""
+    """A stream: items, then ``StreamEnd`` or ``Error`` (or a lost connection).
 
-    def __init__(self) -> None:
+    It is the async iterator a ``Client.stream`` block receives.
+    """
+
+    def __init__(self, new_flag: Callable[[], Flag]) -> None:
+        super().__init__(new_flag)
         self._items: deque[Any] = deque()
         self._finished = False
         self._error: Exception | None = None
@@ -102,3 +125,12 @@ class StreamWaiter(Waiter):
         if error is not None:
             raise error
         raise StopAsyncIteration
+
+    def __aiter__(self) -> StreamWaiter:
+        return self
+
+    async def __anext__(self) -> Any:
+        while (item := self.take()) is NOTHING:
+            self._flag = self._new_flag()  # set by the next delivery, never by an earlier one
+            await self._flag.wait()
+        return item

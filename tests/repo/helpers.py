@@ -9,7 +9,7 @@ from pathlib import Path
 
 import trio
 
-from jobico.component import Context
+from jobico.component import Context, Task, component_methods
 from jobico.config import Config
 from jobico.home import Home
 from jobico.repo.service import RepoService
@@ -24,11 +24,11 @@ def make_ctx(root: Path, name: str) -> Context:
 
 
 @asynccontextmanager
-async def running(ctx: Context, service: object) -> AsyncIterator[object]:
+async def running(ctx: Context, service: Task) -> AsyncIterator[object]:
     """Run ``service`` and serve its socket, as component.main does, until the block ends."""
     async with trio.open_nursery() as nursery:
-        await nursery.start(service.run)  # type: ignore[attr-defined]
-        await nursery.start(trio_shell.serve, ctx.home.socket(ctx.name), service)
+        await nursery.start(service.run)
+        await nursery.start(trio_shell.serve, ctx.home.socket(ctx.name), component_methods(ctx, service))
         yield service
         nursery.cancel_scope.cancel()
 

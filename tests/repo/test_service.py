@@ -7,10 +7,11 @@ import trio
 
 from jobico.errors import NotFound, UserError
 from jobico.repo import service as service_module
+from jobico.repo.api import FileChange, Snapshot
 from jobico.repo.files import sha256_bytes
 from jobico.repo.service import RepoService
-from jobico.repo.watcher import FileChange
 from jobico.rpc import trio_shell
+from jobico.rpc.api import EMPTY
 from tests.repo.helpers import make_ctx, running_repo
 
 
@@ -75,10 +76,10 @@ async def test_a_lagging_subscriber_is_ended_not_buffered_forever(
 ) -> None:
     monkeypatch.setattr(service_module, "SUBSCRIBER_BUFFER", 1)
     repo = RepoService(make_ctx(tmp_path, "repo"))
-    changes = repo.stream_changes({})
-    assert (await anext(changes))["kind"] == "snapshot"
+    changes = repo.changes(EMPTY)
+    assert await anext(changes) == Snapshot(())
     repo._publish([FileChange("acme", "a", "1"), FileChange("acme", "b", "2")])
-    assert (await anext(changes))["path"] == "a"
+    assert await anext(changes) == FileChange("acme", "a", "1")
     with pytest.raises(StopAsyncIteration):
         await anext(changes)
     assert (await repo.status())["subscribers"] == 0

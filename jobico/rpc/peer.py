@@ -2,28 +2,25 @@
 
 The queue and the recorder may be briefly away (a restart, a slow fsync). The
 executor must never drop an outcome because of that, so reporting calls go
-through ``call_until_done``: it reconnects and retries with capped exponential
-backoff until the call succeeds. Every call it makes is idempotent on the
-other side (enqueue keys, record ids, settling an id twice).
+through ``call_until_done`` (or an api call on ``peer.retrying``): it reconnects
+and retries with capped exponential backoff until the call succeeds. Every call
+made that way must be idempotent on the other side (enqueue keys, record ids,
+settling an id twice).
 
-``follow_catalog`` keeps a component (the executor, the queue) on ctl's latest
-catalog the same way.
+Following a stream the same way is ``jobico.rpc.follow``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from jobico.errors import JobicoError, Unavailable
+from jobico.errors import Unavailable
 from jobico.rpc.errors import ConnectFailed, ConnectionLost
 from jobico.rpc.trio_shell import Client
-
-if TYPE_CHECKING:
-    from jobico.component import Context
 
 FIRST_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 2.0
@@ -31,14 +28,18 @@ MAX_BACKOFF_S = 2.0
 
 def backoff_s(failures: int) -> float:
     """Seconds to wait after ``failures`` consecutive failures (1-based)."""
-    return min(FIRST_BACKOFF_S * 2 ** min(max(failures - 1, 0), 10), MAX_BACKOFF_S)
+    return min(FIRST_BACKOFF_S * 2.0 ** min(max(failures - 1, 0), 10), MAX_BACKOFF_S)
 
 
 class Peer:
-    """Calls to one component, connecting lazily and again after the link breaks."""
+    """Calls to one component, connecting lazily and again after the link breaks.
+
+    A ``Caller`` (``jobico.rpc.api``): ``await queue_api.lease(peer, ...)`` works.
+    """
 
     def __init__(self, name: str, connect: Callable[[str], Awaitable[Client]], log: logging.Logger) -> None:
         self.name = name
+        self.retrying = Retrying(self)
         self._connect = connect
         self._log = log
         self._client: Client | None = None
@@ -56,7 +57,7 @@ class Peer:
         with trio.CancelScope(shield=True):
             await client.aclose()
 
-    async def call(self, method: str, params: Any = None, *, timeout: float = 10.0) -> Any:
+    async def call(self, method: str, params: Any = None, *, timeout: float | None = 10.0) -> Any:
         """One call; the connection is dropped (and remade next time) if it broke.
 
         **Cancellation:** cancels the request on the server too.
@@ -70,7 +71,7 @@ class Peer:
             await self._drop(client)
             raise
 
-    async def call_until_done(self, method: str, params: Any = None, *, timeout: float = 10.0) -> Any:
+    async def call_until_done(self, method: str, params: Any = None, *, timeout: float | None = 10.0) -> Any:
         """``call``, retried with backoff for as long as the peer is unavailable.
 
         **Cancellation:** the only way to stop it while the peer is down.
@@ -92,24 +93,16 @@ class Peer:
             await self._drop(self._client)
 
 
-async def follow_catalog(ctx: Context, adopt: Callable[[dict[str, Any]], Awaitable[object]]) -> None:
-    """Hand ``adopt`` ctl's catalog, then every newer version, reconnecting while ctl is away.
+class Retrying:
+    """A peer as a ``Caller`` whose every call is ``call_until_done``.
 
-    At start-up ctl may simply not be up yet: the first failure is logged at
-    INFO until a catalog has been seen. **Cancellation:** the only way it ends.
+    For api calls that must not be lost: ``await recorder_api.append(peer.retrying, ...)``.
     """
-    failures = 0
-    seen = False
-    while True:
-        try:
-            async with await ctx.connect("ctl") as client, client.stream("catalog", {}) as items:
-                async for document in items:
-                    await adopt(document)
-                    seen = True
-                    failures = 0
-        except JobicoError as exc:
-            failures += 1
-            if failures == 1:
-                level = logging.WARNING if seen else logging.INFO
-                ctx.log.log(level, "no catalog stream from ctl (%s); reconnecting", exc)
-        await trio.sleep(backoff_s(max(failures, 1)))
+
+    __slots__ = ("_peer",)
+
+    def __init__(self, peer: Peer) -> None:
+        self._peer = peer
+
+    async def call(self, method: str, params: Any = None, *, timeout: float | None = 10.0) -> Any:
+        return await self._peer.call_until_done(method, params, timeout=timeout)
