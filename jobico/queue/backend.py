@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
-from jobico.errors import UserError
+from jobico.errors import QueueFull, UserError
 from jobico.names import check_id
 
 IDEMPOTENCY_TTL_S = 24 * 3600.0
@@ -85,17 +85,36 @@ class Renewed(Wire):
 @dataclass(frozen=True, slots=True)
 class Packages:
     """What the queue knows of packages, from ctl's catalog: which package each
-    ``(tenant, event)`` belongs to, and each ``(tenant, package)``'s ``[limits]
-    max_concurrency`` (only packages that set one)."""
+    ``(tenant, event)`` belongs to, and each ``(tenant, package)``'s ``[limits]``
+    ``max_concurrency`` (``caps``) and ``max_queue_depth`` (``depths``), only for
+    packages that set them. ``events`` is derived: each package's events, whose items
+    count against its depth."""
 
     of: Mapping[tuple[str, str], str] = field(default_factory=dict)
     caps: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    depths: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    events: Mapping[tuple[str, str], tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        events: dict[tuple[str, str], list[str]] = {}
+        for (tenant, event), package in self.of.items():
+            events.setdefault((tenant, package), []).append(event)
+        object.__setattr__(self, "events", {k: tuple(sorted(v)) for k, v in events.items()})
+
+    def depth_cap(self, tenant: str, event: str) -> tuple[str, int, tuple[str, ...]] | None:
+        """The package of ``event`` when it has a ``max_queue_depth``: its name, that cap
+        and the events sharing it."""
+        package = self.of.get((tenant, event))
+        cap = self.depths.get((tenant, package)) if package is not None else None
+        if package is None or cap is None:
+            return None
+        return package, cap, self.events[(tenant, package)]
 
     @classmethod
     def from_catalog(cls, document: Mapping[str, Any]) -> Packages:
         """Read a catalog document (docs/internals.md); parts of another shape are skipped."""
         of: dict[tuple[str, str], str] = {}
-        caps: dict[tuple[str, str], int] = {}
+        limits: dict[str, dict[tuple[str, str], int]] = {"max_concurrency": {}, "max_queue_depth": {}}
         tenants = document.get("tenants")
         for tenant, state in (tenants.items() if isinstance(tenants, Mapping) else ()):
             if not isinstance(state, Mapping):
@@ -104,11 +123,19 @@ class Packages:
                 if isinstance(job, Mapping) and isinstance(job.get("package"), str):
                     of[(tenant, event)] = job["package"]
             for package, summary in _items(state.get("packages")):
-                limits = summary.get("limits") if isinstance(summary, Mapping) else None
-                cap = limits.get("max_concurrency") if isinstance(limits, Mapping) else None
-                if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
-                    caps[(tenant, package)] = cap
-        return cls(of, caps)
+                given = summary.get("limits") if isinstance(summary, Mapping) else None
+                for name, found in limits.items():
+                    cap = given.get(name) if isinstance(given, Mapping) else None
+                    if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:  # 0, None: unlimited
+                        found[(tenant, package)] = cap
+        return cls(of, limits["max_concurrency"], limits["max_queue_depth"])
+
+
+def queue_full(tenant: str, depth: int, limit: int, package: str | None = None) -> QueueFull:
+    """An enqueue over a depth limit, with the tenant's own figures (its sender sees them in
+    the 503)."""
+    whose = f"tenant {tenant}" + (f" package {package}" if package is not None else "")
+    return QueueFull(f"{whose} queue is full: {depth} of {limit} items queued")
 
 
 def _items(value: object) -> Sequence[tuple[str, Any]]:
@@ -181,9 +208,10 @@ class Backend(Protocol):
     """What the queue service needs from a storage engine.
 
     Errors: ``UserError`` for malformed input (naming the item), ``NotFound``
-    for ids that are not dead letters, ``Unavailable`` when a tenant is over its
-    depth limit. Calls are not thread-safe, except ``flush`` and ``pending``,
-    which may run in a worker thread while the others continue.
+    for ids that are not dead letters, ``QueueFull`` (an ``Unavailable``) when an
+    enqueue would take a tenant, or a package of it, over its depth limit. Calls
+    are not thread-safe, except ``flush`` and ``pending``, which may run in a
+    worker thread while the others continue.
     """
 
     def recover(self) -> None:
@@ -202,7 +230,10 @@ class Backend(Protocol):
         """Queue items under new, increasing ids.
 
         A known ``(scope, tenant, event, key)`` returns the first ids again
-        (``duplicate``); with another ``digest`` it raises ``Conflict``.
+        (``duplicate``); with another ``digest`` it raises ``Conflict``. Every item
+        still queued (ready, backing off or leased) counts against its tenant's
+        ``max_depth`` and its package's ``max_queue_depth``: a batch that would pass
+        either raises ``QueueFull`` and queues nothing.
         """
 
     def lease(
@@ -228,7 +259,7 @@ class Backend(Protocol):
         """Apply verdicts on items ``worker`` holds; any other id is ``stale`` and left as it is."""
 
     def set_packages(self, packages: Packages) -> None:
-        """Adopt the event -> package map and package caps of a new catalog."""
+        """Adopt the event -> package map and package caps and depths of a new catalog."""
 
     def expire(self) -> int:
         """Return expired leases to their tenant's ready queue; how many."""

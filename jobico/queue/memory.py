@@ -17,6 +17,11 @@ catalog, ``set_packages``), and the caller's ``per_tenant`` bound. A lease
 belongs to its worker: only that worker renews or settles it (anyone else's
 settle is ``stale``), and ``release`` gives back all of a worker's leases.
 
+An enqueue is refused (``QueueFull``) when it would take the tenant's items
+(ready, backing off or leased) past its ``max_depth``, or those of the event's
+package past the package's ``[limits] max_queue_depth``: each tenant counts its
+live items per event, so a package's depth is the sum over its few events.
+
 Removal from the heaps is lazy: an entry whose item has moved on (settled,
 renewed to a later deadline) is skipped when reached, and per-tenant counters
 keep the figures exact.
@@ -32,7 +37,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from jobico.errors import NotFound, QueueFull, UserError
+from jobico.errors import NotFound, UserError
 from jobico.names import check_event
 from jobico.queue.backend import (
     Applied,
@@ -47,6 +52,7 @@ from jobico.queue.backend import (
     Settlement,
     TenantStats,
     check_tenant,
+    queue_full,
 )
 from jobico.queue.journal import Journal, NullJournal
 from jobico.queue.keys import IdempotencyKeys, KeyEntry, KeyName, check_key, stored
@@ -84,6 +90,7 @@ class _Tenant:
     delayed_n: int = 0
     inflight_n: int = 0
     package_inflight: Counter[str] = field(default_factory=Counter)
+    live: Counter[str] = field(default_factory=Counter)  # event -> its items ready, backing off or leased
     paused: bool = False
     dead: dict[int, DeadLetter] = field(default_factory=dict)
 
@@ -145,7 +152,13 @@ class MemoryBackend:
         depth = state.ready_n + state.delayed_n + state.inflight_n
         limit = self._limits(tenant).max_depth
         if depth + len(items) > limit:
-            raise QueueFull(f"tenant {tenant} queue is full: {depth} of {limit} items queued")
+            raise queue_full(tenant, depth, limit)
+        capped = self._packages.depth_cap(tenant, event)
+        if capped is not None:
+            package, cap, events = capped
+            depth = sum([state.live.get(e, 0) for e in events])
+            if depth + len(items) > cap:
+                raise queue_full(tenant, depth, cap, package)
         numbers, self._last_id = allocate_ids(self._last_id, int(now * 1_000_000), len(items))
         key_field = stored(name, digest) if name is not None else None
         commit = self._journal.items(
@@ -159,6 +172,7 @@ class MemoryBackend:
         lane.extend(fresh)
         state.lane_ready[event] += len(fresh)
         state.ready_n += len(fresh)
+        state.live[event] += len(fresh)
         ids = [f"{n:016x}" for n in numbers]  # format_id, inlined: this is the hot path
         if name is not None:
             commit = self._journal.key(tenant, key_field, numbers, now)
@@ -200,6 +214,10 @@ class MemoryBackend:
                 self._add(again, now)
                 continue
             del self._live[item.id]
+            live = self._tenants[item.tenant].live
+            live[item.event] -= 1
+            if not live[item.event]:
+                del live[item.event]
             done.append(item.id)
             if result.outcome == "dead":
                 letter = DeadLetter(
@@ -430,6 +448,7 @@ class MemoryBackend:
                 self._add(item, now)
                 continue
             self._live[item.id] = item
+            self._tenant(item.tenant).live[item.event] += 1
             deadline = max(lease.deadline, now + lease.lease_ms / 1000)
             self._hold(item, lease.worker, deadline, lease.lease_ms, "")
             by_deadline.setdefault(deadline, []).append(item)
@@ -481,8 +500,11 @@ class MemoryBackend:
         return group_of, room
 
     def _add(self, item: Item, now: float) -> None:
-        self._live[item.id] = item
+        """Queue ``item``: new (a replay, a recovered item), or the next attempt of a live one."""
         state = self._tenant(item.tenant)
+        if item.id not in self._live:  # a retry was counted live when first queued
+            state.live[item.event] += 1
+        self._live[item.id] = item
         if item.not_before > now:
             item.state = DELAYED
             state.delayed_n += 1

@@ -13,7 +13,9 @@ What a lease script cannot know from Redis, this node tells it: each tenant's
 in-flight cap (from this node's config) and its capped packages (from this
 node's catalog, ``set_packages``) are written to ``P:policy:<node>`` as the
 script asks for them. The caps count every node's leases; their values are
-those of the node that leases.
+those of the node that leases. Likewise an enqueue carries its tenant's depth
+limit and, when the event's package has a ``max_queue_depth``, that cap and the
+package's events: the script sums their lanes' counters, every node's items.
 
 Leases outlive a restart of this component (they are in Redis) and of Redis
 (with its append-only file): a restart of either gives the leases it could
@@ -53,7 +55,7 @@ import coredis
 import msgpack
 from coredis.retry import ConstantRetryPolicy
 
-from jobico.errors import Conflict, NotFound, QueueFull, Unavailable, UserError
+from jobico.errors import Conflict, NotFound, Unavailable, UserError
 from jobico.names import check_event
 from jobico.queue import redis_scripts
 from jobico.queue.backend import (
@@ -70,6 +72,7 @@ from jobico.queue.backend import (
     Settlement,
     TenantStats,
     check_tenant,
+    queue_full,
 )
 from jobico.queue.keys import check_key
 from jobico.queue.policy import parse_id, retry_delay
@@ -78,7 +81,8 @@ from jobico.redact import redact_text, redact_url
 DEFAULT_PREFIX = "jobico"
 TIMEOUT_S = 5.0
 MIGRATE_CHUNK = 1000  # items moved per script when upgrading the layout
-SCRIPTS = ("ENQUEUE", "LEASE", "RENEW", "SETTLE", "REDEAD", "EXPIRE", "RELEASE", "GRACE", "STATS", "MIGRATE")
+SCRIPTS = ("ENQUEUE", "LEASE", "RENEW", "SETTLE", "REDEAD", "EXPIRE", "RELEASE", "GRACE", "STATS", "MIGRATE",
+           "RECOUNT")
 
 # What coredis 6.9 raises: ``RedisError`` (its ``ConnectionError`` for a refused
 # or lost connection, ``ResponseError`` for what Redis refused) and the builtin
@@ -187,6 +191,7 @@ class RedisBackend:
         self._redis: Any = connect(url, timeout_s=timeout_s)
         self._scripts = {name: self._redis.register_script(getattr(redis_scripts, name)) for name in SCRIPTS}
         self._capped: dict[str, dict[str, dict[str, Any]]] = {}  # tenant -> {"pk": caps, "of": events}
+        self._packages = Packages()
         self._generation = 0  # of ``_capped``: a policy computed from an older one is not kept
 
     async def _run(self, script: str, *args: object) -> Any:
@@ -228,7 +233,9 @@ class RedisBackend:
 
     async def _upgrade(self) -> None:
         """Move what a Jobico before layout 2 queued (one stream per tenant) into lanes, a chunk
-        per script, so Redis is never blocked for long."""
+        per script, so Redis is never blocked for long; then count the items backing off per
+        lane, which layout 3 adds. That count is one script, reading every item backing off,
+        so that two nodes upgrading at once still count each item once."""
         layout = f"{self._prefix}:layout"
         with translated(self._url, "upgrade"):
             if await self._redis.get(layout) == redis_scripts.LAYOUT.encode():
@@ -238,6 +245,7 @@ class RedisBackend:
         for tenant in tenants:
             while count := int(await self._run("MIGRATE", tenant, MIGRATE_CHUNK)):
                 moved += count
+        await self._run("RECOUNT")
         with translated(self._url, "upgrade"):
             await self._redis.set(layout, redis_scripts.LAYOUT)
         if moved:
@@ -268,15 +276,18 @@ class RedisBackend:
         if not items or not all(isinstance(body, bytes) for body in items):
             raise UserError("items must be a non-empty list of bytes")
         limit = self._limits(tenant).max_depth
+        package, cap, events = self._packages.depth_cap(tenant, event) or ("", 0, ())
         now_us = int(self._clock() * 1_000_000)
         reply = await self._run(
             "ENQUEUE", tenant, event, now_us, scope, int(key is not None), key or "", int(digest is not None),
-            digest or "", IDEMPOTENCY_TTL_S, limit, *items,
+            digest or "", IDEMPOTENCY_TTL_S, limit, cap, len(events), *events, *items,
         )
         if reply[0] == 3:
             raise Conflict(f"idempotency key {key!r} was used for a different body")
         if reply[0] == 2:
-            raise QueueFull(f"tenant {tenant} queue is full: {reply[1]} of {limit} items queued")
+            raise queue_full(tenant, int(reply[1]), limit)
+        if reply[0] == 4:
+            raise queue_full(tenant, int(reply[1]), cap, package)
         return EnqueueResult(reply[1].decode().split(","), reply[0] == 1, 0)
 
     async def settle(self, worker: str, results: Sequence[Settlement]) -> Settled:
@@ -337,14 +348,16 @@ class RedisBackend:
             await self._redis.srem(f"{self._prefix}:paused", [tenant])
 
     async def set_packages(self, packages: Packages) -> None:
-        """Keep the capped packages of a new catalog; this node's policies are written again
-        from it as the leases that follow need them."""
+        """Keep the packages of a new catalog: their depths go with each enqueue; this node's
+        policies (the concurrency caps) are written again from it as the leases that follow
+        need them."""
         capped: dict[str, dict[str, dict[str, Any]]] = {}
         for (tenant, package), cap in packages.caps.items():
             capped.setdefault(tenant, {"pk": {}, "of": {}})["pk"][package] = cap
         for (tenant, event), package in packages.of.items():
             if (tenant, package) in packages.caps:
                 capped[tenant]["of"][event] = package
+        self._packages = packages
         self._capped = capped
         self._generation += 1
         with translated(self._url, "set_packages"):

@@ -6,7 +6,7 @@ Time comes in as an argument (``now``, seconds) rather than from the server,
 so a lease deadline or a retry's not-before time means the same on every node
 and tests can move a clock.
 
-Keys, for prefix ``P``, tenant ``t`` and event ``e`` (layout 2, ``P:layout``):
+Keys, for prefix ``P``, tenant ``t`` and event ``e`` (layout 3, ``P:layout``):
 
 - ``P:ids`` the last event id handed out (ids are shared by every node);
   ``P:tenants``, ``P:paused`` sets of tenant ids; ``P:ready`` the tenants with
@@ -19,8 +19,9 @@ Keys, for prefix ``P``, tenant ``t`` and event ``e`` (layout 2, ``P:layout``):
   ``P:x:t:e`` list of the lane's items whose lease expired or was released,
   leased again first (``XCLAIM``, which also counts the delivery).
 - ``P:c:t`` hash of the tenant's counters: ``R`` ready, ``F`` in flight
-  (leased), ``D`` backing off, ``r:<e>`` / ``f:<e>`` ready and in flight per
-  lane, ``rr`` the lane served last.
+  (leased), ``D`` backing off, ``r:<e>`` / ``f:<e>`` / ``d:<e>`` ready, in
+  flight and backing off per lane (a package's depth is the sum over its
+  lanes; ``d:<e>`` since layout 3), ``rr`` the lane served last.
 - ``P:lease`` hash event id -> ``"<lease_ms> <consumer>"`` while leased;
   ``P:L`` sorted set of leased event ids by deadline.
 - ``P:d`` sorted set of event ids backing off, by not-before time; ``P:h``
@@ -52,7 +53,7 @@ queue's back cannot fail.
 from __future__ import annotations
 
 GROUP = "jobico"
-LAYOUT = "2"
+LAYOUT = "3"
 
 _COMMON = """
 local P = ARGV[1]
@@ -252,14 +253,16 @@ end
 """
 
 # ARGV: P, now, tenant, event, now_us, scope, has key ('0'|'1'), key, has digest, digest, ttl_s, max_depth,
-# items... -> {0, "id,id"} queued | {1, "id,id"} a known key | {2, depth} over the limit | {3} a known key
-# first used with another body
+# the package's max_queue_depth, k (0: the event's package has none), the package's k events, items...
+# -> {0, "id,id"} queued | {1, "id,id"} a known key | {2, depth} over the tenant's limit | {3} a known key
+# first used with another body | {4, depth} over the package's limit
 ENQUEUE = _COMMON + """
 local t, e, now_us, scope = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local has_key, key = ARGV[7] == '1', ARGV[8]
 local digest = ARGV[9] == '1' and ARGV[10] or false
 local ttl, max_depth = tonumber(ARGV[11]), tonumber(ARGV[12])
-local first_item = 13
+local package_depth, k = tonumber(ARGV[13]), tonumber(ARGV[14])
+local first_item = 15 + k
 local kname = P .. ':key:' .. scope .. ':' .. t .. ':' .. e .. ':' .. key
 if has_key then
   local known = unpacked(redis.call('GET', kname))
@@ -277,6 +280,15 @@ local n = #ARGV - first_item + 1
 local c = redis.call('HMGET', P .. ':c:' .. t, 'R', 'F', 'D')
 local depth = number(c[1]) + number(c[2]) + number(c[3])
 if depth + n > max_depth then return {2, depth} end
+if k > 0 then
+  local lanes = {}
+  for j = 15, 14 + k do
+    for _, kind in ipairs({'r:', 'f:', 'd:'}) do lanes[#lanes + 1] = kind .. ARGV[j] end
+  end
+  local held = 0
+  for _, v in ipairs(hmget(P .. ':c:' .. t, lanes)) do held = held + number(v) end
+  if held + n > package_depth then return {4, held} end
+end
 local first = new_ids(n, now_us)
 redis.call('SADD', P .. ':tenants', t)
 local ids = {}
@@ -315,6 +327,7 @@ local function promote()
     redis.call('HDEL', P .. ':h', eid)
     if t then
       count(t, 'D', -1)
+      count(t, 'd:' .. e, -1)
       if it and type(it[1]) == 'string' and type(it[2]) == 'string' then
         add(t, {i = eid, e = e, b = it[1], q = it[2]}, attempt)
         ready(t, e, 1)
@@ -520,6 +533,7 @@ for k, eid in ipairs(eids) do
         redis.call('ZADD', P .. ':d', now + tonumber(ARGV[j + 3]), eid)
         place(eid, t, e, '-', tostring(tonumber(attempt) + 1))
         tally(t, 'D', 1)
+        tally(t, 'd:' .. e, 1)
       else
         bury(t, f, attempt, reason)
       end
@@ -648,6 +662,7 @@ if moved < chunk then
       redis.call('ZADD', P .. ':d', due[j + 1], eid)
       place(eid, t, it[1], '-', it[2])
       count(t, 'D', 1)
+      count(t, 'd:' .. it[1], 1)
     else
       lost(t, eid, '', '1', 'the retry record of ' .. eid .. ' was garbled in Redis')
     end
@@ -657,4 +672,24 @@ if moved < chunk then
   end
 end
 return moved
+"""
+
+# ARGV: P, now -> how many items backing off it counted. Layout 3 counts them per lane too (``d:<e>``):
+# those of an older layout are counted afresh here, in one step, so it may run again (another node
+# upgrading at once) and still be exact.
+RECOUNT = _COMMON + """
+for _, t in ipairs(redis.call('SMEMBERS', P .. ':tenants')) do
+  local c = redis.call('HGETALL', P .. ':c:' .. t)
+  for j = 1, #c, 2 do
+    if string.sub(c[j], 1, 2) == 'd:' then redis.call('HDEL', P .. ':c:' .. t, c[j]) end
+  end
+end
+local waiting = redis.call('ZRANGE', P .. ':d', 0, -1)
+local places = hmget(P .. ':where', waiting)
+for k = 1, #waiting do
+  local t, e = parse_where(places[k])
+  if t then tally(t, 'd:' .. e, 1) end
+end
+apply_tallies()
+return #waiting
 """

@@ -49,8 +49,14 @@ def home(module_platform_factory: Factory) -> Platform:
         job = {"event": "order", "schema": "order.schema.json"} if tenant == "acme" else {"event": "ping"}
         webhook = {"max_body_kb": 1} if tenant == "acme" else {"secret": SECRET} if tenant == "signed" else {}
         p.write(f"{tenant}/pkg.toml", package({**job, "wasm": "echo.wasm"}, webhook=webhook))
+    p.write("deep/echo.wasm", ECHO)  # two packages, one of them at most 3 items deep over its two events
+    jobs = [{"event": event, "wasm": "echo.wasm"} for event in ("ping", "pong")]
+    p.write("deep/flow.toml", package(*jobs, limits={"max_queue_depth": 3}))
+    p.write("deep/free.toml", package({"event": "other", "wasm": "echo.wasm"}))
     for tenant in TENANTS:
         p.wait_for_event(tenant, "order" if tenant == "acme" else "ping")
+    for event in ("ping", "pong", "other"):
+        p.wait_for_event("deep", event)
     return p
 
 
@@ -154,6 +160,26 @@ def test_a_tenant_over_its_queue_depth_gets_503_with_retry_after(home: Platform)
         home.rpc("queue", "resume", {"tenant": "full"})
     home.wait_records(5, tenant="full", status="ok")
     assert home.post("full", "ping", {"n": 6})[0] == 202
+
+
+def test_a_package_over_its_queue_depth_gets_503_and_the_tenants_other_package_202(home: Platform) -> None:
+    home.rpc("queue", "pause", {"tenant": "deep"})
+    try:
+        assert home.post("deep", "ping", {"data": [{"n": 1}, {"n": 2}]})[0] == 202
+        assert home.post("deep", "pong", {"n": 3})[0] == 202
+        for event in ("ping", "pong"):
+            status, headers, payload = home.request("POST", f"/events/deep/{event}", b'{"n": 4}',
+                                                    {"Content-Type": "application/json"})
+            reply = json.loads(payload)
+            assert (status, reply["error"]) == (503, "unavailable")
+            assert "package flow queue is full: 3 of 3" in reply["detail"]
+            assert int(headers["retry-after"]) >= 1
+        assert home.post("deep", "other", {"data": [{"n": n} for n in range(5)]})[0] == 202
+        assert depth(home, "deep") == 8
+    finally:
+        home.rpc("queue", "resume", {"tenant": "deep"})
+    home.wait_records(8, tenant="deep", status="ok")
+    assert home.post("deep", "ping", {"data": [{"n": 4}, {"n": 5}, {"n": 6}]})[0] == 202
 
 
 def test_a_tenant_over_its_rate_gets_429_with_retry_after(home: Platform) -> None:

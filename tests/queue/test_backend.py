@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobico.errors import Conflict, NotFound, Unavailable, UserError
+from jobico.errors import Conflict, NotFound, QueueFull, Unavailable, UserError
 from jobico.queue.backend import Limits, Packages, Settlement
 
 from .conftest import Harness
@@ -301,6 +301,75 @@ def test_a_package_at_its_max_concurrency_leaves_the_tenants_other_events(harnes
     q.set_packages(Packages(dict.fromkeys([("acme", "slow"), ("acme", "slower")], "heavy"),
                             {("acme", "heavy"): 5}))  # a new catalog raises the cap
     assert len(q.lease("w", 100, LEASE_MS)) == 3
+
+
+
+# -- a package's max_queue_depth -----------------------------------------------------------------
+
+DEEP = Packages({("acme", "signup"): "flow", ("acme", "welcome"): "flow", ("acme", "other"): "free"},
+                depths={("acme", "flow"): 3})
+
+
+def test_a_package_at_its_max_queue_depth_is_full_and_the_tenants_other_package_is_not(
+    harness: Harness,
+) -> None:
+    q = harness.open()
+    q.set_packages(DEEP)
+    q.enqueue("acme", "signup", [b"1", b"2"], None)
+    q.enqueue("acme", "welcome", [b"3"], None)  # its two events share the depth
+    with pytest.raises(QueueFull, match="tenant acme package flow queue is full: 3 of 3 items queued"):
+        q.enqueue("acme", "welcome", [b"4"], None)
+    with pytest.raises(QueueFull, match="package flow"):
+        q.enqueue("acme", "signup", [b"4"], None)
+    q.enqueue("acme", "other", [b"x"] * 5, None)  # another package of the tenant is unaffected
+    q.enqueue("globex", "signup", [b"x"] * 5, None)  # and other tenants
+    assert q.stats()["acme"].depth == 8
+    flow = [d.id for d in q.lease("w", 100, LEASE_MS) if d.event != "other"]
+    q.settle("w", [Settlement(flow[2], "retry", delay_ms=60_000)])
+    with pytest.raises(QueueFull, match="3 of 3"):  # leased items and retries still count
+        q.enqueue("acme", "signup", [b"4"], None)
+    if harness.kind != "memory":  # the count survives a restart
+        q = harness.reopen(q)
+        q.set_packages(DEEP)  # the service adopts ctl's catalog again
+        with pytest.raises(QueueFull, match="3 of 3"):
+            q.enqueue("acme", "signup", [b"4"], None)
+    assert q.settle("w", ack(flow[0])).applied == [flow[0]]  # acking one frees room for one
+    q.enqueue("acme", "signup", [b"4"], None)
+    with pytest.raises(QueueFull, match="3 of 3"):
+        q.enqueue("acme", "welcome", [b"5"], None)
+
+
+def test_a_packages_depth_counts_its_items_through_expiry_retry_dead_replay_and_purge(
+    harness: Harness,
+) -> None:
+    def full() -> None:
+        with pytest.raises(QueueFull, match="2 of 2"):
+            q.enqueue("acme", "signup", [b"x"], None)
+
+    q = harness.open()
+    q.set_packages(Packages({("acme", "signup"): "flow"}, depths={("acme", "flow"): 2}))
+    q.enqueue("acme", "signup", [b"1", b"2"], None)
+    q.lease("w", 1, 1000)
+    harness.clock.advance(2)
+    assert q.expire() == 1  # back in the ready queue: still queued
+    full()
+    a, b = (d.id for d in q.lease("w", 2, LEASE_MS))
+    assert q.release("w") == 2
+    full()
+    a, b = (d.id for d in q.lease("w", 2, LEASE_MS))
+    q.settle("w", [Settlement(a, "retry", delay_ms=10_000), Settlement(b, "dead", "boom")])
+    third = q.enqueue("acme", "signup", [b"3"], None).ids  # the dead letter left; the retry stays
+    full()
+    q.replay([b], None)  # a replayed letter is queued again (over the depth: it was accepted once)
+    with pytest.raises(QueueFull, match="3 of 2"):
+        q.enqueue("acme", "signup", [b"x"], None)
+    harness.clock.advance(10)
+    got = q.lease("w", 10, LEASE_MS)
+    assert sorted(d.id for d in got) == sorted([a, b, *third])
+    q.settle("w", [Settlement(d.id, "dead", "boom") for d in got])
+    assert len(q.purge(None, "acme").ids) == 3
+    q.enqueue("acme", "signup", [b"4", b"5"], None)  # nothing counted is left behind
+    full()
 
 
 # -- idempotency keys are scoped and bound to the body (issue 13, item 10) -----------------------

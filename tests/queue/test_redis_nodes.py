@@ -20,6 +20,7 @@ import coredis
 import msgpack
 import pytest
 
+from jobico.errors import QueueFull
 from jobico.queue.backend import Limits, Packages, Settlement
 from jobico.queue.redis_backend import RedisBackend
 from tests.queue.conftest import Clock
@@ -122,6 +123,51 @@ async def test_tenant_and_package_caps_count_the_leases_of_every_node(queue: Ope
         assert (await b.settle("executor-1", [Settlement(slow_on_b, "ack")])).applied == [slow_on_b]
         again = await a.lease("executor-1", 100, LEASE_MS)
         assert [(d.tenant, d.event) for d in again] == [("globex", "slow")]
+
+
+DEEP = Packages({("acme", "signup"): "flow", ("acme", "welcome"): "flow"}, depths={("acme", "flow"): 2})
+
+
+@pytest.mark.trio
+async def test_a_packages_depth_counts_the_items_of_every_node(queue: Opener) -> None:
+    async with queue("node-a") as a, queue("node-b") as b:
+        for q in (a, b):
+            await q.set_packages(DEEP)
+        await a.enqueue("acme", "signup", [b"1"], None)
+        await b.enqueue("acme", "welcome", [b"2"], None)
+        for q in (a, b):
+            with pytest.raises(QueueFull, match="package flow queue is full: 2 of 2"):
+                await q.enqueue("acme", "signup", [b"3"], None)
+
+
+@pytest.mark.trio
+async def test_items_backing_off_under_layout_2_are_counted_against_their_package(
+    queue: Opener, server: RedisProcess, prefix: str, clock: Clock
+) -> None:
+    """Layout 2 counted items backing off per tenant only (``D``): the upgrade counts them per lane."""
+    async with queue("node-a") as q:
+        await q.set_packages(DEEP)
+        await q.enqueue("acme", "signup", [b"1", b"2"], None)
+        got = await q.lease("executor-1", 2, LEASE_MS)
+        await q.settle("executor-1", [Settlement(d.id, "retry", delay_ms=10_000) for d in got])
+    async with raw(server) as r:
+        await r.hdel(f"{prefix}:c:acme", ["d:signup"])
+    for _ in range(2):  # two nodes upgrading one after the other count them once
+        async with raw(server) as r:
+            await r.set(f"{prefix}:layout", "2")
+        async with queue("node-a") as q:
+            await q.set_packages(DEEP)
+            with pytest.raises(QueueFull, match="2 of 2"):
+                await q.enqueue("acme", "welcome", [b"3"], None)
+    async with queue("node-a") as q:
+        await q.set_packages(DEEP)
+        clock.advance(10)
+        got = await q.lease("executor-1", 10, LEASE_MS)
+        assert [d.attempt for d in got] == [2, 2]
+        await q.settle("executor-1", [Settlement(d.id, "ack") for d in got])
+        await q.enqueue("acme", "welcome", [b"3", b"4"], None)  # none left counted
+        with pytest.raises(QueueFull, match="2 of 2"):
+            await q.enqueue("acme", "welcome", [b"5"], None)
 
 
 @pytest.mark.trio

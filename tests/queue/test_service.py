@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 
-from jobico.errors import Conflict, NotFound, UserError
+from jobico.errors import Conflict, NotFound, QueueFull, UserError
 from jobico.home import Home
 from jobico.rpc import trio_shell
 from jobico.rpc.errors import ConnectFailed
@@ -208,4 +208,44 @@ async def test_package_max_concurrency_comes_from_ctls_catalog(home: Home) -> No
                     assert sum(d["event"] == "slow" for d in got) <= 1 or len(got) == 6, got
                     await trio.sleep(0.05)
                 assert sorted(d["event"] for d in got) == ["fast"] * 3 + ["slow"]
+            nursery.cancel_scope.cancel()
+
+
+class DepthCtl:
+    """ctl's catalog stream: acme's package ``flow`` (two events) holds at most 2 items, and
+    ``gate`` 1, which tells a test the queue has this catalog."""
+
+    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
+        yield {"version": 1, "tenants": {"acme": {
+            "events": {"signup": {"package": "flow"}, "welcome": {"package": "flow"},
+                       "other": {"package": "free"}, "gate": {"package": "gate"}},
+            "packages": {"flow": {"limits": {"max_queue_depth": 2, "max_concurrency": None}},
+                         "free": {"limits": {"max_queue_depth": 0}},
+                         "gate": {"limits": {"max_queue_depth": 1}}},
+        }}}
+        await trio.sleep_forever()
+
+
+@pytest.mark.trio
+async def test_package_max_queue_depth_comes_from_ctls_catalog(home: Home) -> None:
+    def items(event: str, n: int) -> dict[str, Any]:
+        return {"tenant": "acme", "event": event, "items": [b"x"] * n}
+
+    with trio.fail_after(30):
+        home.ensure()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio_shell.serve, home.socket("ctl"), DepthCtl())
+            async with queue_process(home) as (_, client):
+                await client.call("enqueue", items("gate", 1))
+                while True:  # until the queue has the catalog: then the gate is full
+                    try:
+                        await client.call("enqueue", items("gate", 1))
+                    except QueueFull:
+                        break
+                    await trio.sleep(0.05)
+                await client.call("enqueue", items("signup", 1))
+                await client.call("enqueue", items("welcome", 1))
+                with pytest.raises(QueueFull, match="tenant acme package flow queue is full: 2 of 2"):
+                    await client.call("enqueue", items("signup", 1))
+                await client.call("enqueue", items("other", 5))  # 0: unlimited
             nursery.cancel_scope.cancel()
