@@ -27,9 +27,9 @@ from jobico.errors import ConfigError, UserError
 from jobico.executor.peer import follow_catalog
 from jobico.queue.backend import Limits, LimitsFor, Packages, Settlement
 from jobico.queue.commit import GroupCommit
+from jobico.queue.file_backend import FileBackend
 from jobico.queue.memory import MemoryBackend
 from jobico.queue.redis_adapter import AsyncBackend, Awaitable
-from jobico.queue.storage import FileBackend
 
 SWEEP_S = 0.25
 MAX_LEASE_WAIT_MS = 30_000

@@ -17,12 +17,12 @@ from jobico.component import Context
 from jobico.config import Config
 from jobico.errors import Unavailable
 from jobico.home import Home
-from jobico.queue import commit as commit_module
-from jobico.queue import records
-from jobico.queue import segments as segments_module
+from jobico.queue import log_records as records
 from jobico.queue.commit import GroupCommit
+from jobico.queue.file_backend import FileBackend
 from jobico.queue.service import QueueService
-from jobico.queue.storage import FileBackend
+from jobico.storage import commit as commit_module
+from jobico.storage import files as files_module
 from jobico.storage.frames import Frames
 from tests.storage.sync import SyncGate
 
@@ -78,7 +78,7 @@ async def test_a_failed_write_is_unavailable_and_retried(
             raise OSError(28, "No space left on device")
         return real_write(fd, data)
 
-    monkeypatch.setattr(segments_module.os, "write", failing_write)
+    monkeypatch.setattr(files_module.os, "write", failing_write)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             await nursery.start(group.run)

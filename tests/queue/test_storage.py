@@ -12,10 +12,11 @@ import msgpack
 import pytest
 
 from jobico.errors import Conflict, UserError
-from jobico.queue import leases, records
+from jobico.queue import leases
+from jobico.queue import log_records as records
 from jobico.queue.backend import Settlement, TenantStats
-from jobico.queue.segments import segment_path
-from jobico.queue.storage import FileBackend
+from jobico.queue.file_backend import FileBackend
+from jobico.queue.file_journal import segment_path
 
 from .conftest import Harness, flush_all
 
@@ -226,7 +227,7 @@ def test_a_record_damaged_in_the_middle_loses_only_itself(
     with caplog.at_level(logging.ERROR):
         q = files.open()
     assert sorted(d.tenant for d in q.lease("w", 10, LEASE_MS)) == ["a", "c", "d"]
-    assert f"{path}: skipped {ends[1] - ends[0]} damaged bytes at byte {ends[0]}" in caplog.text
+    assert f"{path}: skipped {ends[1] - ends[0]} damaged bytes at offset {ends[0]}" in caplog.text
     assert [(p, d.offset) for p, d in q.damaged] == [(path, ends[0])]  # type: ignore[attr-defined]
     assert path.stat().st_size == len(data)  # nothing cut
 
