@@ -52,9 +52,8 @@ class GroupCommit(commit.GroupCommit[SyncPlan]):
     """Serialises fsync rounds over one ``Store`` and wakes the appenders they cover."""
 
     def __init__(self, store: Store, on_durable: Durable) -> None:
-        super().__init__(_Rounds(store, on_durable), "recorder", log)
+        super().__init__(_Rounds(store, on_durable), "recorder", log, store.durable)
         self._records = store
-        self.durable = store.durable  # what was on disk when the store opened
 
     async def append(self, records: Iterable[object]) -> tuple[list[bool], list[tuple[int, str]]]:
         """Write ``records`` and wait until they are durable: per-record stored flags, and

@@ -78,14 +78,15 @@ class _Waiter:
 class GroupCommit(Generic[P]):
     """Releases ``wait``-ers as their tickets become durable; ``run`` starts the rounds.
 
-    ``name`` names the store in logs and errors ("queue", "recorder").
+    ``name`` names the store in logs and errors ("queue", "recorder"); ``durable`` is
+    the highest ticket already durable (what the store found on disk).
     """
 
-    def __init__(self, store: Durable[P], name: str, log: logging.Logger) -> None:
+    def __init__(self, store: Durable[P], name: str, log: logging.Logger, durable: int = 0) -> None:
         self._store = store
         self._name = name
         self._log = log
-        self.durable = 0
+        self.durable = durable
         self._waiters: list[tuple[int, int, _Waiter]] = []
         self._order = itertools.count()
         self._wanted = trio.Event()
