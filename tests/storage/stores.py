@@ -31,7 +31,8 @@ from tests.recorder.conftest import rec, running
 
 class Serving(Protocol):
     async def put(self, n: int) -> list[str]:
-        """Store record ``n``; returns the keys the reply names, once it says they are durable."""
+        """Store ``1 + n % 3`` records in one call; returns their keys once the reply says
+        they are durable."""
 
 
 class StoreKind(Protocol):
@@ -46,8 +47,9 @@ class StoreKind(Protocol):
     def ends(self, home: Path) -> dict[str, tuple[str, int]]:
         """Each stored key -> (its segment's path, where its record ends in it)."""
 
-    def reopened(self, home: Path) -> tuple[list[str], int]:
-        """The keys a restart finds (each as often as found), and how many damaged records."""
+    def reopened(self, home: Path) -> tuple[list[str], list[tuple[Path, int, int]]]:
+        """The keys a restart finds (each as often as found), and the damage it skipped:
+        (file, offset, length)."""
 
 
 class _QueueServing:
@@ -55,9 +57,23 @@ class _QueueServing:
         self._service = service
 
     async def put(self, n: int) -> list[str]:
-        reply = await self._service.rpc_enqueue({"tenant": f"t{n % 4}", "event": "e", "items": [b"%d" % n]})
-        assert not reply["duplicate"] and len(reply["ids"]) == 1
+        items = [b"%d" % n] * (1 + n % 3)
+        reply = await self._service.rpc_enqueue({"tenant": f"t{n % 4}", "event": "e", "items": items})
+        assert not reply["duplicate"] and len(reply["ids"]) == len(items)
         return list(reply["ids"])
+
+
+@asynccontextmanager
+async def queue_service(home: Path) -> AsyncIterator[QueueService]:
+    """The queue component on a home at ``home``, serving until the block ends."""
+    # no ctl serves here: the queue runs without package caps, as before ctl is up
+    ctx = Context(home=Home(home), config=Config(), name="queue", log=logging.getLogger("test.queue"))
+    service = QueueService(ctx)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            yield service
+            await service.shutdown()
 
 
 class QueueKind:
@@ -65,14 +81,8 @@ class QueueKind:
 
     @asynccontextmanager
     async def serving(self, home: Path) -> AsyncIterator[Serving]:
-        # no ctl serves here: the queue runs without package caps, as before ctl is up
-        ctx = Context(home=Home(home), config=Config(), name="queue", log=logging.getLogger("test.queue"))
-        service = QueueService(ctx)
-        with trio.fail_after(30):
-            async with trio.open_nursery() as nursery:
-                await nursery.start(service.run)
-                yield _QueueServing(service)
-                await service.shutdown()
+        async with queue_service(home) as service:
+            yield _QueueServing(service)
 
     def folder(self, home: Path) -> Path:
         return Home(home).queue / "log"
@@ -85,12 +95,14 @@ class QueueKind:
                     ends.update((f"{n:016x}", (str(segment), offset + length)) for n, _ in record[7])
         return ends
 
-    def reopened(self, home: Path) -> tuple[list[str], int]:
+    def reopened(self, home: Path) -> tuple[list[str], list[tuple[Path, int, int]]]:
         q = FileBackend(Home(home).queue)
         q.recover()
         try:
-            return [d.id for d in q.lease("w", 10_000, 30_000)], len(q.damaged)
+            damaged = [(p, d.offset, d.length) for p, d in q.damaged]
+            return [d.id for d in q.lease("w", 10_000, 30_000)], damaged
         finally:
+            q.release("w")  # a look, not a lease: the next restart finds them ready again
             q.close()
 
 
@@ -99,10 +111,10 @@ class _RecorderServing:
         self._service = service
 
     async def put(self, n: int) -> list[str]:
-        event_id = f"{n:016x}"
-        reply = await self._service.rpc_append({"records": [rec(event_id, at=time.time())]})
-        assert reply == {"stored": [True], "refused": []}
-        return [event_id]
+        runs = [rec(f"{n:015x}{i}", at=time.time()) for i in range(1 + n % 3)]
+        reply = await self._service.rpc_append({"records": runs})
+        assert reply == {"stored": [True] * len(runs), "refused": []}
+        return [_key(run) for run in runs]
 
 
 class RecorderKind:
@@ -120,15 +132,22 @@ class RecorderKind:
         ends = {}
         for segment in self.folder(home).glob("*.seg"):
             for offset, length, record in recorder_frames.scan(segment.read_bytes()):
-                ends[record["event_id"]] = (str(segment), offset + length)
+                ends[_key(record)] = (str(segment), offset + length)
         return ends
 
-    def reopened(self, home: Path) -> tuple[list[str], int]:
+    def reopened(self, home: Path) -> tuple[list[str], list[tuple[Path, int, int]]]:
         store = Store(self.folder(home))
         try:
-            return [r["event_id"] for r in store.query(Filter(), 10_000)], store.stats()["damaged"]
+            damaged = [(p, d.offset, d.length) for p, d in store.damaged]
+            stats = store.stats()  # what the recorder reports of it
+            assert (stats["damaged"], stats["damaged_bytes"]) == (len(damaged), sum(n for *_, n in damaged))
+            return [_key(r) for r in store.query(Filter(), 10_000)], damaged
         finally:
             store.close()
+
+
+def _key(record: dict[str, Any]) -> str:
+    return f"{record['event_id']}-{record['attempt']}"
 
 
 KINDS = [QueueKind(), RecorderKind()]

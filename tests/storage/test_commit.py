@@ -233,7 +233,7 @@ async def test_a_reply_never_precedes_the_sync_covering_its_record(
             path, end = ends[key]
             assert end <= durable.get(path, 0), f"{key} was acknowledged before its record was synced"
             replied += 1
-    assert replied == 170
+    assert replied == sum(1 + n % 3 for n in range(170))
     assert sum(entry == "synced" for entry, *_ in gate.log) > 10  # many group commits, not one
 
 
@@ -251,4 +251,4 @@ async def test_a_failed_sync_is_unavailable_and_the_store_keeps_serving(
             await store.put(2)
         after = await store.put(3)
     found, damaged = kind.reopened(tmp_path)
-    assert damaged == 0 and all(found.count(key) == 1 for key in before + after)
+    assert damaged == [] and all(found.count(key) == 1 for key in before + after)
