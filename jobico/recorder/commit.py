@@ -1,11 +1,13 @@
 """The recorder's group commit: ``storage.commit`` over a ``Store``.
 
-A ticket is the store's write number (``Store.written``); a round syncs every
-segment written since the last one (``Store.begin_sync``, the fsyncs in the
-worker thread, ``end_sync``) and publishes the records it made durable to the
-follow streams. When a sync fails, what was not durable is forgotten and cut
-off the files (``Store.abandon``), so sending it again — as the executor does
-with any append that failed — stores it (the policy is ``storage.commit``'s).
+A ticket is the store's write number (``Store.written``). The store lives on
+the trio thread, so a sync asks it there for a plan (``Store.begin_sync``:
+every segment written since the last one), fsyncs in the flusher thread, and
+back on the trio thread notes it (``end_sync``) and publishes the records it
+made durable to the follow streams. When a sync fails, what was not durable is
+forgotten and cut off the files (``Store.abandon``), so sending it again — as
+the executor does with any append that failed — stores it (the policy is
+``storage.commit``'s).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import trio
 
 from jobico.errors import Unavailable
 from jobico.recorder.index import Entry
@@ -27,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class _Rounds:
-    """A store as ``commit.Durable``, publishing what each round made durable."""
+    """A store as ``commit.Durable``, publishing what each sync made durable."""
 
     store: Store
     on_durable: Durable
@@ -35,11 +39,13 @@ class _Rounds:
     def pending(self) -> bool:
         return self.store.pending()
 
-    def begin_sync(self) -> SyncPlan:
-        return self.store.begin_sync()
+    def sync(self) -> SyncPlan:
+        plan = trio.from_thread.run_sync(self.store.begin_sync)
+        plan.run()
+        return plan
 
-    def end_sync(self, plan: SyncPlan) -> int:
-        self.on_durable(self.store.end_sync(plan))
+    def synced(self, result: SyncPlan) -> int:
+        self.on_durable(self.store.end_sync(result))
         return self.store.durable
 
     def abandon(self) -> str:
@@ -49,7 +55,7 @@ class _Rounds:
 
 
 class GroupCommit(commit.GroupCommit[SyncPlan]):
-    """Serialises fsync rounds over one ``Store`` and wakes the appenders they cover."""
+    """Serialises fsyncs over one ``Store`` and wakes the appenders they cover."""
 
     def __init__(self, store: Store, on_durable: Durable) -> None:
         super().__init__(_Rounds(store, on_durable), "recorder", log, store.durable)

@@ -78,12 +78,13 @@ class Store:
         self._stats = Stats()
         self._seq = 0
         self.durable = 0
+        self._planned = 0  # the ticket of the last sync plan (written before it is in it)
         self._pending: list[tuple[Entry, dict[str, Any]]] = []
         self._recovery = Recovery(log)
         for segment, data, last in self._dir.load():
             self._load(segment, data, last)
         self._index.sort()
-        self.durable = self._seq
+        self.durable = self._planned = self._seq
 
     def __len__(self) -> int:
         return len(self._index)
@@ -185,11 +186,12 @@ class Store:
         return active
 
     def pending(self) -> bool:
-        """Whether some write is not durable yet."""
-        return self._seq > self.durable
+        """Whether some write is in no sync plan yet (any thread may ask)."""
+        return self._seq > self._planned
 
     def begin_sync(self) -> SyncPlan:
         """Take what has been written so far; run the plan (any thread), then ``end_sync``."""
+        self._planned = self._seq
         return self._dir.plan_sync(self._seq)
 
     def end_sync(self, plan: SyncPlan) -> list[tuple[Entry, dict[str, Any]]]:
@@ -214,6 +216,7 @@ class Store:
         if lost:
             self._index.discard(lambda e: id(e) in lost)
         self._dir.rollback()
+        self._planned = self.durable  # the cuts are for the next plan to sync
         return len(lost)
 
     def sync(self) -> list[tuple[Entry, dict[str, Any]]]:

@@ -1,24 +1,26 @@
 """Group commit: one sync makes many writers' records durable, and what a failed sync means.
 
 A writer that has written (or buffered) its records holds a *ticket* and awaits
-``wait(ticket)``; it is released once a sync round made its ticket durable,
-never before: an answer means fsync'd. Adaptive, with no timer (DESIGN.md
-measured 83k records/s this way against 21k/s for a fixed 2 ms timer): a round
-starts as soon as someone waits or ``kick``s, and when it ends the next one
-starts at once while the store has more pending, so under light load a commit
-costs one sync and under heavy load each sync carries all that arrived during
-the last. A round's blocking part (the queue's writes, every store's fsyncs)
-runs in a worker thread, so the trio thread keeps taking requests meanwhile.
+``wait(ticket)``; it is released once a sync made its ticket durable, never
+before: an answer means fsync'd. Adaptive, with no timer (DESIGN.md measured
+83k records/s this way against 21k/s for a fixed 2 ms timer): one flusher
+thread syncs as soon as a record is pending, and the moment a sync ends starts
+the next with everything that arrived meanwhile, so under light load a commit
+costs one sync and under heavy load each sync carries all that came during the
+last. The flusher is a thread of its own rather than a trio task, so that a
+sync starts even while the trio thread is busy taking the next requests: writes
+and fsyncs (which release the GIL) overlap with request handling. It reports
+back to the trio thread through the trio token.
 
 When a sync fails — one policy for every store:
 
 - each writer waiting for a ticket that is not durable gets ``Unavailable`` and
   may send again; the store keeps serving (a bad sync is no reason to die);
 - the files are cut back to what earlier syncs made durable
-  (``files.AppendFiles.rollback``) and the next round writes afresh; the fsync
+  (``files.AppendFiles.rollback``) and the next sync writes afresh; the fsync
   is never merely retried: after a failure the kernel may report success for
   pages it dropped;
-- the next round comes ``RETRY_AFTER_ERROR_S`` later, not at once, so a failing
+- the next sync comes ``RETRY_AFTER_ERROR_S`` later, not at once, so a failing
   disk is not hammered;
 - what becomes of the records that were not made durable is the store's part
   (``Durable.abandon``), and either way sending again is safe: the queue keeps
@@ -33,6 +35,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -43,30 +46,26 @@ from jobico.errors import Unavailable
 
 RETRY_AFTER_ERROR_S = 0.5
 
-
-class Plan(Protocol):
-    def run(self) -> None:
-        """Make the round's records durable. Blocking, in a worker thread; Errors: ``OSError``."""
+R = TypeVar("R")
 
 
-P = TypeVar("P", bound=Plan)
-
-
-class Durable(Protocol[P]):
-    """What a store gives its group commit; called on the trio thread, but for ``Plan.run``."""
+class Durable(Protocol[R]):
+    """What a store gives its group commit: ``pending`` and ``sync`` run in the flusher
+    thread, ``synced`` and ``abandon`` on the trio thread, one at a time and in order."""
 
     def pending(self) -> bool:
-        """Whether some written ticket is not durable yet."""
+        """Whether something written is in no sync yet: the flusher asks right after each
+        sync, before the trio thread has heard of it."""
 
-    def begin_sync(self) -> P:
-        """Take what the next round makes durable."""
+    def sync(self) -> R:
+        """Make what is written durable (blocking). Errors: ``OSError``, the files cut back."""
 
-    def end_sync(self, plan: P) -> int:
-        """Note a round that ran; returns the highest ticket now durable."""
+    def synced(self, result: R) -> int:
+        """Note a sync that ended; returns the highest ticket now durable."""
 
     def abandon(self) -> str:
-        """After a failed round: cut the files back and keep or forget what was not durable;
-        returns what the writers should know, appended to their ``Unavailable``."""
+        """After a failed sync: keep or forget what was not durable; returns what the
+        writers should know, appended to their ``Unavailable``."""
 
 
 @dataclass(eq=False, slots=True)
@@ -75,29 +74,30 @@ class _Waiter:
     error: Exception | None = None
 
 
-class GroupCommit(Generic[P]):
-    """Releases ``wait``-ers as their tickets become durable; ``run`` starts the rounds.
+class GroupCommit(Generic[R]):
+    """Releases ``wait``-ers as their tickets become durable; ``run`` hosts the flusher.
 
-    ``name`` names the store in logs and errors ("queue", "recorder"); ``durable`` is
-    the highest ticket already durable (what the store found on disk).
+    ``name`` names the store in logs and errors ("queue", "recorder"); ``durable``
+    is the highest ticket already durable (what the store found on disk).
     """
 
-    def __init__(self, store: Durable[P], name: str, log: logging.Logger, durable: int = 0) -> None:
+    def __init__(self, store: Durable[R], name: str, log: logging.Logger, durable: int = 0) -> None:
         self._store = store
         self._name = name
         self._log = log
         self.durable = durable
         self._waiters: list[tuple[int, int, _Waiter]] = []
         self._order = itertools.count()
-        self._wanted = trio.Event()
+        self._work = threading.Event()
+        self._stop = False
         self.syncs = 0
-        self.sync_seconds = 0.0  # time spent in rounds' threads, for status and benchmarks
+        self.sync_seconds = 0.0  # time spent syncing, for status and benchmarks
 
     async def wait(self, ticket: int) -> None:
         """Return once ``ticket`` is durable.
 
-        Cancellation: safe; what was written stays and becomes durable with a later round.
-        Errors: ``Unavailable`` when the round that was to make it durable failed.
+        Cancellation: safe; what was written stays and becomes durable with a later sync.
+        Errors: ``Unavailable`` when the sync that was to make it durable failed.
         """
         if ticket <= self.durable:
             return
@@ -109,40 +109,62 @@ class GroupCommit(Generic[P]):
             raise waiter.error
 
     def kick(self) -> None:
-        """Have a round start if anything is pending (``wait`` does this too)."""
-        if not self._wanted.is_set():
-            self._wanted.set()
+        """Have the flusher sync what is pending (``wait`` does this too)."""
+        if not self._work.is_set():  # the common case under load, and cheaper than set()
+            self._work.set()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Run rounds whenever kicked, until cancelled.
+        """Run the flusher thread until cancelled.
 
-        Cancellation: a round already begun ends first (a sync is never abandoned).
-        Errors: ``OSError`` only when, after a failed sync, the files cannot even be
-        cut back (nothing then tells what is on disk).
+        Cancellation: returns at once; the thread finishes the sync in progress (its
+        outcome is still delivered if the trio run goes on) and stops; ``drain`` then
+        syncs what is left.
         """
+        token = trio.lowlevel.current_trio_token()
+        self._stop = False
         task_status.started()
-        while True:
-            await self._wanted.wait()
-            self._wanted = trio.Event()
-            await self.drain()
+        try:
+            await trio.to_thread.run_sync(self._flusher, token, abandon_on_cancel=True)
+        finally:
+            self._stop = True
+            self._work.set()
 
     async def drain(self) -> None:
-        """Run rounds until nothing is pending (also at shutdown, once ``run`` is over)."""
+        """Sync until nothing is pending (at shutdown, once ``run`` is over)."""
         while self._store.pending():
-            if not await self._round():
+            if not self._deliver(*await trio.to_thread.run_sync(self._sync)):
                 await trio.sleep(RETRY_AFTER_ERROR_S)
 
-    async def _round(self) -> bool:
-        """One sync round, shielded: once its plan is taken it must run and be accounted."""
-        with trio.CancelScope(shield=True):
-            plan = self._store.begin_sync()
-            try:
-                self.sync_seconds += await trio.to_thread.run_sync(_timed, plan)
-            except OSError as exc:
-                self._fail(exc)
-                return False
-            self.syncs += 1
-            self.durable = max(self.durable, self._store.end_sync(plan))
+    def _flusher(self, token: trio.lowlevel.TrioToken) -> None:
+        """Thread: sync again as soon as the previous sync ends, while work is pending."""
+        try:
+            while not self._stop:
+                self._work.wait()
+                self._work.clear()
+                while not self._stop and self._store.pending():
+                    outcome, seconds = self._sync()
+                    token.run_sync_soon(self._deliver, outcome, seconds)
+                    if isinstance(outcome, OSError):
+                        time.sleep(RETRY_AFTER_ERROR_S)
+        except trio.RunFinishedError:
+            return
+
+    def _sync(self) -> tuple[R | OSError, float]:
+        start = time.perf_counter()
+        try:
+            outcome: R | OSError = self._store.sync()
+        except OSError as exc:
+            outcome = exc
+        return outcome, time.perf_counter() - start
+
+    def _deliver(self, outcome: R | OSError, seconds: float) -> bool:
+        """Trio thread: release the waiters a sync made durable, or fail them all."""
+        if isinstance(outcome, OSError):
+            self._fail(outcome)
+            return False
+        self.syncs += 1
+        self.sync_seconds += seconds
+        self.durable = max(self.durable, self._store.synced(outcome))
         while self._waiters and self._waiters[0][0] <= self.durable:
             heapq.heappop(self._waiters)[2].event.set()
         return True
@@ -157,9 +179,3 @@ class GroupCommit(Generic[P]):
             waiter.error = error
             waiter.event.set()
         self._waiters.clear()
-
-
-def _timed(plan: Plan) -> float:
-    start = time.perf_counter()
-    plan.run()
-    return time.perf_counter() - start

@@ -1,6 +1,6 @@
 """Group commit: answers only after the sync covering them, and one policy when a sync fails.
 
-The engine on a stand-in store first (rounds held, failed, cancelled at will),
+The engine on a stand-in store first (syncs held, failed, cancelled at will),
 then both real stores through their RPC handlers, with every fsync of their
 files held at a gate (``sync.SyncGate``): a store that answered before its
 sync, or never synced, fails here.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from jobico.errors import Unavailable
 from jobico.storage import commit
@@ -26,34 +27,20 @@ from tests.storage.sync import SyncGate
 LOG = logging.getLogger("test.storage")
 
 
-class Plan:
-    def __init__(self, disk: Disk, ticket: int) -> None:
-        self.disk = disk
-        self.ticket = ticket
-
-    def run(self) -> None:
-        disk = self.disk
-        disk.running.set()
-        if not disk.gate.wait(10):
-            raise TimeoutError("the test never opened the gate")
-        failure, disk.fail = disk.fail, None
-        if failure is not None:
-            disk.failed_at = time.monotonic()
-            raise failure
-
-
 class Disk:
-    """A store stand-in: each write is a ticket; each round may be held at ``gate`` or ``fail``."""
+    """A store stand-in: each write is a ticket; each sync may be held at ``gate``, or ``fail``."""
 
     def __init__(self) -> None:
         self.written = 0
+        self.taken = 0  # by the last sync
         self.durable = 0
         self.gate = threading.Event()
         self.gate.set()
-        self.running = threading.Event()  # a round is (or was) in its thread
+        self.running = threading.Event()  # a sync is (or was) in the flusher thread
         self.fail: OSError | None = None
         self.failed_at = 0.0
-        self.rounds: list[tuple[float, int]] = []  # (when it began, the ticket it covers)
+        self.syncs: list[tuple[float, int]] = []  # (when it began, the ticket it covers)
+        self.delivered = trio.Event()  # set by each ``synced``
         self.abandoned = 0
 
     def write(self) -> int:
@@ -61,55 +48,62 @@ class Disk:
         return self.written
 
     def pending(self) -> bool:
-        return self.written > self.durable
+        return self.written > self.taken
 
-    def begin_sync(self) -> Plan:
-        self.rounds.append((time.monotonic(), self.written))
-        return Plan(self, self.written)
+    def sync(self) -> int:
+        ticket = self.taken = self.written
+        self.syncs.append((time.monotonic(), ticket))
+        self.running.set()
+        if not self.gate.wait(10):
+            raise TimeoutError("the test never opened the gate")
+        failure, self.fail = self.fail, None
+        if failure is not None:
+            self.failed_at = time.monotonic()
+            raise failure
+        return ticket
 
-    def end_sync(self, plan: Plan) -> int:
-        self.durable = max(self.durable, plan.ticket)
+    def synced(self, result: int) -> int:
+        self.durable = max(self.durable, result)
+        self.delivered.set()
         return self.durable
 
     def abandon(self) -> str:
         self.abandoned += 1
-        self.written = self.durable  # forgotten, as the recorder does
+        self.written = self.taken = self.durable  # forgotten, as the recorder does
         return "; write again"
 
 
 async def held(event: threading.Event) -> None:
-    assert await trio.to_thread.run_sync(event.wait, 10), "no round started"
+    assert await trio.to_thread.run_sync(event.wait, 10), "no sync started"
 
 
 @pytest.mark.trio
-async def test_a_waiter_is_released_only_once_its_round_ran() -> None:
+async def test_a_waiter_is_released_only_once_its_sync_ran() -> None:
     disk = Disk()
     disk.gate.clear()
     group = GroupCommit(disk, "disk", LOG)
     released: list[int] = []
-    done = trio.Event()
 
     async def writer() -> None:
         ticket = disk.write()
         await group.wait(ticket)
         released.append(ticket)
-        done.set()
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             await nursery.start(group.run)
-            nursery.start_soon(writer)
-            await held(disk.running)
-            await trio.sleep(0.1)
-            assert released == [] and disk.durable == 0
-            disk.gate.set()
-            await done.wait()
+            async with trio.open_nursery() as writers:
+                writers.start_soon(writer)
+                await held(disk.running)
+                await trio.sleep(0.1)
+                assert released == [] and disk.durable == 0
+                disk.gate.set()
             nursery.cancel_scope.cancel()
     assert released == [1] and group.syncs == 1
 
 
 @pytest.mark.trio
-async def test_writes_during_a_round_share_the_next_one() -> None:
+async def test_writes_during_a_sync_share_the_next_one() -> None:
     disk = Disk()
     disk.gate.clear()
     group = GroupCommit(disk, "disk", LOG)
@@ -124,11 +118,30 @@ async def test_writes_during_a_round_share_the_next_one() -> None:
                 await trio.sleep(0.05)
                 disk.gate.set()
             nursery.cancel_scope.cancel()
-    assert [ticket for _, ticket in disk.rounds] == [1, 11]
+    assert [ticket for _, ticket in disk.syncs] == [1, 11]
 
 
 @pytest.mark.trio
-async def test_a_failed_sync_fails_every_waiter_and_the_next_round_comes_later(
+async def test_a_sync_starts_while_the_trio_thread_is_busy() -> None:
+    """The flusher is a thread of its own: the disk works while requests are being handled."""
+    disk = Disk()
+    group = GroupCommit(disk, "disk", LOG)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(group.run)
+            await trio.testing.wait_all_tasks_blocked()  # the flusher thread is up
+            ticket = disk.write()
+            group.kick()
+            busy_until = time.monotonic() + 0.5
+            while time.monotonic() < busy_until and not disk.syncs:
+                time.sleep(0.001)  # noqa: ASYNC251 - the trio thread is busy, on purpose
+            assert disk.syncs, "no sync began while the trio thread was busy"
+            await group.wait(ticket)
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_a_failed_sync_fails_every_waiter_and_the_next_sync_comes_later(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(commit, "RETRY_AFTER_ERROR_S", 0.3)
@@ -149,19 +162,19 @@ async def test_a_failed_sync_fails_every_waiter_and_the_next_round_comes_later(
             async with trio.open_nursery() as writers:
                 writers.start_soon(writer)
                 await held(disk.running)
-                writers.start_soon(writer)  # written during the failing round: not durable either
+                writers.start_soon(writer)  # written during the failing sync: not durable either
                 await trio.sleep(0.05)
                 disk.gate.set()
             assert errors == ["disk storage failed: [Errno 5] Input/output error; write again"] * 2
             assert disk.abandoned == 1
             await group.wait(disk.write())  # the store keeps serving
             nursery.cancel_scope.cancel()
-    (_, _), (again, _) = disk.rounds
+    (_, _), (again, _) = disk.syncs
     assert again - disk.failed_at >= 0.3  # a failing disk is not hammered
 
 
 @pytest.mark.trio
-async def test_a_round_begun_ends_even_when_the_committer_is_cancelled() -> None:
+async def test_a_sync_in_progress_is_delivered_after_cancellation_and_drain_syncs_the_rest() -> None:
     disk = Disk()
     disk.gate.clear()
     group = GroupCommit(disk, "disk", LOG)
@@ -171,18 +184,22 @@ async def test_a_round_begun_ends_even_when_the_committer_is_cancelled() -> None
             nursery.start_soon(group.wait, disk.write())
             await held(disk.running)
             nursery.cancel_scope.cancel()
-            disk.gate.set()
-    assert disk.durable == 1 and group.syncs == 1  # accounted, not lost with the cancellation
+        disk.write()  # after the flusher stopped
+        disk.gate.set()
+        await disk.delivered.wait()  # the sync that was running, accounted all the same
+        assert (group.durable, disk.written) == (1, 2)
+        await group.drain()
+    assert group.durable == 2 and group.syncs == 2
 
 
 @pytest.mark.trio
-async def test_what_was_durable_on_open_needs_no_round() -> None:
+async def test_what_was_durable_on_open_needs_no_sync() -> None:
     disk = Disk()
-    disk.written = disk.durable = 5
+    disk.written = disk.taken = disk.durable = 5
     group = GroupCommit(disk, "disk", LOG, durable=5)
     with trio.fail_after(1):
         await group.wait(5)  # no run(): nothing would release it
-    assert disk.rounds == []
+    assert disk.syncs == []
 
 
 # -- both stores, through their RPC handlers -------------------------------------------------------
