@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from jobico.names import ID_PATTERN
 from jobico.queue import leases
@@ -195,7 +196,7 @@ class FileBackend(MemoryBackend):
             return set()
         return {n for n in names if isinstance(n, str) and ID_PATTERN.fullmatch(n)}
 
-    def _read(self, path: Path) -> list[list[object]]:
+    def _read(self, path: Path) -> list[list[Any]]:
         """The readable records of ``path``; a damaged one is skipped and a torn tail cut
         off (both logged)."""
         found = records.scan(path.read_bytes())

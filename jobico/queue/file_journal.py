@@ -1,8 +1,8 @@
 """The file backend's journal: records buffered at once, written and synced by ``flush``.
 
 Each change is encoded as a record (``log_records.py``) into a buffer on the
-caller's thread; ``flush`` — run by the group commit (``commit.py``) in a
-worker thread — writes and syncs a slice of that buffer, on the shared
+caller's thread; ``flush`` — run by the group commit's flusher thread
+(``commit.py``) — writes and syncs a slice of that buffer, on the shared
 primitives of ``storage.files``. The layout under the queue folder:
 
     log/00000001.seg      the shared log (``storage.segments``): ITEMS and DONE records of every tenant
@@ -245,7 +245,7 @@ class FileJournal:
             return self._durable
 
     def _take(self, max_records: int, max_bytes: int) -> list[tuple[int, Target, bytes]]:
-        batch = []
+        batch: list[tuple[int, Target, bytes]] = []
         size = 0
         while self._buf and (not batch or (len(batch) < max_records and size < max_bytes)):
             entry = self._buf.popleft()

@@ -215,7 +215,7 @@ def _starts_frame(data: memoryview, pos: int) -> bool:
 def _header_checks(data: Buffer, pos: int) -> bool:
     if len(data) - pos < HEADER.size:
         return False
-    own = HEADER.unpack_from(data, pos)[3]
+    own: int = HEADER.unpack_from(data, pos)[3]
     return zlib.crc32(data[pos:pos + _CHECKED.size]) == own
 
 
