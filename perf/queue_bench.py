@@ -22,7 +22,7 @@ import trio
 
 from jobico.queue.backend import Settlement
 from jobico.queue.commit import GroupCommit
-from jobico.queue.storage import FileBackend
+from jobico.queue.file_backend import FileBackend
 
 BODY = b'{"name": "Ada Lovelace", "email": "ada@example.com", "plan": "pro", "n": 0000000}'
 

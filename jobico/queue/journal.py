@@ -3,8 +3,8 @@
 ``MemoryBackend`` (``memory.py``) reports every change to a ``Journal`` and
 gets back a *commit* number, which callers await through group commit
 (``commit.py``). ``NullJournal`` is the memory backend's: nothing to write,
-every commit is 0 and already done. ``LeaseJournal`` (``leases.py``: the item
-log of ``segments.py`` plus the lease log) is the file backend's.
+every commit is 0 and already done. ``FileJournal`` (``file_journal.py``: the
+item log plus the lease log) is the file backend's.
 
 Lease records carry no commit: nothing waits for them (see ``leases.py``).
 An idempotency key travels as its stored form (``keys.stored``).
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from jobico.queue.backend import DeadLetter
 from jobico.queue.leases import LeaseGroup
-from jobico.queue.records import ItemsBatch
+from jobico.queue.log_records import ItemsBatch
 
 
 class Journal(Protocol):

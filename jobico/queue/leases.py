@@ -14,9 +14,10 @@ executors too, and each restarted executor releases its predecessor's leases.
 The page cache survives the process, so the log is written without fsync, and
 as a plain stream of msgpack arrays: a torn tail (a write cut by the kill) ends
 the stream and is dropped. Appends never follow a torn tail, because each start
-begins a new *generation* file holding the recovered leases; a generation is
-also started when the current one has grown past ``ROTATE_BYTES``, and older
-generations are deleted once the new one is written.
+begins a new *generation* file holding the recovered leases, and a write that
+fails is cut back off (``storage.files``); a generation is also started when the
+current one has grown past ``ROTATE_BYTES``, and older generations are deleted
+once the new one is written.
 
     leases/00000001.log   [LEASE, worker, deadline, lease_ms, [[id, attempt], ...]]
                           [FREE, [id, ...]]
@@ -25,15 +26,15 @@ generations are deleted once the new one is written.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
 
-from jobico.queue.segments import SegmentJournal
+from jobico.storage import segments
+from jobico.storage.files import AppendFile, AppendFiles
 
 LEASE = 1
 FREE = 2
@@ -56,9 +57,9 @@ LeaseGroup = tuple[str, float, int, list[tuple[int, int]]]  # worker, deadline, 
 def load(folder: Path, log: logging.Logger) -> tuple[dict[int, Lease], int]:
     """The leases held when the log was last written, by item id, and the newest generation number."""
     leases: dict[int, Lease] = {}
-    generations = sorted(int(p.stem) for p in folder.glob("*.log") if p.stem.isdigit())
+    generations, _ = segments.listed(folder, suffix=_SUFFIX)
     for generation in generations:
-        path = _path(folder, generation)
+        path = generation.path
         data = path.read_bytes()
         unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(data), 1))
         try:
@@ -67,7 +68,7 @@ def load(folder: Path, log: logging.Logger) -> tuple[dict[int, Lease], int]:
                 _apply(leases, record)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             log.warning("%s: unreadable lease record (%s); later records of this file ignored", path, exc)
-    return leases, generations[-1] if generations else 0
+    return leases, generations[-1].number if generations else 0
 
 
 def _apply(leases: dict[int, Lease], record: object) -> None:
@@ -84,8 +85,7 @@ def _apply(leases: dict[int, Lease], record: object) -> None:
         raise ValueError(f"unknown record kind {record[0]!r}")
 
 
-def _path(folder: Path, generation: int) -> Path:
-    return folder / f"{generation:08d}.log"
+_SUFFIX = ".log"
 
 
 class LeaseLog:
@@ -100,7 +100,8 @@ class LeaseLog:
         self._generation = 0
         self._size = 0  # bytes of the current generation, buffered or written
         self._drop_below = 0  # once the buffer is written, older generations than this go
-        self._fd: tuple[int, int] | None = None  # (generation, fd) being appended to
+        self._files = AppendFiles(fsync=False)  # a process crash keeps the page cache
+        self._file: tuple[int, AppendFile] | None = None  # (generation, file) being appended to
 
     def leased(self, groups: Sequence[LeaseGroup]) -> None:
         with self._lock:
@@ -150,63 +151,26 @@ class LeaseLog:
                 chunks.setdefault(generation, []).append(data)
             try:
                 for generation, parts in chunks.items():
-                    os.write(self._open(generation), b"".join(parts))
+                    self._files.append(self._open(generation), b"".join(parts))
                 if drop_below:  # only now: the new generation holds every lease
-                    for path in self._folder.glob("*.log"):
-                        if path.stem.isdigit() and int(path.stem) < drop_below:
-                            path.unlink()
+                    for old in segments.listed(self._folder, suffix=_SUFFIX)[0]:
+                        if old.number < drop_below:
+                            old.path.unlink()
             except OSError as exc:
                 self._log.error("lease log %s: %s; these leases would not survive a restart",
                                 self._folder, exc)
 
-    def _open(self, generation: int) -> int:
-        if self._fd is not None and self._fd[0] == generation:
-            return self._fd[1]
-        self._folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(_path(self._folder, generation), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        if self._fd is not None:
-            os.close(self._fd[1])
-        self._fd = (generation, fd)
-        return fd
+    def _open(self, generation: int) -> AppendFile:
+        if self._file is not None and self._file[0] == generation:
+            return self._file[1]
+        file = self._files.open(self._folder / segments.name(generation, suffix=_SUFFIX))
+        if self._file is not None:
+            self._files.close(self._file[1])
+        self._file = (generation, file)
+        return file
 
     def close(self) -> None:
         self.write()
         with self._writing:
-            if self._fd is not None:
-                os.close(self._fd[1])
-                self._fd = None
-
-
-class LeaseJournal(SegmentJournal):
-    """The file backend's journal: the item log (``segments.py``) plus the lease log, written
-    by the same flusher. The lease log goes first: a lease whose item record is not yet on disk
-    names an attempt the item never reaches on recovery, and is ignored there."""
-
-    def __init__(
-        self, root: Path, log: logging.Logger, *, fsync: bool, segment_bytes: int, clock: Callable[[], float]
-    ) -> None:
-        super().__init__(root, fsync=fsync, segment_bytes=segment_bytes, clock=clock)
-        self.leases = LeaseLog(root / "leases", log)
-
-    def leased(self, groups: Sequence[LeaseGroup]) -> None:
-        self.leases.leased(groups)
-
-    def freed(self, ids: list[int]) -> None:
-        self.leases.freed(ids)
-
-    def leases_full(self) -> bool:
-        return self.leases.full()
-
-    def rotate_leases(self, groups: Sequence[LeaseGroup]) -> None:
-        self.leases.rotate(groups)
-
-    def pending(self) -> bool:
-        return self.leases.pending() or super().pending()
-
-    def flush(self, max_records: int, max_bytes: int) -> int:
-        self.leases.write()
-        return super().flush(max_records, max_bytes)
-
-    def close(self) -> None:
-        super().close()
-        self.leases.close()
+            self._files.close_all()
+            self._file = None

@@ -57,8 +57,8 @@ from jobico.queue.backend import (
 from jobico.queue.journal import Journal, NullJournal
 from jobico.queue.keys import IdempotencyKeys, KeyEntry, KeyName, check_key, stored
 from jobico.queue.leases import Lease, LeaseGroup
+from jobico.queue.log_records import ItemsBatch
 from jobico.queue.policy import allocate_ids, fair_shares, format_id, lane_shares, parse_id, retry_delay
-from jobico.queue.records import ItemsBatch
 
 READY, DELAYED, LEASED, GONE = range(4)
 

@@ -27,9 +27,9 @@ from jobico.config import Config
 from jobico.errors import ConfigError, Unavailable, UserError
 from jobico.queue.backend import Limits, LimitsFor, Packages, Settlement
 from jobico.queue.commit import GroupCommit
+from jobico.queue.file_backend import FileBackend
 from jobico.queue.memory import MemoryBackend
 from jobico.queue.redis_adapter import AsyncBackend, Awaitable
-from jobico.queue.storage import FileBackend
 from jobico.rpc.follow import follow_catalog
 
 SWEEP_S = 0.25

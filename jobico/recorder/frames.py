@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
-
 from jobico.caps import MAX_RECORD_BYTES
-from jobico.storage.frames import Frames, frame, payload
-
-_packer = msgpack.Packer(use_bin_type=True)  # one for all: packb builds a Packer per call
+from jobico.storage import frames
+from jobico.storage.frames import Frames, payload
 
 
 class CorruptFrame(Exception):
@@ -24,17 +21,14 @@ class CorruptFrame(Exception):
 
 def encode(record: dict[str, Any]) -> bytes:
     """The frame of ``record``. Errors: ``TypeError``/``ValueError`` for a value msgpack
-    cannot carry (the shared packer starts clean again after one); ``FrameTooLarge`` (a
-    ``UserError``) when it encodes to more than ``MAX_RECORD_BYTES``."""
-    return frame(_packer.pack(record), MAX_RECORD_BYTES)
+    cannot carry; ``FrameTooLarge`` (a ``UserError``) when it encodes to more than
+    ``MAX_RECORD_BYTES``."""
+    return frames.encode(record, MAX_RECORD_BYTES)
 
 
 def _record(data: memoryview) -> dict[str, Any] | None:
     """The record in an intact payload, or None when it is not a map (not a record)."""
-    try:
-        record = msgpack.unpackb(data, raw=False)
-    except (ValueError, TypeError, msgpack.UnpackException):
-        return None
+    record = frames.unpacked(data)
     return record if isinstance(record, dict) else None
 
 

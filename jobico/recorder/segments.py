@@ -1,25 +1,24 @@
 """Segment files of the recorder: ``<root>/<number>-<created>.seg``, append-only.
 
-The I/O half of the store. Writes go to the active segment at the end (one
-``write`` per batch); durability is a separate step, ``plan_sync`` then
-``SyncPlan.run`` (safe in a worker thread: it fsyncs duplicated descriptors,
-so the store may rotate or drop segments meanwhile), then ``synced`` — or,
-when the fsync failed, ``rollback``: every segment is cut back to what earlier
-syncs made durable. After a failed fsync the kernel may have dropped the
-unsynced pages while still showing them, so neither retrying the fsync nor
-reading the file back tells what is on disk; cutting them off does. Sealed
-segments stay open for reads until retention removes them whole.
+The I/O half of the store, on the shared primitives (``storage.segments`` for
+names, ``storage.files`` for appends and syncs). Writes go to the active
+segment at once (one ``write`` per batch); durability is a separate step,
+``plan_sync`` then ``SyncPlan.run`` (safe in a worker thread) then ``synced``,
+or ``rollback`` when the sync failed. Sealed segments stay open for reads until
+retention removes them whole.
 """
 
 from __future__ import annotations
 
-import os
-import re
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-_NAME = re.compile(r"^(\d{8})-(\d+)\.seg$")
+from jobico.storage import segments
+from jobico.storage.files import AppendFile, AppendFiles, SyncPlan
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False, slots=True)
@@ -27,13 +26,18 @@ class Segment:
     """One open segment file and what the store learned of its records."""
 
     number: int
-    path: Path
     created: float
-    fd: int
-    size: int
-    synced: int = 0  # bytes made durable by a sync (or found on disk)
+    file: AppendFile
     records: int = 0
     newest: float = float("-inf")
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def size(self) -> int:
+        return self.file.size
 
     def note(self, records: int, newest: float) -> None:
         """Count ``records`` more, the newest of them started at ``newest``."""
@@ -41,27 +45,7 @@ class Segment:
         self.newest = max(self.newest, newest)
 
     def read(self, offset: int, length: int) -> bytes:
-        return os.pread(self.fd, length, offset)
-
-
-@dataclass(slots=True)
-class SyncPlan:
-    """What one fsync round makes durable: every write up to ``ticket``, that is
-    each segment up to its size in ``sizes``."""
-
-    ticket: int
-    fds: list[int] = field(default_factory=list)
-    sizes: list[tuple[Segment, int]] = field(default_factory=list)
-
-    def run(self) -> None:
-        """fsync and close the duplicated descriptors. Blocking; Errors: ``OSError``."""
-        try:
-            for fd in self.fds:
-                os.fsync(fd)
-        finally:
-            for fd in self.fds:
-                os.close(fd)
-            self.fds.clear()
+        return self.file.read(offset, length)
 
 
 class SegmentDir:
@@ -70,41 +54,33 @@ class SegmentDir:
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
-        self._dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        self._files = AppendFiles()
         self.segments: dict[int, Segment] = {}
         self.active: Segment | None = None
         self._last_number = 0  # numbers only grow, even once retention removed every segment
-        self._dirty: set[Segment] = set()  # written (or cut) since the last plan
-        self._dir_dirty = False  # a segment was created since the last plan
 
     def load(self) -> Iterator[tuple[Segment, bytes, bool]]:
         """Open every segment in order, yielding it with its bytes and whether it is the
         last (which becomes the active one)."""
-        numbered = []
-        for path in self.root.iterdir():
-            match = _NAME.match(path.name)
-            if match:
-                numbered.append((int(match[1]), int(match[2]), path))
-        numbered.sort()
-        for number, created, path in numbered:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND)
-            data = path.read_bytes()
-            segment = Segment(number, path, float(created), fd, len(data), len(data))
-            self.segments[number] = segment
-            self.reserve(number)
+        found, strays = segments.listed(self.root, stamped=True)
+        for path in strays:
+            log.warning("%s: not a recorder segment; ignored", path)
+        for numbered in found:
+            file = self._files.open(numbered.path)
+            segment = Segment(numbered.number, float(numbered.created or 0), file)
+            self.segments[numbered.number] = segment
+            self.reserve(numbered.number)
             self.active = segment
-            yield segment, data, number == numbered[-1][0]
+            yield segment, numbered.path.read_bytes(), numbered is found[-1]
 
     def create(self, now: float) -> Segment:
         """Start a new active segment; its directory entry is made durable by the next sync."""
         number = self._last_number + 1
-        path = self.root / f"{number:08d}-{int(now)}.seg"
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        segment = Segment(number, path, float(int(now)), fd, 0)
+        file = self._files.open(self.root / segments.name(number, now), new=True)
+        segment = Segment(number, float(int(now)), file)
         self.segments[number] = segment
         self.reserve(number)
         self.active = segment
-        self._dir_dirty = True
         return segment
 
     def reserve(self, number: int) -> None:
@@ -117,69 +93,41 @@ class SegmentDir:
 
         Errors: ``OSError`` (disk full...); the segment is then as it was before.
         """
-        segment = self.active
-        assert segment is not None, "create() a segment first"
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(segment.fd, view):]
-        except OSError:
-            os.ftruncate(segment.fd, segment.size)
-            raise
-        segment.size += len(data)
-        self._dirty.add(segment)
+        assert self.active is not None, "create() a segment first"
+        self._files.append(self.active.file, data)
 
     def truncate(self, segment: Segment, size: int) -> None:
-        """Cut ``segment`` to ``size`` bytes (a torn tail, unsynced writes)."""
-        os.ftruncate(segment.fd, size)
-        segment.size = size
-        segment.synced = min(segment.synced, size)
-        self._dirty.add(segment)
+        """Cut ``segment`` to ``size`` bytes (a torn tail)."""
+        self._files.cut(segment.file, size)
 
     def plan_sync(self, ticket: int) -> SyncPlan:
-        plan = SyncPlan(ticket, [os.dup(s.fd) for s in self._dirty],
-                        [(s, s.size) for s in self._dirty])
-        if self._dir_dirty:
-            plan.fds.append(os.dup(self._dir_fd))
-        self._dirty.clear()
-        self._dir_dirty = False
-        return plan
+        return self._files.plan(ticket)
 
     def synced(self, plan: SyncPlan) -> None:
-        """Note what a plan that ran made durable."""
-        for segment, size in plan.sizes:
-            segment.synced = max(segment.synced, size)
+        self._files.synced(plan)
 
     def rollback(self) -> None:
-        """Cut every segment back to its durable size (after a failed fsync); the cuts
-        and any new segment's directory entry are synced with the next plan.
+        """Cut every segment back to its durable size (after a failed sync).
 
         Errors: ``OSError`` when a segment cannot be cut.
         """
-        for segment in self.segments.values():
-            if segment.size > segment.synced:
-                self.truncate(segment, segment.synced)
-        self._dir_dirty = True
+        self._files.rollback()
 
     def pending(self, segment: Segment) -> bool:
         """True while ``segment`` has writes no sync plan has taken yet."""
-        return segment in self._dirty
+        return self._files.pending(segment.file)
 
     def remove(self, segment: Segment) -> None:
         """Delete a whole segment (retention); callers never remove a ``pending`` one."""
         del self.segments[segment.number]
-        self._dirty.discard(segment)
         if self.active is segment:
             self.active = None
-        os.close(segment.fd)
-        segment.path.unlink(missing_ok=True)
+        self._files.remove(segment.file)
 
     def size(self) -> int:
         return sum(s.size for s in self.segments.values())
 
     def close(self) -> None:
-        for segment in self.segments.values():
-            os.close(segment.fd)
+        self._files.close_all()
         self.segments.clear()
         self.active = None
-        os.close(self._dir_fd)

@@ -9,11 +9,11 @@ are two steps so that many concurrent appends share one fsync:
 Queries, ``get`` and follow only see durable records; idempotency sees every
 written one, so two concurrent appends of the same run store it once. When an
 fsync fails, ``abandon`` forgets every write not yet durable and cuts it off
-the files, so its appender can send it again (``commit.py`` has the policy).
+the files, so its appender can send it again (``storage.commit`` has the policy).
 
 On open, a damaged record in the middle of a segment is skipped and reported
 (logged as an error, counted in ``stats``), never a reason to drop the records
-after it; a torn tail of the last segment is cut (``storage.frames``).
+after it; a torn tail of the last segment is cut (``storage.recovery``).
 
 The metrics counters (``stats.py``) count each record once, when it becomes
 durable, and never count down. ``save_counters`` keeps them in ``counters.json``
@@ -30,6 +30,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,13 @@ from jobico.errors import NotFound, UserError
 from jobico.recorder import frames
 from jobico.recorder.index import Entry, Index
 from jobico.recorder.records import Filter, normalize, parse_time
-from jobico.recorder.segments import Segment, SegmentDir, SyncPlan
+from jobico.recorder.segments import Segment, SegmentDir
 from jobico.recorder.stats import Stats
 from jobico.repo.files import atomic_write
+from jobico.storage.files import SyncPlan
 from jobico.storage.frames import Damage
+from jobico.storage.recovery import Recovery
+from jobico.storage.segments import Rollover
 
 DAY = 86400.0
 REPLY_MAX_BYTES = 32 * 1024 * 1024  # half the RPC message limit: room for msgpack overhead
@@ -78,8 +82,7 @@ class Store:
         Errors: ``OSError`` when the folder cannot be read or written.
         """
         self.retention_days = retention_days
-        self._segment_bytes = segment_bytes
-        self._segment_age_s = segment_age_s
+        self._rollover = Rollover(segment_bytes, segment_age_s)
         self._dir = SegmentDir(root)
         self._index = Index()
         self.counters_path = root / COUNTERS_FILE
@@ -88,12 +91,13 @@ class Store:
         self._dir.reserve(self._counted[0])  # a segment number counted is never used again
         self._seq = 0
         self.durable = 0
+        self._planned = 0  # the ticket of the last sync plan (written before it is in it)
         self._pending: list[tuple[Entry, dict[str, Any]]] = []
-        self.damaged: list[tuple[Path, Damage]] = []  # skipped on open, for stats
+        self._recovery = Recovery(log)
         for segment, data, last in self._dir.load():
             self._load(segment, data, last)
         self._index.sort()
-        self.durable = self._seq
+        self.durable = self._planned = self._seq
 
     def __len__(self) -> int:
         return len(self._index)
@@ -103,17 +107,24 @@ class Store:
         """The ticket of the last write: durable once ``durable`` reaches it."""
         return self._seq
 
+    @property
+    def damaged(self) -> list[tuple[Path, Damage]]:
+        """The damaged records skipped on open, by file (for stats)."""
+        return self._recovery.damaged
+
     def _load(self, segment: Segment, data: bytes, last: bool) -> None:
+        """Index the records of one segment; only the last one may have a torn tail to cut."""
         loaded: list[Entry] = []
         uncounted: list[tuple[Entry, dict[str, Any]]] = []
-        found = frames.scan(data)
-        for offset, length, record in found:
+        cut = partial(self._dir.truncate, segment) if last else None
+        for offset, length, record in self._recovery.records(segment.path, frames.scan(data), cut):
             try:
                 started = parse_time(record["started_at"], "started_at")
                 admitted = self._index.admits(record)
                 entry = Entry.of(record, started, self._seq + 1, segment.number, offset, length)
             except (KeyError, TypeError, UserError) as exc:  # not a record this version writes
-                self._damaged(segment, Damage(offset, length, f"not an execution record ({exc})"))
+                damage = Damage(offset, length, f"not an execution record ({exc})")
+                self._recovery.damage(segment.path, damage)
                 continue
             if admitted:
                 self._seq += 1
@@ -124,23 +135,6 @@ class Store:
         self._index.place(loaded, keep_sorted=False)
         self._count(uncounted)
         self._note(loaded, segment)
-        for damage in found.damaged:
-            self._damaged(segment, damage)
-        if found.tail is None:
-            return
-        torn = len(data) - found.end
-        if last:
-            log.warning("%s: cut a torn tail of %d bytes at offset %d (%s)",
-                        segment.path, torn, found.end, found.tail)
-            self._dir.truncate(segment, found.end)
-        else:
-            self._damaged(segment, Damage(found.end, torn, f"{found.tail}, and no record after it"))
-
-    def _damaged(self, segment: Segment, damage: Damage) -> None:
-        """Report a record lost to damage loudly: the records around it are kept."""
-        log.error("%s: skipped %d damaged bytes at offset %d: %s (the records after them are kept)",
-                  segment.path, damage.length, damage.offset, damage.reason)
-        self.damaged.append((segment.path, damage))
 
     def _count(self, runs: list[tuple[Entry, dict[str, Any]]]) -> None:
         """Count durable records in the metrics, in the order they were written (a record
@@ -179,11 +173,11 @@ class Store:
         kept: list[dict[str, Any]] = []
         segment: Segment | None = None
         offset = 0
-        for i, record, started, frame in checked:
+        for k, (i, record, started, frame) in enumerate(checked):
             if not self._index.admits(record):
                 continue
             if segment is None:
-                segment = self._segment_for(now)
+                segment = self._segment_for(now, sum(len(c[3]) for c in checked[k:]))
                 offset = segment.size
             stored[i] = True
             self._seq += 1
@@ -205,15 +199,20 @@ class Store:
             self._pending.extend(zip(entries, kept, strict=True))
         return Written(stored, refused, self._seq)
 
-    def _segment_for(self, now: float) -> Segment:
+    def _segment_for(self, now: float, adding: int) -> Segment:
+        """The segment a batch of ``adding`` bytes (at most) goes to: a batch is never split."""
         active = self._dir.active
-        if active is None or (active.size > 0 and (
-                active.size >= self._segment_bytes or now - active.created >= self._segment_age_s)):
+        if active is None or self._rollover.due(active.size, adding, active.created, now):
             return self._dir.create(now)
         return active
 
+    def pending(self) -> bool:
+        """Whether some write is in no sync plan yet (any thread may ask)."""
+        return self._seq > self._planned
+
     def begin_sync(self) -> SyncPlan:
         """Take what has been written so far; run the plan (any thread), then ``end_sync``."""
+        self._planned = self._seq
         return self._dir.plan_sync(self._seq)
 
     def end_sync(self, plan: SyncPlan) -> list[tuple[Entry, dict[str, Any]]]:
@@ -238,6 +237,7 @@ class Store:
         if lost:
             self._index.discard(lambda e: id(e) in lost)
         self._dir.rollback()
+        self._planned = self.durable  # the cuts are for the next plan to sync
         return len(lost)
 
     def sync(self) -> list[tuple[Entry, dict[str, Any]]]:

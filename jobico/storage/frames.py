@@ -1,5 +1,8 @@
 """Frames: how the queue and the recorder put records in append-only files, and find them again.
 
+A record is a msgpack value (``encode``, ``unpacked``); each store says which
+values are its records (``Frames``'s ``decode``).
+
 A store's file is a plain concatenation of frames. A frame (format 2)::
 
     4 bytes   MAGIC
@@ -37,7 +40,9 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import msgpack
 
 from jobico.errors import UserError
 
@@ -49,6 +54,9 @@ LEGACY = struct.Struct("<II")
 
 T = TypeVar("T")
 Buffer = bytes | bytearray | memoryview
+# One for all: packb builds a Packer per call. Thread-safe as used: pack holds the GIL
+# throughout (no hook calls back into Python) and starts clean again after an error.
+_packer = msgpack.Packer(use_bin_type=True)
 
 
 class FrameTooLarge(UserError):
@@ -62,6 +70,23 @@ def frame(payload: bytes, limit: int) -> bytes:
         raise FrameTooLarge(f"{size} bytes encoded, over the limit of {limit}")
     checked = _CHECKED.pack(MAGIC, size, zlib.crc32(payload))
     return b"".join((checked, _CRC.pack(zlib.crc32(checked)), payload))
+
+
+def encode(value: object, limit: int) -> bytes:
+    """The frame of ``value`` in msgpack.
+
+    Errors: ``TypeError``/``ValueError`` for a value msgpack cannot carry;
+    ``FrameTooLarge`` when it encodes to more than ``limit`` bytes.
+    """
+    return frame(_packer.pack(value), limit)
+
+
+def unpacked(payload: Buffer) -> Any:
+    """The msgpack value in an intact payload, or None when it holds none (then not a record)."""
+    try:
+        return msgpack.unpackb(payload, raw=False)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +114,16 @@ class Frames(Generic[T]):
 
     ``decode`` turns an intact payload into a record, or None when it is not one
     (skipped as damage). Iteration is lazy, so a segment's records need not all
-    be held at once; once it ends, ``end`` is where good data ends (``len(data)``
-    unless there is a torn tail, whose reason is ``tail``) and ``damaged`` lists
-    the regions skipped before it.
+    be held at once; once it ends, ``end`` is where good data ends (``size``, the
+    length of the data, unless there is a torn tail, whose reason is ``tail``) and
+    ``damaged`` lists the regions skipped before it.
     """
 
     def __init__(self, data: Buffer, limit: int, decode: Callable[[memoryview], T | None]) -> None:
         self._data = memoryview(data)
         self._limit = limit
         self._decode = decode
-        self.end = len(data)
+        self.size = self.end = len(data)
         self.tail: str | None = None
         self.damaged: list[Damage] = []
 
@@ -190,7 +215,7 @@ def _starts_frame(data: memoryview, pos: int) -> bool:
 def _header_checks(data: Buffer, pos: int) -> bool:
     if len(data) - pos < HEADER.size:
         return False
-    own = HEADER.unpack_from(data, pos)[3]
+    own: int = HEADER.unpack_from(data, pos)[3]
     return zlib.crc32(data[pos:pos + _CHECKED.size]) == own
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from jobico.queue.backend import Limits
+from jobico.queue.file_backend import FileBackend
 from jobico.queue.memory import MemoryBackend
 from jobico.queue.redis_backend import RedisBackend
-from jobico.queue.storage import FileBackend
 from tests.redis.blocking import Blocking
 from tests.redis.server import redis_server
 

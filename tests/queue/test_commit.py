@@ -1,29 +1,23 @@
-"""Group commit with the file backend: shared fsyncs, answers only after the sync, disk errors."""
+"""Group commit with the file backend: shared fsyncs, disk errors, and the queue's part of the
+failed-sync policy (the records stay buffered). That an answer waits for its sync is tested for
+both stores in ``tests/storage/test_commit.py``."""
 
 from __future__ import annotations
 
 import errno
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import msgpack
 import pytest
 import trio
 
-from jobico.component import Context
-from jobico.config import Config
 from jobico.errors import Unavailable
-from jobico.home import Home
-from jobico.queue import commit as commit_module
-from jobico.queue import records
-from jobico.queue import segments as segments_module
 from jobico.queue.commit import GroupCommit
-from jobico.queue.service import QueueService
-from jobico.queue.storage import FileBackend
-from jobico.storage.frames import Frames
+from jobico.queue.file_backend import FileBackend
+from jobico.storage import commit as commit_module
+from jobico.storage import files as files_module
+from tests.storage.stores import queue_service
 from tests.storage.sync import SyncGate
 
 LOG = logging.getLogger("test.queue")
@@ -78,7 +72,7 @@ async def test_a_failed_write_is_unavailable_and_retried(
             raise OSError(28, "No space left on device")
         return real_write(fd, data)
 
-    monkeypatch.setattr(segments_module.os, "write", failing_write)
+    monkeypatch.setattr(files_module.os, "write", failing_write)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             await nursery.start(group.run)
@@ -92,73 +86,6 @@ async def test_a_failed_write_is_unavailable_and_retried(
     assert sorted(d.id for d in again.lease("w", 10, 30_000)) == first.ids + second.ids
     q.close()
     again.close()
-
-
-@asynccontextmanager
-async def queue_service(root: Path) -> AsyncIterator[QueueService]:
-    """The queue component on a home at ``root``, serving until the block ends."""
-    # no ctl serves here: the queue runs without package caps, as before ctl is up
-    service = QueueService(Context(home=Home(root), config=Config(), name="queue", log=LOG))
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(service.run)
-            yield service
-            await service.shutdown()
-
-
-@pytest.mark.trio
-async def test_an_enqueue_is_answered_only_after_its_fdatasync_returned(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate = SyncGate(tmp_path, monkeypatch)
-    replies: list[dict] = []
-    async with queue_service(tmp_path) as service, trio.open_nursery() as nursery:
-
-        async def enqueue() -> None:
-            replies.append(await service.rpc_enqueue({"tenant": "acme", "event": "e", "items": [b"1"]}))
-
-        nursery.start_soon(enqueue)
-        held = await trio.to_thread.run_sync(gate.waiting.wait, 10)
-        assert held and replies == [], "the enqueue was answered without waiting for a sync"
-        await trio.sleep(0.2)  # held at the gate: still no answer
-        assert replies == []
-        gate.release()
-    assert len(replies) == 1 and any(path.endswith(".seg") for _, path, _ in gate.log)
-
-
-@pytest.mark.trio
-async def test_an_enqueue_reply_never_precedes_the_sync_covering_its_record(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate = SyncGate(tmp_path, monkeypatch, shut=False, slow_s=0.005)  # enqueues land mid-sync
-    async with queue_service(tmp_path) as service, trio.open_nursery() as producers:
-
-        async def enqueue(n: int) -> None:
-            # arriving during syncs (one every ms), then each on an idle queue (30 ms apart)
-            await trio.sleep(n / 1000 if n < 150 else 0.15 + (n - 150) * 0.03)
-            items = [b"%d" % n] * (1 + n % 3)
-            reply = await service.rpc_enqueue({"tenant": f"t{n % 4}", "event": "e", "items": items})
-            gate.log.append(("reply", *reply["ids"]))
-
-        for n in range(170):
-            producers.start_soon(enqueue, n)
-    ends = {}  # item id -> (segment, where its record ends)
-    for segment in (tmp_path / ".jobico" / "queue" / "log").glob("*.seg"):
-        for offset, length, record in Frames(segment.read_bytes(), records.MAX_BODY, msgpack.unpackb):
-            if record[0] == records.ITEMS:
-                ends.update((f"{n:016x}", (str(segment), offset + length)) for n, _ in record[7])
-    durable: dict[str, int] = {}
-    replied = 0
-    for kind, *rest in gate.log:
-        if kind == "synced":
-            durable[rest[0]] = max(durable.get(rest[0], 0), int(rest[1]))
-            continue
-        for item in rest:
-            path, end = ends[item]
-            assert end <= durable.get(path, 0), f"{item} was acknowledged before its record was synced"
-            replied += 1
-    assert replied == sum(1 + n % 3 for n in range(170))
-    assert sum(kind == "synced" for kind, *_ in gate.log) > 10  # many group commits, not one
 
 
 @pytest.mark.trio

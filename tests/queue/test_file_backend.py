@@ -1,8 +1,8 @@
-"""The file backend on real files: restarts, crashes, torn tails, garbage, segment deletion."""
+"""The file backend on real files: restarts, crashes, garbage, segment deletion, leases. Damage and
+torn tails, the same for both stores, are in ``tests/storage/test_recovery.py``."""
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
 import zlib
@@ -12,10 +12,11 @@ import msgpack
 import pytest
 
 from jobico.errors import Conflict, UserError
-from jobico.queue import leases, records
+from jobico.queue import leases
+from jobico.queue import log_records as records
 from jobico.queue.backend import Settlement, TenantStats
-from jobico.queue.segments import segment_path
-from jobico.queue.storage import FileBackend
+from jobico.queue.file_backend import FileBackend
+from jobico.queue.file_journal import segment_path
 
 from .conftest import Harness, flush_all
 
@@ -66,25 +67,6 @@ def test_acked_items_are_not_redelivered_after_a_restart(files: Harness) -> None
     crashed = files.open()
     assert crashed.release("w") == 2  # as a restarted executor does
     assert leased_ids(crashed) == [ids[0], ids[2]]
-
-
-def test_a_segment_truncated_mid_record_keeps_earlier_records(files: Harness) -> None:
-    q = files.open()
-    first = q.enqueue("acme", "e", [b"first"], None).ids
-    flush_all(q)
-    q.enqueue("acme", "e", [b"second" * 50], None)
-    flush_all(q)
-    q.close()
-    [path] = segments(files.root)
-    size = path.stat().st_size
-    os.truncate(path, size - 100)  # the crash hit in the middle of the last record
-    q = files.open()
-    assert leased_ids(q) == first
-    q.release("w")
-    assert path.stat().st_size < size - 100  # the torn tail was cut off
-    later = q.enqueue("acme", "e", [b"later"], None).ids
-    q = files.reopen(q)
-    assert leased_ids(q) == sorted(first + later)
 
 
 def test_garbage_files_do_not_lose_earlier_records(files: Harness) -> None:
@@ -207,28 +189,6 @@ def test_a_few_long_lived_items_do_not_pin_the_log(files: Harness) -> None:
     q = files.reopen(q)
     q.resume("slow")
     assert [(d.id, d.body, d.attempt) for d in q.lease("w", 10, LEASE_MS)] == [(held, b"held", 1)]
-
-
-def test_a_record_damaged_in_the_middle_loses_only_itself(
-    files: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
-    q = files.open()
-    ends = []
-    for tenant in ["a", "b", "c", "d"]:
-        q.enqueue(tenant, "e", [tenant.encode() * 20], None)
-        flush_all(q)
-        ends.append(segments(files.root)[-1].stat().st_size)
-    q.close()
-    [path] = segments(files.root)
-    data = bytearray(path.read_bytes())
-    data[(ends[0] + ends[1]) // 2] ^= 0xFF  # a bad sector inside B's record
-    path.write_bytes(bytes(data))
-    with caplog.at_level(logging.ERROR):
-        q = files.open()
-    assert sorted(d.tenant for d in q.lease("w", 10, LEASE_MS)) == ["a", "c", "d"]
-    assert f"{path}: skipped {ends[1] - ends[0]} damaged bytes at byte {ends[0]}" in caplog.text
-    assert [(p, d.offset) for p, d in q.damaged] == [(path, ends[0])]  # type: ignore[attr-defined]
-    assert path.stat().st_size == len(data)  # nothing cut
 
 
 def test_a_batch_over_the_record_limit_is_split_never_dropped(files: Harness) -> None:

@@ -1,13 +1,10 @@
-"""The queue's on-disk records: kinds, encoding, and reading a file back.
+"""The records of the queue's logs: their kinds, how each is encoded, and decoding them.
 
 Every queue file (log segments, dead-letter logs, idempotency-key logs) is a
-plain concatenation of frames (``storage.frames``) whose body is a msgpack
-array, the record kind first.
-
-A crash can leave a *torn tail*: a frame cut short, or bytes that never made it
-to disk. ``scan`` reports where it starts, so the caller can cut the file
-there; a record damaged in the middle (a bad disk) is skipped and listed, and
-the records after it are read as usual. Neither is ever loaded as data.
+plain concatenation of frames (``storage.frames``) whose payload is a msgpack
+array, the record kind first. Reading a file back after a crash or damage is
+``storage.recovery``'s; an intact frame that is not a well-formed record of a
+known kind is skipped as damage.
 
 The queue's one size limit is ``MAX_BODY``, given to the writer and the reader
 alike: a batch whose ITEMS record would be larger is written as several
@@ -19,7 +16,7 @@ Pure and synchronous: bytes in, records out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgpack
@@ -28,7 +25,6 @@ from jobico.caps import KIB, MIB
 from jobico.errors import UserError
 from jobico.rpc.protocol import MAX_MESSAGE_SIZE
 from jobico.storage import frames
-from jobico.storage.frames import Damage
 
 # Any one item an enqueue message can carry fits in a record, with the record's other fields.
 MAX_BODY = MAX_MESSAGE_SIZE + MIB
@@ -58,7 +54,7 @@ def frame(record: list[Any]) -> bytes:
 
     Errors: ``FrameTooLarge`` (a ``UserError``) when it encodes to more than ``MAX_BODY``.
     """
-    return frames.frame(msgpack.packb(record, use_bin_type=True), MAX_BODY)
+    return frames.encode(record, MAX_BODY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,34 +149,14 @@ def key_record(tenant: str, key: KeyField, ids: list[int], at: float) -> bytes:
     return frame([KEY, tenant, key, ids, at])
 
 
-@dataclass(frozen=True, slots=True)
-class Scan:
-    """What ``scan`` found: the decoded records, and where the good data ends.
-
-    ``error`` is None unless there is a torn tail from ``valid_end`` on (then why);
-    ``damaged`` lists the records skipped before it.
-    """
-
-    records: list[list[Any]]
-    valid_end: int
-    error: str | None
-    damaged: list[Damage] = field(default_factory=list)
-
-
-def scan(data: bytes) -> Scan:
-    """Decode every readable record of ``data``; see ``storage.frames.Frames``."""
-    found = frames.Frames(data, MAX_BODY, _decode)
-    records = [record for _, _, record in found]
-    tail = None if found.tail is None else f"{found.tail} at byte {found.end}"
-    return Scan(records, found.end, tail, found.damaged)
+def scan(data: bytes) -> frames.Frames[list[Any]]:
+    """The records of a queue file: iterate for ``(offset, length, record)``; see ``storage.frames``."""
+    return frames.Frames(data, MAX_BODY, _decode)
 
 
 def _decode(body: memoryview) -> list[Any] | None:
     """The record in ``body``, or None when it is not a well-formed known kind."""
-    try:
-        record = msgpack.unpackb(body, raw=False)
-    except (ValueError, TypeError, msgpack.UnpackException):
-        return None
+    record = frames.unpacked(body)
     if not isinstance(record, list) or not record:
         return None
     arity = _ARITY.get(record[0]) if isinstance(record[0], int) else None

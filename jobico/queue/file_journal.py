@@ -1,14 +1,15 @@
-"""The file backend's journal: records buffered at once, written and fsync'd by ``flush``.
+"""The file backend's journal: records buffered at once, written and synced by ``flush``.
 
-Each change is encoded as a record (``records.py``) into a buffer on the
-caller's thread; ``flush`` — run by one flusher, usually in a thread of its
-own — writes and fsyncs a slice of that buffer: group commit. The layout under
-the queue folder:
+Each change is encoded as a record (``log_records.py``) into a buffer on the
+caller's thread; ``flush`` — run by the group commit's flusher thread
+(``commit.py``) — writes and syncs a slice of that buffer, on the shared
+primitives of ``storage.files``. The layout under the queue folder:
 
-    log/00000001.seg    the shared log: ITEMS and DONE records of every tenant
-    dead/<tenant>.log   the tenant's dead letters: DEAD and UNDEAD records
-    keys/<hour>.log     idempotency keys by hour of acceptance (whole files expire)
-    paused.json         the paused tenants
+    log/00000001.seg      the shared log (``storage.segments``): ITEMS and DONE records of every tenant
+    dead/<tenant>.log     the tenant's dead letters: DEAD and UNDEAD records
+    keys/<hour>.log       idempotency keys by hour of acceptance (whole files expire)
+    leases/00000001.log   the lease log (``leases.py``), written by the same flushes
+    paused.json           the paused tenants
 
 One shared log rather than one per tenant so that a commit is one write and
 one fsync however many tenants it carries. A segment is deleted once it and
@@ -23,7 +24,7 @@ the old copies like a retry does.
 from __future__ import annotations
 
 import json
-import os
+import logging
 import threading
 import time
 from collections import deque
@@ -31,8 +32,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from jobico.errors import UserError
-from jobico.queue import records
+from jobico.queue import log_records as records
 from jobico.queue.backend import IDEMPOTENCY_TTL_S, DeadLetter
+from jobico.queue.leases import LeaseGroup, LeaseLog
+from jobico.storage import segments
+from jobico.storage.files import AppendFile, AppendFiles, replace
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 STRAGGLERS_MAX = 1024  # copy forward at most this many items to free the oldest segment
@@ -41,7 +45,7 @@ Target = tuple[str, object]  # ("log", segment) | ("dead", tenant) | ("keys", ho
 
 
 def segment_path(root: Path, number: int) -> Path:
-    return root / "log" / f"{number:08d}.seg"
+    return root / "log" / segments.name(number)
 
 
 def expired_key_files(root: Path, horizon: float) -> list[Path]:
@@ -52,17 +56,20 @@ def expired_key_files(root: Path, horizon: float) -> list[Path]:
     return [p for p in folder.glob("*.log") if p.stem.isdigit() and int(p.stem) < horizon]
 
 
-class SegmentJournal:
-    """Buffers records, writes them on ``flush``, rotates and deletes log segments.
+class FileJournal:
+    """Buffers records, writes them on ``flush``, rotates and deletes log segments; holds the
+    lease log too. The lease log is written first: a lease whose item record is not yet on
+    disk names an attempt the item never reaches on recovery, and is ignored there.
 
     Appending methods run on the owner's thread; ``flush`` may run on another
     one at the same time (one flush at a time): a lock guards the buffer and
-    the segment accounting, and only ``flush`` touches file descriptors.
+    the segment accounting, and only ``flush`` touches the files.
     """
 
     def __init__(
         self,
         root: Path,
+        log: logging.Logger,
         *,
         fsync: bool = True,
         segment_bytes: int = SEGMENT_BYTES,
@@ -72,13 +79,15 @@ class SegmentJournal:
         self._clock = clock
         self._swept_hour = 0.0
         self._fsync = fsync
-        self._segment_bytes = segment_bytes
+        self._rollover = segments.Rollover(segment_bytes)
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         self._buf: deque[tuple[int, Target, bytes]] = deque()
         self._seq = 0
         self._durable = 0
-        self._fds: dict[Target, int] = {}
+        self._files = AppendFiles(fsync=fsync)
+        self._open: dict[Target, AppendFile] = {}
+        self.leases = LeaseLog(root / "leases", log)
         # Segment accounting (all under _lock).
         self._segments: list[int] = []  # existing or buffered segments, oldest first
         self._seg = 0  # segment receiving appends
@@ -167,19 +176,25 @@ class SegmentJournal:
         with self._lock:
             return self._push(("keys", int(at // KEY_BUCKET_S)), records.key_record(tenant, key, ids, at))
 
+    def leased(self, groups: Sequence[LeaseGroup]) -> None:
+        self.leases.leased(groups)
+
+    def freed(self, ids: list[int]) -> None:
+        self.leases.freed(ids)
+
+    def leases_full(self) -> bool:
+        return self.leases.full()
+
+    def rotate_leases(self, groups: Sequence[LeaseGroup]) -> None:
+        self.leases.rotate(groups)
+
     def paused(self, tenants: set[str]) -> None:
         """Rewritten whole and at once: it is tiny and rarely changes."""
-        path = self.root / "paused.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(tenants)), encoding="utf-8")
-        if self._fsync:
-            with tmp.open("rb") as handle:
-                os.fsync(handle.fileno())
-        tmp.replace(path)
+        replace(self.root / "paused.json", json.dumps(sorted(tenants)).encode(), fsync=self._fsync)
 
     def _log_segment(self, size: int) -> int:
         """The segment the next ``size`` bytes go to, starting a new one when full."""
-        if self._seg_size and self._seg_size + size > self._segment_bytes:
+        if self._rollover.due(self._seg_size, size):
             self._seg += 1
             self._seg_size = 0
             self._rotated = True
@@ -206,15 +221,17 @@ class SegmentJournal:
     # -- flushing (flusher thread) -------------------------------------------------------------
 
     def pending(self) -> bool:
-        return bool(self._buf)
+        return bool(self._buf) or self.leases.pending()
 
     def flush(self, max_records: int, max_bytes: int) -> int:
-        """Write and fsync the oldest buffered records, up to about the given amounts.
+        """Write the lease log, then write and sync the oldest buffered records, up to about
+        the given amounts.
 
         Returns the highest durable commit. Errors: ``OSError`` from the disk;
-        the slice is then put back, the files cut to their old length, and the
-        next flush tries again.
+        the slice is then put back, the files cut back to their last sync, and the
+        next flush writes it again (``storage.commit`` has the policy).
         """
+        self.leases.write()
         with self._flushing:
             with self._lock:
                 batch = [] if self._closed else self._take(max_records, max_bytes)
@@ -228,7 +245,7 @@ class SegmentJournal:
             return self._durable
 
     def _take(self, max_records: int, max_bytes: int) -> list[tuple[int, Target, bytes]]:
-        batch = []
+        batch: list[tuple[int, Target, bytes]] = []
         size = 0
         while self._buf and (not batch or (len(batch) < max_records and size < max_bytes)):
             entry = self._buf.popleft()
@@ -240,36 +257,30 @@ class SegmentJournal:
         chunks: dict[Target, list[bytes]] = {}
         for _, target, data in batch:
             chunks.setdefault(target, []).append(data)
-        written: list[tuple[int, int]] = []
-        new_dirs: set[Path] = set()
         try:
             for target, parts in chunks.items():
-                fd = self._fd(target, new_dirs)
-                data = b"".join(parts)
-                written.append((fd, os.fstat(fd).st_size))
-                if os.write(fd, data) != len(data):
-                    raise OSError(f"short write to {self._path(target)} (disk full?)")
-            if self._fsync:
-                for fd, _ in written:
-                    os.fdatasync(fd)
-                for folder in new_dirs:
-                    _fsync_dir(folder)
+                self._files.append(self._file(target), b"".join(parts))
+            plan = self._files.plan()
+            plan.run()
         except OSError:
-            for fd, size in written:
-                os.ftruncate(fd, size)
             with self._lock:
                 self._buf.extendleft(reversed(batch))
+            self._files.rollback()
             raise
+        self._files.synced(plan)
 
-    def _fd(self, target: Target, new_dirs: set[Path]) -> int:
-        fd = self._fds.get(target)
-        if fd is None:
-            path = self._path(target)
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                new_dirs.add(path.parent)
-            fd = self._fds[target] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        return fd
+    def _file(self, target: Target) -> AppendFile:
+        file = self._open.get(target)
+        if file is None:
+            file = self._open[target] = self._files.open(self._path(target))
+        return file
+
+    def _drop(self, target: Target, path: Path) -> None:
+        """Delete a whole file, open or not."""
+        file = self._open.pop(target, None)
+        if file is not None:
+            self._files.close(file)
+        path.unlink(missing_ok=True)
 
     def _path(self, target: Target) -> Path:
         kind, name = target
@@ -290,12 +301,9 @@ class SegmentJournal:
             self._touched.pop(seg, None)
         return victims
 
-    def _delete(self, segments: list[int]) -> None:
-        for seg in segments:
-            fd = self._fds.pop(("log", seg), None)
-            if fd is not None:
-                os.close(fd)
-            segment_path(self.root, seg).unlink(missing_ok=True)
+    def _delete(self, numbers: list[int]) -> None:
+        for seg in numbers:
+            self._drop(("log", seg), segment_path(self.root, seg))
         self._expire_keys()
 
     def _expire_keys(self) -> None:
@@ -305,10 +313,7 @@ class SegmentJournal:
             return
         self._swept_hour = horizon
         for path in expired_key_files(self.root, horizon):
-            fd = self._fds.pop(("keys", int(path.stem)), None)
-            if fd is not None:
-                os.close(fd)
-            path.unlink(missing_ok=True)
+            self._drop(("keys", int(path.stem)), path)
 
     def close(self) -> None:
         """Flush everything, then close the files; later appends are never written."""
@@ -316,15 +321,6 @@ class SegmentJournal:
             self.flush(1 << 30, 1 << 30)
         with self._flushing:
             self._closed = True
-            for fd in self._fds.values():
-                os.close(fd)
-            self._fds.clear()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a new file's directory entry durable, not only its bytes."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            self._files.close_all()
+            self._open.clear()
+        self.leases.close()

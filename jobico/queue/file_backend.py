@@ -1,12 +1,13 @@
-"""The file backend: the memory backend's rules over a ``SegmentJournal``, rebuilt on start.
+"""The file backend: the memory backend's rules over a ``FileJournal``, rebuilt on start.
 
 Everything queued lives in memory (bounded by the per-tenant depth limit) and
-in the journal's files (layout in ``journal.py``); ``recover`` reads the files
-back. Along the way it
+in the journal's files (layout in ``file_journal.py``); ``recover`` reads the
+files back. Along the way it
 
 - cuts a torn tail (a crash in the middle of an append) off every file, so
   later appends are readable; skips a record damaged in the middle of a file
-  (logged as an error, counted in ``damaged``), keeping the records after it;
+  (logged as an error, counted in ``damaged``), keeping the records after it
+  (``storage.recovery``);
 - replays the shared log in order: an ITEMS record adds or supersedes (a
   retry is the same id with attempt + 1), a DONE record removes;
 - loads each tenant's dead letters and rewrites the file without the
@@ -26,19 +27,24 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from jobico.names import ID_PATTERN
-from jobico.queue import leases, records
+from jobico.queue import leases
+from jobico.queue import log_records as records
 from jobico.queue.backend import IDEMPOTENCY_TTL_S, DeadLetter, Limits, LimitsFor
+from jobico.queue.file_journal import KEY_BUCKET_S, SEGMENT_BYTES, FileJournal, expired_key_files
 from jobico.queue.keys import KeyEntry, from_stored
 from jobico.queue.memory import Item, MemoryBackend
 from jobico.queue.policy import format_id
-from jobico.queue.segments import KEY_BUCKET_S, SEGMENT_BYTES, expired_key_files, segment_path
+from jobico.storage import files, segments
+from jobico.storage.frames import Damage
+from jobico.storage.recovery import Recovery
 
 
 class FileBackend(MemoryBackend):
@@ -56,12 +62,16 @@ class FileBackend(MemoryBackend):
         log: logging.Logger | None = None,
     ) -> None:
         self._log = log or logging.getLogger("jobico.queue")
-        self._files = leases.LeaseJournal(root, self._log, fsync=fsync, segment_bytes=segment_bytes,
-                                          clock=clock)
+        self._files = FileJournal(root, self._log, fsync=fsync, segment_bytes=segment_bytes, clock=clock)
         super().__init__(limits, clock=clock, rng=rng, journal=self._files)
         self._root = root
         self._fsync = fsync
-        self.damaged: list[tuple[Path, records.Damage]] = []  # skipped by recover, for status
+        self._recovery = Recovery(self._log)
+
+    @property
+    def damaged(self) -> list[tuple[Path, Damage]]:
+        """The damaged records ``recover`` skipped, by file (for status)."""
+        return self._recovery.damaged
 
     def recover(self) -> None:
         """Read the folder back into memory; see the module docstring.
@@ -71,7 +81,7 @@ class FileBackend(MemoryBackend):
         for folder in ("log", "dead", "keys"):
             (self._root / folder).mkdir(parents=True, exist_ok=True)
         keys: list[KeyEntry] = []
-        items, seg_of, segments, last_id = self._load_log(keys)
+        items, seg_of, numbers, last_id = self._load_log(keys)
         letters = self._load_dead()
         keys.extend(self._load_keys())
         stale_live = [n for n, item in items.items() if n in letters and letters[n].attempt >= item.attempt]
@@ -84,7 +94,7 @@ class FileBackend(MemoryBackend):
                 del letters[number]
         last_id = max([last_id, *letters])
         held, generation = leases.load(self._root / "leases", self._log)
-        self._files.adopt(segments, seg_of, last_id)
+        self._files.adopt(numbers, seg_of, last_id)
         self._restore(list(items.values()), list(letters.values()), keys, self._load_paused(), last_id, held)
         self._files.leases.rotate(self._lease_groups(), after=generation)
         if stale_live:
@@ -93,19 +103,19 @@ class FileBackend(MemoryBackend):
             self._files.undead(tenant, numbers)
         self._log.info(
             "queue recovered: %d queued (%d leased), %d dead, %d segments",
-            len(items), sum(map(len, self._held.values())), len(letters), len(segments),
+            len(items), sum(map(len, self._held.values())), len(letters), len(numbers),
         )
 
     def _load_log(self, keys: list[KeyEntry]) -> tuple[dict[int, Item], dict[int, int], list[int], int]:
         """Replay the shared log: live items, their segments, every segment, the last id."""
-        folder = self._root / "log"
-        segments = sorted(int(p.stem) for p in folder.glob("*.seg") if p.stem.isdigit())
-        self._warn_strays(folder, {segment_path(self._root, s).name for s in segments})
+        found, strays = segments.listed(self._root / "log")
+        self._warn_strays(strays)
         items: dict[int, Item] = {}
         seg_of: dict[int, int] = {}
         last_id = 0
-        for seg in segments:
-            for record in self._read(segment_path(self._root, seg)):
+        for segment in found:
+            seg = segment.number
+            for record in self._read(segment.path):
                 kind = record[0]
                 if kind == records.ITEMS:
                     _, tenant, event, attempt, at, not_before, key, pairs = record
@@ -122,14 +132,14 @@ class FileBackend(MemoryBackend):
                         seg_of.pop(number, None)
                 elif kind == records.MARK:
                     last_id = max(last_id, record[1])
-        return items, seg_of, segments, last_id
+        return items, seg_of, [segment.number for segment in found], last_id
 
     def _load_dead(self) -> dict[int, DeadLetter]:
         """Every tenant's dead letters; each file is rewritten without the removed ones."""
         letters: dict[int, DeadLetter] = {}
         folder = self._root / "dead"
         paths = [p for p in folder.glob("*.log") if ID_PATTERN.fullmatch(p.stem)]
-        self._warn_strays(folder, {p.name for p in paths})
+        self._warn_strays(set(folder.iterdir()) - set(paths))
         for path in paths:
             mine: dict[int, DeadLetter] = {}
             removed = False
@@ -144,12 +154,13 @@ class FileBackend(MemoryBackend):
                     for number in record[1]:
                         mine.pop(number, None)
             if removed:
-                self._rewrite(
+                files.replace(
                     path,
                     b"".join(
                         records.dead_record(n, d.event, d.attempt, d.enqueued_at, d.dead_at, d.reason, d.body)
                         for n, d in mine.items()
                     ),
+                    fsync=self._fsync,
                 )
             letters.update(mine)
         return letters
@@ -185,33 +196,13 @@ class FileBackend(MemoryBackend):
             return set()
         return {n for n in names if isinstance(n, str) and ID_PATTERN.fullmatch(n)}
 
-    def _read(self, path: Path) -> list[list[object]]:
+    def _read(self, path: Path) -> list[list[Any]]:
         """The readable records of ``path``; a damaged one is skipped and a torn tail cut
         off (both logged)."""
-        data = path.read_bytes()
-        found = records.scan(data)
-        for damage in found.damaged:
-            self._log.error("%s: skipped %d damaged bytes at byte %d: %s (the records after them are kept)",
-                            path, damage.length, damage.offset, damage.reason)
-            self.damaged.append((path, damage))
-        if found.error is not None:
-            self._log.warning("%s: %s; cutting %d bytes", path, found.error, len(data) - found.valid_end)
-            with path.open("r+b") as handle:
-                handle.truncate(found.valid_end)
-                if self._fsync:
-                    os.fsync(handle.fileno())
-        return found.records
+        found = records.scan(path.read_bytes())
+        cut = partial(files.truncate, path, fsync=self._fsync)
+        return [record for _, _, record in self._recovery.records(path, found, cut)]
 
-    def _rewrite(self, path: Path, data: bytes) -> None:
-        """Replace ``path`` atomically (write aside, fsync, rename)."""
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            if self._fsync:
-                os.fsync(handle.fileno())
-        tmp.replace(path)
-
-    def _warn_strays(self, folder: Path, expected: set[str]) -> None:
-        for path in folder.iterdir():
-            if path.name not in expected:
-                self._log.warning("%s: not a queue file; ignored", path)
+    def _warn_strays(self, strays: Iterable[Path]) -> None:
+        for path in strays:
+            self._log.warning("%s: not a queue file; ignored", path)

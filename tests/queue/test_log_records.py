@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
 from jobico.errors import UserError
-from jobico.queue import records
+from jobico.queue import log_records as records
 from jobico.rpc.protocol import MAX_MESSAGE_SIZE
-from jobico.storage.frames import HEADER, FrameTooLarge
+from jobico.storage.frames import HEADER, Frames, FrameTooLarge
 
 
 def sample() -> bytes:
@@ -20,10 +21,16 @@ def sample() -> bytes:
     )
 
 
+def scan(data: bytes) -> tuple[list[list[Any]], Frames[list[Any]]]:
+    """Every record of ``data``, and what reading it found (``end``, ``tail``, ``damaged``)."""
+    found = records.scan(data)
+    return [record for _, _, record in found], found
+
+
 def test_scan_reads_back_what_was_framed() -> None:
-    found = records.scan(sample())
-    assert found.error is None and found.valid_end == len(sample())
-    assert found.records == [
+    read, found = scan(sample())
+    assert found.tail is None and found.end == len(sample())
+    assert read == [
         [records.MARK, 7],
         [records.ITEMS, "acme", "signup", 1, 1.5, 1.5, "k", [[8, b"{}"], [9, b"[]"]]],
         [records.DONE, [8]],
@@ -34,28 +41,28 @@ def test_a_record_cut_anywhere_is_a_torn_tail_and_earlier_records_survive() -> N
     data = sample()
     last = len(data) - len(records.done_record([8]))
     for cut in range(last + 1, len(data)):
-        found = records.scan(data[:cut])
-        assert len(found.records) == 2 and found.valid_end == last
-        assert "torn" in (found.error or "")
+        read, found = scan(data[:cut])
+        assert len(read) == 2 and found.end == last
+        assert "torn" in (found.tail or "")
 
 
 def test_a_flipped_bit_fails_the_crc() -> None:
     data = bytearray(sample())
     data[-1] ^= 0x01
-    found = records.scan(bytes(data))
-    assert len(found.records) == 2 and "CRC" in (found.error or "")
+    read, found = scan(bytes(data))
+    assert len(read) == 2 and "CRC" in (found.tail or "")
 
 
 def test_garbage_yields_no_records_and_a_reason() -> None:
     garbage = os.urandom(4096)
-    found = records.scan(garbage)
-    assert found.records == [] and found.valid_end == 0 and found.error
+    read, found = scan(garbage)
+    assert read == [] and found.end == 0 and found.tail
 
 
 def test_a_valid_frame_of_an_unknown_shape_is_skipped_not_cut() -> None:
     unknown = records.frame([99, "x"]) + records.frame(["not", "a", "kind"])
-    found = records.scan(unknown + sample())
-    assert found.records == records.scan(sample()).records and found.error is None
+    read, found = scan(unknown + sample())
+    assert read == scan(sample())[0] and found.tail is None
     assert [(d.offset, d.length) for d in found.damaged] == [(0, len(unknown))]
 
 
@@ -64,8 +71,8 @@ def test_a_record_damaged_in_the_middle_is_skipped_and_the_rest_read() -> None:
              for n, t in enumerate(["a", "b", "c", "d"], start=1)]
     data = bytearray(b"".join(parts))
     data[len(parts[0]) + len(parts[1]) // 2] ^= 0x10  # inside B
-    found = records.scan(bytes(data))
-    assert [r[1] for r in found.records] == ["a", "c", "d"] and found.error is None
+    read, found = scan(bytes(data))
+    assert [r[1] for r in read] == ["a", "c", "d"] and found.tail is None
     assert [(d.offset, d.length) for d in found.damaged] == [(len(parts[0]), len(parts[1]))]
 
 
@@ -80,16 +87,16 @@ def test_a_batch_over_the_record_limit_is_split_and_reads_back_whole(
     zeros = [b"0"] * 2000  # a JSON array of zeros: tiny items, a record far over the limit
     parts = records.items_frames(batch(zeros))
     assert len(parts) > 1 and all(len(data) <= 4096 + HEADER.size for data, _ in parts)
-    found = records.scan(b"".join(data for data, _ in parts))
-    assert found.error is None and found.damaged == []
-    assert [pair for r in found.records for pair in r[7]] == [[n, b] for n, b in batch(zeros).items]
-    assert {r[6] for r in found.records} == {None}  # the key record, written after, holds the key
-    assert [items for _, items in parts] == [[tuple(p) for p in r[7]] for r in found.records]
+    read, found = scan(b"".join(data for data, _ in parts))
+    assert found.tail is None and found.damaged == []
+    assert [pair for r in read for pair in r[7]] == [[n, b] for n, b in batch(zeros).items]
+    assert {r[6] for r in read} == {None}  # the key record, written after, holds the key
+    assert [items for _, items in parts] == [[tuple(p) for p in r[7]] for r in read]
 
 
 def test_a_batch_within_the_limit_is_one_record_with_its_key() -> None:
     [(data, items)] = records.items_frames(batch([b"{}"] * 3))
-    assert records.scan(data).records[0][6] == "k" and len(items) == 3
+    assert scan(data)[0][0][6] == "k" and len(items) == 3
 
 
 def test_an_item_too_big_for_a_record_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +115,7 @@ def test_the_real_limit_holds_any_item_an_rpc_message_can_carry() -> None:
     assert len(data) - HEADER.size <= records.MAX_BODY
     dead = records.dead_record(2**63, "e" * 63, 99, 1.5, 1.5, "r" * MAX_MESSAGE_SIZE, item)
     assert len(dead) - HEADER.size <= records.MAX_BODY  # the reason is cut to fit
-    assert records.scan(dead).records[0][6] == "r" * records.MAX_REASON_CHARS
+    assert scan(dead)[0][0][6] == "r" * records.MAX_REASON_CHARS
 
 
 def test_a_key_record_must_fit_too(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,6 +126,6 @@ def test_a_key_record_must_fit_too(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_id_lists_of_any_length_are_written_as_records_that_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(records, "IDS_PER_RECORD", 3)
     for make, kind in [(records.done_record, records.DONE), (records.undead_record, records.UNDEAD)]:
-        found = records.scan(make(list(range(1, 11))))
-        assert [r[0] for r in found.records] == [kind] * 4
-        assert [n for r in found.records for n in r[1]] == list(range(1, 11))
+        read, _ = scan(make(list(range(1, 11))))
+        assert [r[0] for r in read] == [kind] * 4
+        assert [n for r in read for n in r[1]] == list(range(1, 11))
