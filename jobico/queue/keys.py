@@ -12,7 +12,7 @@ only ever looks at its oldest entry. A key remembers the commit of the enqueue
 it answered: a repeat that arrives before that enqueue is durable must wait for
 the same fsync.
 
-On disk a key is the ``key`` field of ITEMS and KEY records (``records.py``):
+On disk a key is the ``key`` field of ITEMS and KEY records (``log_records.py``):
 ``[scope, event, key, digest]``. Records written before keys were scoped hold
 the bare key string; they read back as a ``sender`` key of an unknown event
 (``event`` None, matching any event of the tenant) with no digest. They expire

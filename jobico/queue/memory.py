@@ -4,8 +4,8 @@
 ready items for each event (a *lane*), one heap of items backing off until
 their not-before time, and one heap of lease deadlines. Every change is also
 reported to a ``Journal``; the memory backend's journal writes nothing, the
-file backend's appends records to its logs (``journal.py``) and rebuilds this
-state on start (``storage.py``). One implementation of the rules, two
+file backend's appends records to its logs (``file_journal.py``) and rebuilds
+this state on start (``file_backend.py``). One implementation of the rules, two
 durabilities.
 
 Leasing is fair twice over: round robin across tenants
