@@ -33,6 +33,9 @@ def executor_node(root: Path, main: Platform, redis_url: str, extra: str = "") -
     (root / "tenants").symlink_to(main.root / "tenants")
     p = Platform(root, extra)
     p.start(up_args=("--role", "executor", "--queue", redis_url))
+    # up and healthy is not yet leasing: its executor leases once ctl's catalog reached it
+    wait_until(lambda: p.rpc("executor-1", "status").get("catalog_version") is not None, 60,
+               "the executor node's executor to have the catalog")
     return p
 
 
