@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
+import trio
 
 from jobico.ctl import api
 from jobico.ctl.catalog import TenantState, build_tenant
@@ -13,6 +18,7 @@ from jobico.ctl.documents import catalog_of, package_list
 from jobico.ctl.validate import Checker
 from jobico.errors import UserError
 from jobico.repo.files import sha256_bytes
+from jobico.rpc import trio_shell
 from jobico.rpc.errors import BadReply
 from tests.ctl import guests
 from tests.ctl.guests import SCHEMA, package
@@ -124,3 +130,46 @@ def test_bad_package_requests_and_replies_name_the_field() -> None:
         api.packages.decode([good, {**good, "state": "fine"}])
     with pytest.raises(BadReply, match=r"packages\[0\]: package.errors\[0\]: error 'line'"):
         api.packages.decode([{**good, "errors": [{"file": "x", "line": "2", "message": "m"}]}])
+
+
+class FlakyCtl:
+    """ctl's catalog stream, by name: version 1 (and the stream ends, as when ctl restarts),
+    then a version off the contract, then version 3."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+
+    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
+        self.streams += 1
+        if self.streams == 1:
+            yield {"version": 1, "tenants": {}}
+            return
+        if self.streams == 2:
+            yield {"version": 2, "tenants": []}
+        else:
+            yield {"version": 3, "tenants": {"acme": {"events": {"e": {"package": "p"}}}}}
+        await trio.sleep_forever()
+
+
+@pytest.mark.trio
+async def test_a_follower_gets_typed_versions_and_never_one_off_the_contract(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    adopted: list[api.Catalog] = []
+    third = trio.Event()
+
+    async def adopt(catalog: api.Catalog) -> None:
+        adopted.append(catalog)
+        if catalog.version == 3:
+            third.set()
+
+    connect = functools.partial(trio_shell.connect, tmp_path / "ctl.sock", timeout=1)
+    with trio.fail_after(20), caplog.at_level(logging.INFO, "test.ctl"):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio_shell.serve, tmp_path / "ctl.sock", FlakyCtl())
+            nursery.start_soon(api.follow_catalog, connect, adopt, logging.getLogger("test.ctl"))
+            await third.wait()
+            nursery.cancel_scope.cancel()
+    assert [c.version for c in adopted] == [1, 3]
+    assert adopted[1].job("acme", "e") == api.Job("acme", "p", "e")
+    assert any("catalog 'tenants' must be a map, got list" in r.message for r in caplog.records)
