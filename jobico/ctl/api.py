@@ -330,7 +330,8 @@ async def follow_catalog(
     restarts, and the last good version stays with the reader.
     **Cancellation:** the only way it ends.
     """
-    from jobico.rpc.follow import follow  # here: the CLI and the TUI import this module, and never follow
+    # imported here: follow needs trio, which the TUI (asyncio), importing this module, must not load
+    from jobico.rpc.follow import follow
 
     await follow(connect, partial(catalog_stream, request=EMPTY), adopt, log=log,
                  what="catalog stream from ctl")

@@ -79,7 +79,7 @@ class Catalog:
     Errors: ``UserError`` for a document off the contract.
     """
 
-    def __init__(self, catalog: ctl_api.Catalog | Mapping[str, Any],
+    def __init__(self, catalog: ctl_api.Catalog | dict[str, Any],
                  cache: ValidatorCache | None = None) -> None:
         if not isinstance(catalog, ctl_api.Catalog):
             catalog = ctl_api.Catalog.from_wire(catalog)
