@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jobico.cli import webhook
+from jobico.ctl import api as ctl_api
 from jobico.errors import JobicoError, Unavailable, UserError
 from jobico.home import Home
 from jobico.listener.body import encode
@@ -161,9 +162,9 @@ class PlatformClient:
             self._trends.add_records(now, fresh)
 
     async def catalog(self) -> Catalog:
-        doc, packages = await asyncio.gather(self._call("ctl", "catalog"),
-                                             self._call("ctl", "packages"))
-        return wire.catalog(doc, packages, self._blob_info)
+        current, listed = await asyncio.gather(self._ask("ctl", ctl_api.catalog, EMPTY),
+                                               self._ask("ctl", ctl_api.packages, ctl_api.ListPackages()))
+        return wire.catalog(current.to_wire(), listed.to_wire(), self._blob_info)
 
     def _blob_info(self, sha256: str) -> tuple[int, tuple[str, ...]] | None:
         if sha256 not in self._blobs:
@@ -217,7 +218,7 @@ class PlatformClient:
         """Post ``item`` as ``jobico send`` does: to the port the home really listens on,
         signed with the package's webhook secret when it has one."""
         url = await self._webhook_url()  # first: an executor-only node is told so, as by the CLI
-        secret = webhook.event_secret(await self._call("ctl", "catalog"), tenant, event)
+        secret = webhook.event_secret(await self._ask("ctl", ctl_api.catalog, EMPTY), tenant, event)
         status, reply = await asyncio.to_thread(_post, url, secret, tenant, event, encode(item),
                                                 self._timeout)
         if status == 202 and isinstance(reply, dict):
@@ -255,10 +256,10 @@ class PlatformClient:
     async def _verdict(self, tenant: str, name: str) -> tuple[tuple[LoadError, ...], str | None]:
         """ctl's verdict on the file so far; none yet while ctl is down or restarting."""
         try:
-            packages = await self._call("ctl", "packages", {"tenant": tenant})
+            listed = await self._ask("ctl", ctl_api.packages, ctl_api.ListPackages(tenant))
         except JobicoError:
             return (), None
-        return wire.load_verdict(packages, tenant, name)
+        return wire.load_verdict(listed.to_wire(), tenant, name)
 
     async def restart(self, component: str) -> None:
         await self._ask("supervisor", supervisor_api.restart, supervisor_api.Restart(component))

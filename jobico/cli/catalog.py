@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -21,9 +21,9 @@ from jobico.cli.app import (
     home_of,
     print_json,
     print_table,
-    rpc,
 )
 from jobico.cli.visible import visible
+from jobico.ctl import api as ctl_api
 from jobico.errors import UserError
 from jobico.home import Home
 from jobico.repo import api as repo_api
@@ -43,15 +43,14 @@ def packages(
 ) -> None:
     """Loaded packages with their version, files and last load error."""
     where = home_of(home)
-    docs = rpc(where, "ctl", "packages", {"tenant": tenant} if tenant else {})
+    listed = ask(where, "ctl", ctl_api.packages, ctl_api.ListPackages(tenant or None))
     if json:
-        print_json(docs)
+        print_json(listed.to_wire())
         return
     rows = []
-    for doc in docs:
-        errors = "; ".join(f"{e['file']}:{e.get('line') or ''} {e['message']}" for e in doc["errors"])
-        events = ", ".join(str(e["event"] if isinstance(e, dict) else e) for e in doc["events"])
-        rows.append((doc["tenant"], doc["package"], doc.get("version"), events, errors or "ok"))
+    for doc in listed.packages:
+        errors = "; ".join(_shown(e) for e in doc.errors)
+        rows.append((doc.tenant, doc.package, doc.version, ", ".join(doc.events), errors or "ok"))
     print_table(["tenant", "package", "version", "events", "status"], rows)
 
 
@@ -63,22 +62,26 @@ def _install(home: Home, tenant: str, name: str, data: bytes) -> str:
         return files.write_file(home.tenants, tenant, name, data)
 
 
-def _load_errors(home: Home, tenant: str, name: str) -> tuple[list[dict[str, Any]], str | None]:
+def _shown(error: ctl_api.Problem) -> str:
+    return f"{error.file}:{error.line or ''} {error.message}"
+
+
+def _load_errors(home: Home, tenant: str, name: str) -> tuple[list[ctl_api.Problem], str | None]:
     """ctl's errors naming the file, and the sha256 it loaded the file with (None if not loaded).
 
     Errors: ``NotRunning`` when the platform is not up.
     """
     shown = f"tenants/{tenant}/{name}"  # how ctl names files in errors (ctl.catalog.display)
-    errors: list[dict[str, Any]] = []
+    errors: list[ctl_api.Problem] = []
     loaded = None
-    for doc in rpc(home, "ctl", "packages", {"tenant": tenant}):
-        errors += [e for e in doc["errors"] if e["file"] in (name, shown)]
-        loaded = loaded or {f["path"]: f["sha256"] for f in doc.get("files", [])}.get(name)
+    for doc in ask(home, "ctl", ctl_api.packages, ctl_api.ListPackages(tenant)).packages:
+        errors += [e for e in doc.errors if e.file in (name, shown)]
+        loaded = loaded or next((f.sha256 for f in doc.files if f.path == name), None)
     return errors, loaded
 
 
 def _report_load(home: Home, tenant: str, name: str, sha: str,
-                 before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                 before: list[ctl_api.Problem]) -> list[ctl_api.Problem]:
     """Wait briefly for ctl to load the file and return its errors (none when not running).
 
     ``before`` are the file's errors from before the install: seen again, they may be
@@ -107,11 +110,11 @@ def _install_and_report(home: Home, tenant: str, name: str, data: bytes, json: b
     sha = _install(home, tenant, name, data)
     errors = _report_load(home, tenant, name, sha, before)
     if json:
-        print_json({"tenant": tenant, "path": name, "sha256": sha, "errors": errors})
+        print_json({"tenant": tenant, "path": name, "sha256": sha, "errors": [e.to_wire() for e in errors]})
     else:
         typer.echo(f"installed tenants/{tenant}/{name} (sha256 {sha[:12]})")
         for e in errors:
-            typer.echo(visible(f"load error: {e['file']}:{e.get('line') or ''} {e['message']}"), err=True)
+            typer.echo(visible(f"load error: {_shown(e)}"), err=True)
     if errors:
         raise typer.Exit(1)
 

@@ -32,11 +32,13 @@ def tenants(home: Home) -> list[str]:
 
 def events(home: Home, tenant: str) -> list[str]:
     """The live catalog's events of ``tenant``, else those its package files name."""
-    from jobico.cli.app import rpc
+    from jobico.cli.app import ask
+    from jobico.ctl import api as ctl_api
+    from jobico.rpc.api import EMPTY
 
     try:
-        catalog = rpc(home, "ctl", "catalog", timeout=1.0)
-        return sorted(catalog["tenants"].get(tenant, {}).get("events", {}))
+        found = ask(home, "ctl", ctl_api.catalog, EMPTY, timeout=1.0).tenants.get(tenant)
+        return sorted(found.events) if found is not None else []
     except Exception:  # not running: read the packages themselves
         return sorted({e for path in sorted((home.tenants / tenant).glob("*.toml"))
                        for e in _package_events(path)})

@@ -12,12 +12,14 @@ from typing import Annotated, Any
 import typer
 
 from jobico.cli import webhook
-from jobico.cli.app import EVENTS_PANEL, HomeOption, JsonOption, command, home_of, print_json, rpc
+from jobico.cli.app import EVENTS_PANEL, HomeOption, JsonOption, ask, command, home_of, print_json, rpc
 from jobico.cli.completion import complete_event, complete_tenant
 from jobico.cli.webhook import Webhook
+from jobico.ctl import api as ctl_api
 from jobico.errors import JobicoError, UserError
 from jobico.home import Home
 from jobico.listener.body import encode
+from jobico.rpc.api import EMPTY
 
 BATCH = 100
 
@@ -90,7 +92,8 @@ def send(
     where = home_of(home)
     items = read_items(data) * count
     url = _webhook_url(where)  # first: an executor-only node is told so, with no ctl to ask
-    hook = Webhook(url, webhook.event_secret(rpc(where, "ctl", "catalog", timeout=10), tenant, event))
+    catalog = ask(where, "ctl", ctl_api.catalog, EMPTY, timeout=10)
+    hook = Webhook(url, webhook.event_secret(catalog, tenant, event))
     try:
         if len(items) == 1:
             _send_one(hook, tenant, event, items[0], idempotency_key, json)

@@ -8,7 +8,7 @@ asked of the running home, never read from the configuration: first the listener
 supervisor's ``status`` (the configuration it was started with, flags included).
 
 A package with a ``[webhook] secret`` only accepts signed requests: the secret is the
-catalog's (ctl's ``catalog`` document), and requests are signed as any Standard Webhooks
+catalog's (ctl's ``catalog``, ``jobico.ctl.api``), and requests are signed as any Standard Webhooks
 sender signs them (``jobico.listener.signatures.sign``).
 
 Pure of RPC: each client asks the home in its own way (the CLI with trio, the TUI with
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jobico.ctl.api import Catalog
 from jobico.errors import Unavailable, UserError
 from jobico.listener.signatures import decode_secret, sign
 
@@ -73,15 +74,14 @@ def live_webhook_url(where: Path, status: Mapping[str, Any],
     return webhook_url(reported, status.get("listener"))
 
 
-def event_secret(catalog: Mapping[str, Any], tenant: str, event: str) -> str | None:
+def event_secret(catalog: Catalog, tenant: str, event: str) -> str | None:
     """The ``[webhook] secret`` of the package serving ``tenant``/``event`` in ctl's
-    ``catalog`` document (None: unsigned).
+    ``catalog`` (None: unsigned).
 
     An event the catalog does not know has no secret here; the webhook answers 404 for it.
     """
-    job = catalog.get("tenants", {}).get(tenant, {}).get("events", {}).get(event) or {}
-    secret = job.get("secret")
-    return secret if isinstance(secret, str) and secret else None
+    job = catalog.job(tenant, event)
+    return job.secret if job is not None and job.secret else None
 
 
 class Webhook:

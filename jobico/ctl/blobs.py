@@ -24,8 +24,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
+from jobico.ctl.api import Catalog
 from jobico.private import private_dir
 from jobico.repo.files import atomic_write
 
@@ -35,13 +35,9 @@ GRACE_S = 60.0
 _NAME = re.compile(r"^(?P<sha>[0-9a-f]{64})\.wasm$|^\.[0-9a-f]{64}\.wasm\..*\.tmp$")
 
 
-def modules_of(document: Mapping[str, Any]) -> frozenset[str]:
-    """The module hashes every job of a catalog document names."""
-    return frozenset(
-        job["module_sha256"]
-        for tenant in document["tenants"].values()
-        for job in tenant["events"].values()
-    )
+def modules_of(catalog: Catalog) -> frozenset[str]:
+    """The module hashes every job of a catalog names."""
+    return frozenset(job.module_sha256 for job in catalog.jobs())
 
 
 class Blobs:
@@ -70,9 +66,9 @@ class Blobs:
             if not target.exists():
                 atomic_write(target, data)
 
-    def published(self, document: Mapping[str, Any]) -> None:
+    def published(self, catalog: Catalog) -> None:
         """Note the modules a just-published catalog names."""
-        named = modules_of(document)
+        named = modules_of(catalog)
         self._recent.append(named)
         now = self._clock()
         self._named_at.update(dict.fromkeys(named, now))

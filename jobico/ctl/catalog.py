@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from jobico import caps
+from jobico.ctl import api
+from jobico.ctl.api import Problem
 from jobico.ctl.packages import Job, Package, parse_package
-from jobico.ctl.problems import Problem, ProblemsError
+from jobico.ctl.problems import ProblemsError
 from jobico.ctl.validate import Checker, CheckFailed, resolve_abi
 from jobico.repo.files import UnusableFile, over_limit, sha256_bytes
 
@@ -69,18 +71,13 @@ class LoadedPackage:
     version: int
     digest: str
     files: tuple[tuple[str, str], ...]
-    jobs: Mapping[str, dict[str, Any]]
+    jobs: Mapping[str, api.Job]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> api.PackageSummary:
         pkg = self.package
-        return {
-            "file": pkg.file,
-            "name": pkg.name,
-            "version": self.version,
-            "events": sorted(self.jobs),
-            "files": [{"path": p, "sha256": s} for p, s in self.files],
-            "limits": {k: getattr(pkg.limits, k) for k in pkg.limits.__slots__},
-        }
+        files = tuple(api.PackageFile(path, sha) for path, sha in self.files)
+        return api.PackageSummary(pkg.file, pkg.name, self.version, tuple(sorted(self.jobs)), files,
+                                  pkg.limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +88,7 @@ class TenantState:
     problems: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
     package_files: Mapping[str, str] = field(default_factory=dict)
 
-    def events(self) -> dict[str, dict[str, Any]]:
+    def events(self) -> dict[str, api.Job]:
         return {ev: job for p in self.packages.values() for ev, job in p.jobs.items()}
 
     def versions(self) -> dict[str, int]:
@@ -108,28 +105,6 @@ def package_files(paths: TenantFiles) -> dict[str, str]:
     return {p[: -len(".toml")]: p for p in sorted(paths) if p.endswith(".toml") and "/" not in p}
 
 
-def _job_document(tenant: str, pkg: Package, job: Job, refs: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "tenant": tenant,
-        "package": pkg.id,
-        "event": job.event,
-        "schema": refs["schema"],
-        "schema_sha256": refs["schema_sha256"],
-        "wasm": job.wasm,
-        "module_sha256": refs["module_sha256"],
-        "abi": refs["abi"],
-        "entry": job.entry,
-        "timeout_ms": job.timeout_ms,
-        "memory_mb": job.memory_mb,
-        "max_attempts": job.max_attempts,
-        "on_ok": job.on_ok,
-        "on_error": job.on_error,
-        "secret": pkg.webhook.secret,
-        "max_body_kb": pkg.webhook.max_body_kb,
-        "max_items": pkg.webhook.max_items,
-    }
-
-
 def _file_problem(tenant: str, pkg: Package, job: Job, key: str, reason: str) -> ProblemsError:
     """A problem of the file a job names, pointing back at the job that uses it."""
     where = f"{pkg.file}:{job.line_of(key)}" if job.line_of(key) else pkg.file
@@ -144,29 +119,43 @@ def _resolve_job(
     files: TenantFiles,
     checker: Checker,
     used: dict[str, bytes],
-) -> dict[str, Any]:
-    """The job's schema, module hash and ABI. Errors: ProblemsError naming the file."""
-    refs: dict[str, Any] = {"schema": None, "schema_sha256": None}
-    for key in ("schema", "wasm"):
-        path = getattr(job, key)
-        if path is None:
-            continue
+) -> api.Job:
+    """The job as the catalog says it: its schema, module hash and ABI resolved.
+
+    Errors: ProblemsError naming the file.
+    """
+    schema, schema_sha = None, None
+    if job.schema is not None:
+        data = _use(tenant, pkg, job, "schema", files, used)
         try:
-            data = used[path] = files.read(path, CAPS[key])
-        except KeyError:
-            msg = f"jobs.{key}: file {path!r} not found in tenant {tenant!r}"
-            raise ProblemsError([Problem(pkg.file, job.line_of(key), msg)]) from None
-        except UnusableFile as e:
-            raise _file_problem(tenant, pkg, job, key, e.reason) from None
-        try:
-            if key == "schema":
-                refs.update(schema=checker.schema(data), schema_sha256=sha256_bytes(data))
-            else:
-                refs.update(abi=resolve_abi(job, checker.exports(data)))
-                refs["module_sha256"] = sha256_bytes(data)
+            schema, schema_sha = checker.schema(data), sha256_bytes(data)
         except CheckFailed as e:
-            raise _file_problem(tenant, pkg, job, key, str(e)) from None
-    return _job_document(tenant, pkg, job, refs)
+            raise _file_problem(tenant, pkg, job, "schema", str(e)) from None
+    data = _use(tenant, pkg, job, "wasm", files, used)
+    try:
+        abi = resolve_abi(job, checker.exports(data))
+    except CheckFailed as e:
+        raise _file_problem(tenant, pkg, job, "wasm", str(e)) from None
+    hook = pkg.webhook
+    return api.Job(tenant, pkg.id, job.event, schema, schema_sha, job.wasm, sha256_bytes(data), abi,
+                   job.entry, job.timeout_ms, job.memory_mb, job.max_attempts, job.on_ok, job.on_error,
+                   hook.secret, hook.max_body_kb, hook.max_items)
+
+
+def _use(tenant: str, pkg: Package, job: Job, key: str, files: TenantFiles, used: dict[str, bytes]) -> bytes:
+    """The bytes of the file the job names at ``key`` (capped for that use), noted in ``used``.
+
+    Errors: ProblemsError naming the file, or the package line when it is not there.
+    """
+    path = getattr(job, key)
+    try:
+        data = used[path] = files.read(path, CAPS[key])
+    except KeyError:
+        msg = f"jobs.{key}: file {path!r} not found in tenant {tenant!r}"
+        raise ProblemsError([Problem(pkg.file, job.line_of(key), msg)]) from None
+    except UnusableFile as e:
+        raise _file_problem(tenant, pkg, job, key, e.reason) from None
+    return data
 
 
 def load_package(
@@ -226,10 +215,10 @@ def _claim(
 
 def _unmet_targets(loaded: LoadedPackage, events: Mapping[str, str]) -> list[Problem]:
     return [
-        _problem(loaded, ev, f"event {ev!r}: {key} target {job[key]!r} is not an event of this tenant")
+        _problem(loaded, ev, f"event {ev!r}: {key} target {target!r} is not an event of this tenant")
         for ev, job in loaded.jobs.items()
-        for key in ("on_ok", "on_error")
-        if job[key] is not None and job[key] not in events
+        for key, target in (("on_ok", job.on_ok), ("on_error", job.on_error))
+        if target is not None and target not in events
     ]
 
 
@@ -289,7 +278,7 @@ def build_tenant(
     for name, extra in notes.items():
         problems.setdefault(name, []).extend(extra)
     modules = {
-        job["module_sha256"]: files.read(job["wasm"], CAPS["wasm"])
+        job.module_sha256: files.read(job.wasm, CAPS["wasm"])
         for loaded in chosen.values()
         if loaded is candidates.get(loaded.package.id)
         for job in loaded.jobs.values()

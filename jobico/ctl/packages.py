@@ -21,12 +21,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobico import caps
-from jobico.ctl.problems import Problem, ProblemsError, TomlLines
+from jobico.ctl.api import (
+    ABIS,
+    DEFAULT_ABI,
+    DEFAULT_ENTRY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_BODY_KB,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_MS,
+    Limits,
+    Problem,
+)
+from jobico.ctl.problems import ProblemsError, TomlLines, toml_problem
 from jobico.errors import UserError
 from jobico.names import EVENT_PATTERN, ID_RE, is_id
 from jobico.repo.files import clean_relpath
 
-ABIS = ("auto", "jobicolet", "wasi")
 EXPORT_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$")
 
 
@@ -46,17 +56,17 @@ _JOB = {
     "event": _Field(str, required=True, pattern=EVENT_PATTERN),
     "schema": _Field(str, path=True),
     "wasm": _Field(str, required=True, path=True),
-    "abi": _Field(str, "auto", choices=ABIS),
-    "entry": _Field(str, "event", pattern=EXPORT_PATTERN),
-    "timeout_ms": _Field(int, 2000, low=1, high=3_600_000),
-    "memory_mb": _Field(int, 64, low=1, high=4096),
-    "max_attempts": _Field(int, 3, low=1, high=100),
+    "abi": _Field(str, DEFAULT_ABI, choices=ABIS),
+    "entry": _Field(str, DEFAULT_ENTRY, pattern=EXPORT_PATTERN),
+    "timeout_ms": _Field(int, DEFAULT_TIMEOUT_MS, low=1, high=3_600_000),
+    "memory_mb": _Field(int, DEFAULT_MEMORY_MB, low=1, high=4096),
+    "max_attempts": _Field(int, DEFAULT_MAX_ATTEMPTS, low=1, high=100),
     "on_ok": _Field(str, pattern=EVENT_PATTERN),
     "on_error": _Field(str, pattern=EVENT_PATTERN),
 }
 _WEBHOOK = {
     "secret": _Field(str),
-    "max_body_kb": _Field(int, 256, low=1, high=65536),
+    "max_body_kb": _Field(int, DEFAULT_MAX_BODY_KB, low=1, high=65536),
     "max_items": _Field(int, caps.DEFAULT_MAX_ITEMS, low=1, high=1_000_000),
 }
 _LIMITS = {
@@ -73,11 +83,11 @@ class Job:
     event: str
     wasm: str
     schema: str | None = None
-    abi: str = "auto"
-    entry: str = "event"
-    timeout_ms: int = 2000
-    memory_mb: int = 64
-    max_attempts: int = 3
+    abi: str = DEFAULT_ABI
+    entry: str = DEFAULT_ENTRY
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    memory_mb: int = DEFAULT_MEMORY_MB
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     on_ok: str | None = None
     on_error: str | None = None
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
@@ -89,16 +99,8 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class Webhook:
     secret: str | None = None
-    max_body_kb: int = 256
+    max_body_kb: int = DEFAULT_MAX_BODY_KB
     max_items: int = caps.DEFAULT_MAX_ITEMS
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_queue_depth: int | None = None
-    rate: float | None = None
-    burst: int | None = None
-    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ class Package:
     jobs: tuple[Job, ...]
     name: str | None = None
     webhook: Webhook = Webhook()
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
 
 
 def _value(value: Any, spec: _Field, key: str, where: str) -> tuple[Any, str | None]:
@@ -211,7 +213,7 @@ def parse_package(file: str, package_id: str, text: bytes | str) -> Package:
     except UnicodeDecodeError as e:
         raise ProblemsError([Problem(file, None, f"not UTF-8 text: {e}")]) from None
     except tomllib.TOMLDecodeError as e:
-        raise ProblemsError([Problem.from_toml_error(file, e)]) from None
+        raise ProblemsError([toml_problem(file, e)]) from None
     lines = TomlLines(source)
 
     for key in doc.keys() - set(_TOP):

@@ -1,5 +1,8 @@
 """Load problems with a file and a line, and how to find that line in TOML text.
 
+A ``Problem`` is what ``packages`` sends (``jobico.ctl.api``); this module raises
+and places them.
+
 tomllib gives values but not where they came from, so ``TomlLines`` scans the
 text once for table headers and ``key =`` lines: good enough to point a user at
 the right line of a hand-written package, and it never raises.
@@ -10,9 +13,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
+from jobico.ctl.api import Problem
 from jobico.errors import UserError
 
 _HEADER = re.compile(r"""^\s*(\[\[?)\s*([^\[\]#]+?)\s*\]\]?\s*(#.*)?$""")
@@ -20,27 +22,12 @@ _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*[=.]""")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)|\s*\(at end of document\)")
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why a file did not load: ``line`` is 1-based, None when it cannot be placed."""
-
-    file: str
-    line: int | None
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "message": self.message}
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.message}"
-
-    @classmethod
-    def from_toml_error(cls, file: str, error: tomllib.TOMLDecodeError) -> Problem:
-        text = str(error)
-        match = _TOML_POSITION.search(text)
-        line = int(match[1]) if match and match[1] else None
-        return cls(file, line, f"invalid TOML: {_TOML_POSITION.sub('', text)}")
+def toml_problem(file: str, error: tomllib.TOMLDecodeError) -> Problem:
+    """The problem of a file that is not TOML, placed at the line tomllib names."""
+    text = str(error)
+    match = _TOML_POSITION.search(text)
+    line = int(match[1]) if match and match[1] else None
+    return Problem(file, line, f"invalid TOML: {_TOML_POSITION.sub('', text)}")
 
 
 class ProblemsError(UserError):

@@ -1,5 +1,8 @@
 """The ctl component: follow repo's file changes, rebuild tenants, publish the catalog.
 
+Its contract is ``jobico.ctl.api`` (``catalog``, stream ``catalog``,
+``packages``), answered as ``methods`` lists.
+
 ctl builds once from disk at start (so it serves a catalog even before repo is
 up), then follows repo's ``changes`` stream, reconnecting when repo restarts.
 Changes only mark tenants dirty; one builder task rebuilds every dirty tenant
@@ -15,22 +18,22 @@ after each build and at least every grace period (the rule is in ``ctl/blobs.py`
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from jobico.ctl import blobs
+from jobico.ctl import api, blobs
 from jobico.ctl.blobs import Blobs
 from jobico.ctl.catalog import TenantState, build_tenant
-from jobico.ctl.documents import catalog_document, package_documents
+from jobico.ctl.documents import catalog_of, package_list
 from jobico.ctl.validate import Checker
 from jobico.errors import NotFound
-from jobico.names import check_id
 from jobico.repo import api as repo_api
 from jobico.repo.files import list_files, read_file
-from jobico.rpc.api import EMPTY
+from jobico.rpc.api import EMPTY, Empty
+from jobico.rpc.dispatch import Methods
 from jobico.rpc.follow import follow
 
 
@@ -73,7 +76,7 @@ class CtlService:
         # tenant -> path -> (sha256, error), as repo sees it: what changes triggers a build
         self._files: dict[str, dict[str, tuple[str | None, str | None]]] = {}
         self._states: dict[str, TenantState] = {}
-        self._document = catalog_document(0, {})
+        self._catalog = api.EMPTY_CATALOG
         self._published = trio.Event()
         self._dirty: set[str] = set()
         self._wake = trio.Event()
@@ -173,31 +176,33 @@ class CtlService:
             else:
                 self._states.pop(tenant, None)
         if changed:
-            self._document = catalog_document(self._document["version"] + 1, self._states)
-            self._blobs.published(self._document)
-            self._log.info("catalog version %d", self._document["version"])
+            self._catalog = catalog_of(self._catalog.version + 1, self._states)
+            self._blobs.published(self._catalog)
+            self._log.info("catalog version %d", self._catalog.version)
             self._published.set()
             self._published = trio.Event()
 
     # --- RPC ----------------------------------------------------------------------
 
+    def methods(self) -> Methods:
+        return (Methods()
+                .call(api.catalog, self.catalog)
+                .stream(api.catalog_stream, self.catalog_stream)
+                .call(api.packages, self.packages))
+
     async def status(self) -> dict[str, Any]:
         errors = sum(len(p) for s in self._states.values() for p in s.problems.values())
-        return {"version": self._document["version"], "tenants": len(self._states), "errors": errors}
+        return {"version": self._catalog.version, "tenants": len(self._states), "errors": errors}
 
-    async def rpc_catalog(self, params: Any) -> dict[str, Any]:
-        return self._document
+    async def catalog(self, request: Empty) -> api.Catalog:
+        return self._catalog
 
-    async def rpc_packages(self, params: Any) -> list[dict[str, Any]]:
-        """Errors: UserError for an invalid tenant id."""
-        tenant = params.get("tenant") if isinstance(params, Mapping) else None
-        if tenant is not None:
-            check_id(tenant)
-        return package_documents(self._states, tenant)
+    async def packages(self, request: api.ListPackages) -> api.PackageList:
+        return package_list(self._states, request.tenant)
 
-    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
+    async def catalog_stream(self, request: Empty) -> AsyncGenerator[api.Catalog, None]:
         """The current catalog, then each newer one (a slow reader skips to the latest)."""
         while True:
             published = self._published
-            yield self._document
+            yield self._catalog
             await published.wait()

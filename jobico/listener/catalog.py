@@ -15,13 +15,12 @@ from typing import Any
 import jsonschema_rs
 
 from jobico.caps import DEFAULT_MAX_ITEMS
+from jobico.ctl import api as ctl_api
 from jobico.errors import UserError
 from jobico.listener.quotas import PackageRate
 from jobico.listener.signatures import decode_secret
 from jobico.listener.validation import weight
 from jobico.schemas import compile_offline
-
-DEFAULT_MAX_BODY_KB = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,53 +71,52 @@ class ValidatorCache:
 
 
 class Catalog:
-    """A lookup table built from a catalog document (docs/internals.md "Data").
+    """The routes of one catalog version (``jobico.ctl.api.Catalog``).
 
     A job whose schema does not compile is left out (404) and listed in ``errors``;
-    ctl should never publish one, so this is a guard, not a feature.
+    ctl should never publish one, so this is a guard, not a feature. The catalog
+    may also be given as its wire document (as tests and benchmarks write it).
+    Errors: ``UserError`` for a document off the contract.
     """
 
-    def __init__(self, document: Mapping[str, Any], cache: ValidatorCache | None = None) -> None:
-        self.version: int = int(document.get("version", 0))
+    def __init__(self, catalog: ctl_api.Catalog | dict[str, Any],
+                 cache: ValidatorCache | None = None) -> None:
+        if not isinstance(catalog, ctl_api.Catalog):
+            catalog = ctl_api.Catalog.from_wire(catalog)
+        self.version: int = catalog.version
         self.errors: list[str] = []
         self._routes: dict[tuple[str, str], Route] = {}
         cache = cache if cache is not None else ValidatorCache()
         used: set[str] = set()
-        for tenant, entry in (document.get("tenants") or {}).items():
-            packages = entry.get("packages") or {}
-            for event, job in (entry.get("events") or {}).items():
+        for tenant, entry in catalog.tenants.items():
+            for event, job in entry.events.items():
+                summary = entry.packages.get(job.package)
+                limits = summary.limits if summary is not None else ctl_api.Limits()
                 try:
-                    limits = (packages.get(job.get("package")) or {}).get("limits") or {}
-                    self._routes[tenant, event] = self._route(tenant, event, job, limits, cache, used)
+                    self._routes[tenant, event] = self._route(job, limits, cache, used)
                 except UserError as exc:
                     self.errors.append(f"{tenant}/{event}: {exc}")
         cache.keep_only(used)
-        self.tenants: frozenset[str] = frozenset((document.get("tenants") or {}).keys())
+        self.tenants: frozenset[str] = frozenset(catalog.tenants)
 
     @staticmethod
-    def _route(
-        tenant: str, event: str, job: Mapping[str, Any], limits: Mapping[str, Any],
-        cache: ValidatorCache, used: set[str],
-    ) -> Route:
+    def _route(job: ctl_api.Job, limits: ctl_api.Limits, cache: ValidatorCache, used: set[str]) -> Route:
         validator, schema_weight = None, 1
-        if job.get("schema") is not None:
-            sha = str(job.get("schema_sha256") or json.dumps(job["schema"], sort_keys=True))
-            validator, schema_weight = cache.get(sha, job["schema"])
+        if job.schema is not None:
+            sha = job.schema_sha256 or json.dumps(job.schema, sort_keys=True)
+            validator, schema_weight = cache.get(sha, job.schema)
             used.add(sha)
         key, key_error = None, None
-        if job.get("secret"):
+        if job.secret:
             try:
-                key = decode_secret(str(job["secret"]))
+                key = decode_secret(job.secret)
             except UserError as exc:
                 key_error = str(exc)
-        max_kb = job.get("max_body_kb") or DEFAULT_MAX_BODY_KB
-        package = str(job.get("package", ""))
         rate = None
-        if limits.get("rate"):  # the package's own [limits]; its depth and concurrency are not enforced
-            rate = PackageRate(package, float(limits["rate"]), int(limits.get("burst") or 0))
-        max_items = int(job.get("max_items") or DEFAULT_MAX_ITEMS)  # [webhook] max_items
-        return Route(tenant, event, package, validator, key, key_error, int(max_kb) * 1024, rate,
-                     max_items, schema_weight)
+        if limits.rate:  # the package's own [limits]; its depth and concurrency are not enforced
+            rate = PackageRate(job.package, float(limits.rate), limits.burst or 0)
+        return Route(job.tenant, job.event, job.package, validator, key, key_error, job.max_body_kb * 1024,
+                     rate, job.max_items, schema_weight)
 
     def route(self, tenant: str, event: str) -> Route | None:
         return self._routes.get((tenant, event))
@@ -127,4 +125,4 @@ class Catalog:
         return len(self._routes)
 
 
-EMPTY = Catalog({"version": 0, "tenants": {}})
+EMPTY = Catalog(ctl_api.EMPTY_CATALOG)

@@ -23,7 +23,6 @@ import logging
 import socket
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import hypercorn
 import trio
@@ -31,11 +30,11 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Sockets
 from hypercorn.utils import repr_socket_addr, wrap_app
 
+from jobico.ctl import api as ctl_api
 from jobico.listener.app import ListenerApp
 from jobico.listener.catalog import Catalog, ValidatorCache
 from jobico.listener.connections import CappedSocket, ConnectionLimits, Deadline
 from jobico.listener.enqueuer import CONNECT_TIMEOUT_S, Connect
-from jobico.rpc import follow as rpc_follow
 
 log = logging.getLogger("jobico.listener")
 
@@ -196,15 +195,15 @@ async def follow_catalog(
     """Keep ``app.catalog`` on ctl's current version, forever; ``loaded`` is set on the first.
 
     When ctl restarts the stream ends or breaks; the last catalog stays live while
-    ``jobico.rpc.follow`` reconnects.
+    ``jobico.ctl.api.follow_catalog`` reconnects.
     Cancellation: stops following; the app keeps its last catalog.
     """
     cache = ValidatorCache()
 
-    async def adopt(document: dict[str, Any]) -> None:
-        app.catalog = catalog = Catalog(document, cache)
+    async def adopt(version: ctl_api.Catalog) -> None:
+        app.catalog = catalog = Catalog(version, cache)
         for problem in catalog.errors:
             log.warning("catalog v%d: %s", catalog.version, problem)
         loaded.set()
 
-    await rpc_follow.follow_catalog(functools.partial(connect, "ctl", CONNECT_TIMEOUT_S), adopt, log)
+    await ctl_api.follow_catalog(functools.partial(connect, "ctl", CONNECT_TIMEOUT_S), adopt, log)

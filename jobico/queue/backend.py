@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
+from jobico.ctl import api as ctl_api
 from jobico.errors import QueueFull, UserError
 from jobico.names import check_id
 
@@ -111,24 +112,18 @@ class Packages:
         return package, cap, self.events[(tenant, package)]
 
     @classmethod
-    def from_catalog(cls, document: Mapping[str, Any]) -> Packages:
-        """Read a catalog document (docs/internals.md); parts of another shape are skipped."""
-        of: dict[tuple[str, str], str] = {}
-        limits: dict[str, dict[tuple[str, str], int]] = {"max_concurrency": {}, "max_queue_depth": {}}
-        tenants = document.get("tenants")
-        for tenant, state in (tenants.items() if isinstance(tenants, Mapping) else ()):
-            if not isinstance(state, Mapping):
-                continue
-            for event, job in _items(state.get("events")):
-                if isinstance(job, Mapping) and isinstance(job.get("package"), str):
-                    of[(tenant, event)] = job["package"]
-            for package, summary in _items(state.get("packages")):
-                given = summary.get("limits") if isinstance(summary, Mapping) else None
-                for name, found in limits.items():
-                    cap = given.get(name) if isinstance(given, Mapping) else None
-                    if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:  # 0, None: unlimited
+    def from_catalog(cls, catalog: ctl_api.Catalog) -> Packages:
+        """Which package each event belongs to, and the caps of the packages that set them."""
+        of = {(job.tenant, job.event): job.package for job in catalog.jobs()}
+        concurrency: dict[tuple[str, str], int] = {}
+        depths: dict[tuple[str, str], int] = {}
+        for tenant, entry in catalog.tenants.items():
+            for package, summary in entry.packages.items():
+                limits = summary.limits
+                for found, cap in ((concurrency, limits.max_concurrency), (depths, limits.max_queue_depth)):
+                    if cap is not None and cap > 0:  # 0, None: unlimited
                         found[(tenant, package)] = cap
-        return cls(of, limits["max_concurrency"], limits["max_queue_depth"])
+        return cls(of, concurrency, depths)
 
 
 def queue_full(tenant: str, depth: int, limit: int, package: str | None = None) -> QueueFull:
@@ -136,10 +131,6 @@ def queue_full(tenant: str, depth: int, limit: int, package: str | None = None) 
     the 503)."""
     whose = f"tenant {tenant}" + (f" package {package}" if package is not None else "")
     return QueueFull(f"{whose} queue is full: {depth} of {limit} items queued")
-
-
-def _items(value: object) -> Sequence[tuple[str, Any]]:
-    return list(value.items()) if isinstance(value, Mapping) else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,13 +24,13 @@ import trio
 
 from jobico.component import Context
 from jobico.config import Config
+from jobico.ctl import api as ctl_api
 from jobico.errors import ConfigError, Unavailable, UserError
 from jobico.queue.backend import Limits, LimitsFor, Packages, Settlement
 from jobico.queue.commit import GroupCommit
 from jobico.queue.file_backend import FileBackend
 from jobico.queue.memory import MemoryBackend
 from jobico.queue.redis_adapter import AsyncBackend, Awaitable
-from jobico.rpc.follow import follow_catalog
 
 SWEEP_S = 0.25
 MAX_LEASE_WAIT_MS = 30_000
@@ -92,7 +92,7 @@ class QueueService:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self._commit.run)
                     nursery.start_soon(self._sweep)
-                    nursery.start_soon(follow_catalog, functools.partial(self._ctx.connect, "ctl"),
+                    nursery.start_soon(ctl_api.follow_catalog, functools.partial(self._ctx.connect, "ctl"),
                                        self._adopt_catalog, self._ctx.log)
                     task_status.started()
             await self._commit.drain()
@@ -231,9 +231,9 @@ class QueueService:
         self._wake()
         return {"tenant": tenant, "paused": False}
 
-    async def _adopt_catalog(self, document: dict[str, Any]) -> None:
+    async def _adopt_catalog(self, catalog: ctl_api.Catalog) -> None:
         """Package caps come with the catalog; a new one may free items a cap held back."""
-        await self._backend.set_packages(Packages.from_catalog(document))
+        await self._backend.set_packages(Packages.from_catalog(catalog))
         self._wake()
 
     def _wake(self) -> None:

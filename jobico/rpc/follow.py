@@ -1,9 +1,9 @@
 """Follow another component's stream for good: reopen it whenever it ends or breaks.
 
 ctl follows repo's file changes; the executor, the queue and the listener follow
-ctl's catalog. Each stream starts with the whole state (a snapshot, the current
-catalog), so a follower that reconnects after its peer restarted loses nothing.
-The loop is written once, here.
+ctl's catalog (``jobico.ctl.api.follow_catalog``). Each stream starts with the
+whole state (a snapshot, the current catalog), so a follower that reconnects
+after its peer restarted loses nothing. The loop is written once, here.
 """
 
 from __future__ import annotations
@@ -61,8 +61,11 @@ async def follow(
 async def follow_catalog(
     connect: Connect, adopt: Callable[[dict[str, Any]], Awaitable[object]], log: logging.Logger
 ) -> NoReturn:
-    """Hand ``adopt`` ctl's catalog document, then every newer version, for good.
+    """Hand ``adopt`` ctl's catalog as its wire document, then every newer version, for good.
 
+    Transitional: the executor's, until it takes the typed catalog of
+    ``jobico.ctl.api.follow_catalog`` as every other follower does (issue 14,
+    wave C, then deletes this).
     **Cancellation:** the only way it ends.
     """
     await follow(connect, _catalog_stream, adopt, log=log, what="catalog stream from ctl")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobico.cli.webhook import event_secret, listener_names, live_webhook_url, webhook_url
+from jobico.ctl.api import EMPTY_CATALOG, Catalog, Job, TenantCatalog
 from jobico.errors import UserError
 
 
@@ -68,11 +69,11 @@ def test_an_executor_only_node_names_its_home(tmp_path: Path) -> None:
 
 
 def test_the_secret_is_the_catalogs_for_that_event() -> None:
-    catalog = {"tenants": {"acme": {"events": {"signup": {"secret": "whsec_abc"},
-                                               "open": {"secret": None}}}}}
+    catalog = Catalog(1, {"acme": TenantCatalog({"signup": Job("acme", "p", "signup", secret="whsec_abc"),
+                                                 "open": Job("acme", "p", "open")}, {})})
     assert event_secret(catalog, "acme", "signup") == "whsec_abc"
     assert event_secret(catalog, "acme", "open") is None
-    assert event_secret(catalog, "acme", "nope") is None and event_secret({}, "x", "y") is None
+    assert event_secret(catalog, "acme", "nope") is None and event_secret(EMPTY_CATALOG, "x", "y") is None
 
 
 def test_the_dashboard_finds_and_signs_with_this_module_and_no_cli_machinery() -> None:

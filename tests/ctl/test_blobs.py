@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
+from jobico.ctl.api import Catalog, Job, TenantCatalog
 from jobico.ctl.blobs import Blobs
 from jobico.repo.files import sha256_bytes
 
@@ -23,10 +23,10 @@ class Clock:
         return self.now
 
 
-def catalog(*modules: bytes) -> dict[str, Any]:
-    """A catalog document whose one tenant runs ``modules``."""
-    jobs = {f"e{i}": {"module_sha256": sha256_bytes(m)} for i, m in enumerate(modules)}
-    return {"version": 1, "tenants": {"acme": {"events": jobs, "packages": {}}}}
+def catalog(*modules: bytes) -> Catalog:
+    """A catalog whose one tenant runs ``modules``."""
+    jobs = {f"e{i}": Job("acme", "p", f"e{i}", module_sha256=sha256_bytes(m)) for i, m in enumerate(modules)}
+    return Catalog(1, {"acme": TenantCatalog(jobs, {})})
 
 
 def module(i: int) -> bytes:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from jobico.ctl.catalog import TenantState, build_tenant
-from jobico.ctl.documents import catalog_document, package_documents
+from jobico.ctl.documents import catalog_of, package_list
 from jobico.ctl.validate import Checker
 from jobico.repo.files import sha256_bytes
 from tests.ctl import guests
@@ -34,18 +34,18 @@ def errors(state: TenantState, name: str) -> list[tuple[str, int | None, str]]:
 def test_a_good_package_becomes_jobs_with_hashes(checker: Checker) -> None:
     state, modules = build(checker, files(signup_toml=package("signup")))
     job = state.events()["signup"]
-    assert job["abi"] == "jobicolet" and job["package"] == "signup" and job["tenant"] == "acme"
-    assert job["module_sha256"] == sha256_bytes(guests.jobicolet())
-    assert job["schema"] == {"type": "object", "required": ["name"]}
-    assert job["schema_sha256"] == sha256_bytes(SCHEMA)
-    assert (job["timeout_ms"], job["memory_mb"], job["max_attempts"], job["max_body_kb"]) == (
+    assert job.abi == "jobicolet" and job.package == "signup" and job.tenant == "acme"
+    assert job.module_sha256 == sha256_bytes(guests.jobicolet())
+    assert job.schema == {"type": "object", "required": ["name"]}
+    assert job.schema_sha256 == sha256_bytes(SCHEMA)
+    assert (job.timeout_ms, job.memory_mb, job.max_attempts, job.max_body_kb) == (
         2000,
         64,
         3,
         256,
     )
-    assert job["max_items"] == 10_000
-    assert modules == {job["module_sha256"]: guests.jobicolet()}
+    assert job.max_items == 10_000
+    assert modules == {job.module_sha256: guests.jobicolet()}
     assert state.versions() == {"signup": 1}
 
 
@@ -57,7 +57,7 @@ def test_unchanged_input_keeps_the_version_and_a_change_bumps_it(checker: Checke
     fs["g.wasm"] = guests.wasi()
     changed, modules = build(checker, fs, again)
     assert changed.versions() == {"signup": 2}
-    assert changed.events()["signup"]["abi"] == "wasi"
+    assert changed.events()["signup"].abi == "wasi"
     assert list(modules) == [sha256_bytes(guests.wasi())]
 
 
@@ -90,8 +90,8 @@ def test_missing_reference_names_package_file_and_line(checker: Checker) -> None
     assert errors(state, "signup") == [
         ("tenants/acme/signup.toml", 4, "jobs.schema: file 'nope.json' not found in tenant 'acme'")
     ]
-    docs = package_documents({"acme": state})
-    assert [(d["package"], d["version"], d["state"]) for d in docs] == [("signup", None, "error")]
+    docs = package_list({"acme": state}).packages
+    assert [(d.package, d.version, d.state) for d in docs] == [("signup", None, "error")]
 
 
 def test_event_clash_is_an_error_of_the_later_package(checker: Checker) -> None:
@@ -132,11 +132,11 @@ def test_same_event_name_in_two_tenants_is_fine(checker: Checker) -> None:
     fs = files(p_toml=package("signup"))
     acme, _ = build_tenant("acme", fs, TenantState(), checker)
     beta, _ = build_tenant("beta", fs, TenantState(), checker)
-    doc = catalog_document(3, {"acme": acme, "beta": beta, "empty": TenantState()})
-    assert doc["version"] == 3
-    assert sorted(doc["tenants"]) == ["acme", "beta"]
-    assert doc["tenants"]["beta"]["events"]["signup"]["tenant"] == "beta"
-    assert doc["tenants"]["acme"]["packages"]["p"]["version"] == 1
+    catalog = catalog_of(3, {"acme": acme, "beta": beta, "empty": TenantState()})
+    assert catalog.version == 3
+    assert sorted(catalog.tenants) == ["acme", "beta"]
+    assert catalog.job("beta", "signup").tenant == "beta"  # type: ignore[union-attr]
+    assert catalog.tenants["acme"].packages["p"].version == 1
 
 
 def test_toml_in_sub_folders_is_not_a_package(checker: Checker) -> None:
@@ -159,4 +159,4 @@ def test_removing_an_event_others_chain_to_reports_them(checker: Checker) -> Non
 
 def test_webhook_max_items_reaches_the_job_document(checker: Checker) -> None:
     state, _ = build(checker, files(signup_toml="[webhook]\nmax_items = 50\n" + package("signup")))
-    assert state.events()["signup"]["max_items"] == 50
+    assert state.events()["signup"].max_items == 50

@@ -132,7 +132,7 @@ def test_a_package_with_such_a_module_is_a_load_error_and_the_last_good_version_
     bad = dict(fs, **{"g.wasm": bytes(wasmtime.wat2wasm(UNRUNNABLE[case][0]))})
     state, modules = build_tenant("acme", bad, good, checker)
     assert state.packages["signup"] is good.packages["signup"]  # still live, same version
-    assert state.events()["signup"]["module_sha256"] == sha256_bytes(guests.jobicolet())
+    assert state.events()["signup"].module_sha256 == sha256_bytes(guests.jobicolet())
     assert modules == {}
     (problem,) = state.problems["signup"]
     assert problem.file == "tenants/acme/g.wasm"

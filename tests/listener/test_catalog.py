@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from jobico.listener.catalog import DEFAULT_MAX_BODY_KB, Catalog, ValidatorCache
+from jobico.ctl.api import DEFAULT_MAX_BODY_KB
+from jobico.listener.catalog import Catalog, ValidatorCache
 
 from .conftest import CATALOG, SECRET, job
 

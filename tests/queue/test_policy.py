@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jobico.ctl.api import EMPTY_CATALOG, Catalog
 from jobico.errors import UserError
 from jobico.queue.backend import Packages
 from jobico.queue.policy import allocate_ids, fair_shares, format_id, lane_shares, parse_id, retry_delay
@@ -130,18 +131,19 @@ def test_lane_shares_match_the_one_at_a_time_rule(
 
 
 def test_packages_are_read_from_a_catalog_document() -> None:
-    catalog = {"version": 3, "tenants": {
+    document = {"version": 3, "tenants": {
         "acme": {"events": {"signup": {"package": "flow"}, "welcome": {"package": "flow"}},
                  "packages": {"flow": {"limits": {"max_concurrency": 2, "max_queue_depth": 5}},
                               "other": {"limits": {}}}},
         "globex": {"events": {"x": {"package": "p"}},
                    "packages": {"p": {"limits": {"max_concurrency": 0, "max_queue_depth": None}}}},
-        "broken": "not a map",
     }}
-    packages = Packages.from_catalog(catalog)
+    with pytest.raises(UserError, match="tenant broken must be a map"):  # refused as the stream reads it
+        Catalog.from_wire({**document, "tenants": {**document["tenants"], "broken": "not a map"}})
+    packages = Packages.from_catalog(Catalog.from_wire(document))
     assert packages.of == {("acme", "signup"): "flow", ("acme", "welcome"): "flow", ("globex", "x"): "p"}
     assert packages.caps == {("acme", "flow"): 2}  # 0 = unlimited
     assert packages.depths == {("acme", "flow"): 5}  # None = unlimited
     assert packages.depth_cap("acme", "welcome") == ("flow", 5, ("signup", "welcome"))
     assert packages.depth_cap("globex", "x") is None and packages.depth_cap("acme", "nothing") is None
-    assert Packages.from_catalog({}) == Packages()
+    assert Packages.from_catalog(EMPTY_CATALOG) == Packages()
