@@ -20,6 +20,7 @@ from jobico.home import Home
 from jobico.queue import commit as commit_module
 from jobico.queue import records
 from jobico.queue import segments as segments_module
+from jobico.queue.api import Enqueue, EnqueueResult
 from jobico.queue.commit import GroupCommit
 from jobico.queue.service import QueueService
 from jobico.queue.storage import FileBackend
@@ -111,11 +112,11 @@ async def test_an_enqueue_is_answered_only_after_its_fdatasync_returned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = SyncGate(tmp_path, monkeypatch)
-    replies: list[dict] = []
+    replies: list[EnqueueResult] = []
     async with queue_service(tmp_path) as service, trio.open_nursery() as nursery:
 
         async def enqueue() -> None:
-            replies.append(await service.rpc_enqueue({"tenant": "acme", "event": "e", "items": [b"1"]}))
+            replies.append(await service.enqueue(Enqueue("acme", "e", (b"1",))))
 
         nursery.start_soon(enqueue)
         held = await trio.to_thread.run_sync(gate.waiting.wait, 10)
@@ -137,8 +138,8 @@ async def test_an_enqueue_reply_never_precedes_the_sync_covering_its_record(
             # arriving during syncs (one every ms), then each on an idle queue (30 ms apart)
             await trio.sleep(n / 1000 if n < 150 else 0.15 + (n - 150) * 0.03)
             items = [b"%d" % n] * (1 + n % 3)
-            reply = await service.rpc_enqueue({"tenant": f"t{n % 4}", "event": "e", "items": items})
-            gate.log.append(("reply", *reply["ids"]))
+            reply = await service.enqueue(Enqueue(f"t{n % 4}", "e", tuple(items)))
+            gate.log.append(("reply", *reply.ids))
 
         for n in range(170):
             producers.start_soon(enqueue, n)
@@ -169,16 +170,16 @@ async def test_a_failed_sync_is_unavailable_and_the_queue_keeps_serving(
     stay buffered and are written again, so a resend with the same key gets the same ids."""
     gate = SyncGate(tmp_path, monkeypatch, shut=False)
     monkeypatch.setattr(commit_module, "RETRY_AFTER_ERROR_S", 0.01)
-    params = {"tenant": "acme", "event": "e", "items": [b"1"], "key": "k1"}
+    request = Enqueue("acme", "e", (b"1",), "k1")
     async with queue_service(tmp_path) as service:
         gate.fail_next = OSError(errno.EIO, "Input/output error")
         with pytest.raises(Unavailable, match="Input/output error"):
-            await service.rpc_enqueue(params)
-        again = await service.rpc_enqueue(params)
-        assert again["duplicate"]
-        other = await service.rpc_enqueue({"tenant": "acme", "event": "e", "items": [b"2"]})
+            await service.enqueue(request)
+        again = await service.enqueue(request)
+        assert again.duplicate
+        other = await service.enqueue(Enqueue("acme", "e", (b"2",)))
     q = open_queue(tmp_path / ".jobico" / "queue")
-    assert [d.id for d in q.lease("w", 10, 30_000)] == again["ids"] + other["ids"]
+    assert [d.id for d in q.lease("w", 10, 30_000)] == again.ids + other.ids
     q.close()
 
 
@@ -199,7 +200,7 @@ async def test_a_backend_that_is_away_never_stops_the_sweeper(
         monkeypatch.setattr(service._backend, "expire", expire)
         while len(calls) < 5:  # noqa: ASYNC110 - sweeps run on their own timer
             await trio.sleep(0.05)
-        reply = await service.rpc_enqueue({"tenant": "acme", "event": "e", "items": [b"1"]})
-        assert len(reply["ids"]) == 1, "the queue still serves"
+        reply = await service.enqueue(Enqueue("acme", "e", (b"1",)))
+        assert len(reply.ids) == 1, "the queue still serves"
     warnings = [r for r in caplog.records if "cannot sweep expired leases" in r.getMessage()]
     assert len(warnings) == 1, "said once, not at every sweep"

@@ -13,7 +13,7 @@ import pytest
 
 from jobico.errors import Conflict, UserError
 from jobico.queue import leases, records
-from jobico.queue.backend import Settlement, TenantStats
+from jobico.queue.api import Settlement, TenantStats
 from jobico.queue.segments import segment_path
 from jobico.queue.storage import FileBackend
 
