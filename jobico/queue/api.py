@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from jobico.errors import UserError
-from jobico.names import check_event, check_event_id, check_id
+from jobico.names import EVENT_ID_PATTERN, check_event, check_event_id, check_id
 from jobico.rpc.api import Call, Empty, Fields, each_of
 
 Outcome = Literal["ack", "retry", "dead"]
@@ -279,7 +279,13 @@ class Settlement:
 
     @classmethod
     def from_wire(cls, data: object) -> Settlement:
-        f = Fields(data, "result")
+        if type(data) is dict:  # the hot path: one per delivery settled
+            i, o, r, d = data.get("id"), data.get("outcome"), data.get("reason"), data.get("delay_ms")
+            outcome = _OUTCOME.get(o) if type(o) is str else None
+            if (outcome is not None and type(i) is str and EVENT_ID_PATTERN.fullmatch(i) is not None
+                    and (r is None or type(r) is str) and (d is None or (type(d) is int and d >= 0))):
+                return cls(i, outcome, r or "", d)
+        f = Fields(data, "result")  # something is off: say which field
         said = f.text("outcome")
         outcome = _OUTCOME.get(said)
         if outcome is None:
