@@ -1,11 +1,13 @@
-"""What typed messages (``jobico.rpc.api``) cost on a hot path: a lease reply of N deliveries.
+"""What the queue's typed messages (``jobico.queue.api``) cost on its hot paths.
 
-Compares, per delivery, the dict handling the executor and the queue do today
-with the typed pattern of the api modules: the server's ``to_wire`` (the queue's
-generic ``Wire.to_wire`` against a hand-written one), the client's ``from_wire``
-(checking every field) against reading the same fields from the dict, and the
-server's dispatch of one call (by name against a ``Methods`` table that decodes
-and encodes). Prints each figure with its conditions.
+Per item, in process: the server's ``to_wire`` of a lease reply (the generic
+field loop the queue used before against ``Delivery.to_wire``), the client's
+``Delivery.from_wire`` (against reading the same fields from the dicts, and
+against checking every field through ``Fields``), and the server's reading of a
+``settle`` and an ``enqueue`` (``from_wire``). Then end to end: a real
+``QueueService`` (memory backend) on a Unix socket, called through the typed
+functions and by name: enqueue N items in one call, lease N, settle N, in µs per item.
+Prints each figure with its conditions.
 
     .venv/bin/python perf/api_bench.py [--items 128] [--seconds 1]
 """
@@ -13,69 +15,28 @@ and encodes). Prints each figure with its conditions.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import trio
 
-from jobico.queue.backend import Delivery as WireDelivery
-from jobico.rpc.api import Call, Fields, each_of
-from jobico.rpc.dispatch import Methods
+from jobico.component import Context, component_methods
+from jobico.config import Config, QueueConfig
+from jobico.home import Home
+from jobico.queue import api
+from jobico.queue.service import QueueService
+from jobico.rpc import trio_shell
+from jobico.rpc.api import Fields
 
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A queue delivery as a queue api module would type it."""
-
-    id: str
-    tenant: str
-    event: str
-    attempt: int
-    body: bytes
-    enqueued_at: float
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"id": self.id, "tenant": self.tenant, "event": self.event, "attempt": self.attempt,
-                "body": self.body, "enqueued_at": self.enqueued_at}
-
-    @classmethod
-    def from_wire(cls, data: object) -> Delivery:
-        f = Fields(data, "delivery")
-        return cls(f.text("id"), f.text("tenant"), f.text("event"), f.integer("attempt"), f.blob("body"),
-                   f.number("enqueued_at"))
-
-
-@dataclass(frozen=True, slots=True)
-class Deliveries:
-    items: tuple[Delivery, ...]
-
-    def to_wire(self) -> list[dict[str, Any]]:
-        return [d.to_wire() for d in self.items]
-
-    @classmethod
-    def from_wire(cls, data: object) -> Deliveries:
-        return cls(each_of(data, Delivery.from_wire, "deliveries"))
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    worker: str
-    max: int
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"worker": self.worker, "max": self.max}
-
-    @classmethod
-    def from_wire(cls, data: object) -> Lease:
-        f = Fields(data)
-        return cls(f.text("worker"), f.integer("max"))
-
-
-lease = Call("lease", Lease.from_wire, Deliveries.from_wire)
+BODY = b'{"email": "someone@example.com", "plan": "pro"}'
 
 
 def _per_second(seconds: float, step: Callable[[], object]) -> float:
@@ -86,85 +47,118 @@ def _per_second(seconds: float, step: Callable[[], object]) -> float:
     return done / elapsed
 
 
+def _generic(delivery: api.Delivery) -> dict[str, Any]:
+    """The queue's ``to_wire`` before api.py: one loop over the dataclass fields, for any type."""
+    return {f.name: getattr(delivery, f.name) for f in fields(delivery)}
+
+
+def _every_field(data: object) -> api.Delivery:
+    """``Delivery.from_wire`` without its fast path: ``Fields`` for every field."""
+    f = Fields(data, "delivery")
+    return api.Delivery(f.text("id"), f.text("tenant"), f.text("event"), f.integer("attempt"), f.blob("body"),
+                        f.number("enqueued_at"))
+
+
 def _dict_reads(wire: list[dict[str, Any]]) -> None:
     for d in wire:  # what the executor reads of each delivery today
         _ = d["id"], d["tenant"], d["event"], d["attempt"], d["body"], d["enqueued_at"]
 
 
-def _typed_reads(wire: list[dict[str, Any]]) -> None:
-    for d in Deliveries.from_wire(wire).items:
+def _typed_reads(wire: list[dict[str, Any]], read: Callable[[object], api.Delivery]) -> None:
+    for d in map(read, wire):
         _ = d.id, d.tenant, d.event, d.attempt, d.body, d.enqueued_at
 
 
 def _figures(args: argparse.Namespace) -> dict[str, float]:
-    """µs per delivery for each way of handling a lease reply of ``args.items`` deliveries."""
-    body = b'{"email": "someone@example.com", "plan": "pro"}'
-    typed = Deliveries(tuple(Delivery(f"{i:016x}", "acme", "signup", 1, body, 1.7e9 + i)
-                             for i in range(args.items)))
-    legacy = [WireDelivery(d.id, d.tenant, d.event, d.attempt, d.body, d.enqueued_at) for d in typed.items]
-    wire = typed.to_wire()
-    assert [d.to_wire() for d in legacy] == wire
+    """µs per item for each way of handling ``args.items`` deliveries, results or bodies."""
+    deliveries = api.Deliveries(tuple(api.Delivery(f"{i:016x}", "acme", "signup", 1, BODY, 1.7e9 + i)
+                                      for i in range(args.items)))
+    wire = deliveries.to_wire()
+    assert [_generic(d) for d in deliveries.items] == wire
+    settle = api.Settle("executor-1", tuple(api.Settlement(d.id, "retry", "failed", 1000)
+                                            for d in deliveries.items)).to_wire()
+    enqueue = api.Enqueue("acme", "signup", (BODY,) * args.items).to_wire()
     ways: dict[str, Callable[[], object]] = {
-        "server: to_wire, generic Wire (today)": lambda: [d.to_wire() for d in legacy],
-        "server: to_wire, hand-written (api)": typed.to_wire,
-        "client: read 6 fields from dicts (today)": lambda: _dict_reads(wire),
-        "client: from_wire + read 6 fields (api)": lambda: _typed_reads(wire),
+        "lease, server: generic field loop (before)": lambda: [_generic(d) for d in deliveries.items],
+        "lease, server: Delivery.to_wire (api)": deliveries.to_wire,
+        "lease, client: read 6 fields from the dicts": lambda: _dict_reads(wire),
+        "lease, client: Fields for every field + reads": lambda: _typed_reads(wire, _every_field),
+        "lease, client: Delivery.from_wire + reads (api)": lambda: _typed_reads(wire, api.Delivery.from_wire),
+        "settle, server: Settle.from_wire (api)": lambda: api.Settle.from_wire(settle),
+        "enqueue, server: Enqueue.from_wire (api)": lambda: api.Enqueue.from_wire(enqueue),
     }
     return {name: 1e6 / (_per_second(args.seconds, step) * args.items) for name, step in ways.items()}
 
 
-class ByName:
-    """Today's queue: params read by hand, deliveries turned into dicts by the generic ``Wire``."""
+async def _end_to_end(args: argparse.Namespace) -> dict[str, float]:
+    """CPU µs per item (this process: client and server) of enqueue, lease and settle calls of
+    ``args.items`` items, over a real socket.
 
-    async def rpc_lease(self, params: Any) -> Any:
-        _ = params.get("worker"), int(params.get("max", 1))
-        return [d.to_wire() for d in LEGACY]
+    Two clients: typed (the api's functions, each reply read by ``from_wire``) and by
+    name (dicts in and out, as the executor still calls the queue).
+    """
+    root = Path(tempfile.mkdtemp(prefix="api-bench-"))  # short: Unix socket paths are limited
+    log = logging.getLogger("api_bench")
+    log.disabled = True
+    ctx = Context(home=Home(root), config=Config(queue=QueueConfig(backend="memory")), name="queue", log=log)
+    ctx.home.ensure()
+    service = QueueService(ctx)
+    figures: dict[str, float] = {}
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            await nursery.start(trio_shell.serve, ctx.home.socket("queue"), component_methods(ctx, service))
+            async with await trio_shell.connect(ctx.home.socket("queue")) as client:
+                for style, rounds in (("typed", _typed_round), ("by name", _by_name_round)):
+                    spent = {"enqueue": 0.0, "lease": 0.0, "settle": 0.0}
+                    items, start = 0, time.process_time()
+                    while time.process_time() - start < 2 * args.seconds:
+                        for name, took in zip(spent, await rounds(client, args.items), strict=True):
+                            spent[name] += took
+                        items += args.items
+                    figures.update({f"{style}: {name}": 1e6 * s / items for name, s in spent.items()})
+            await service.shutdown()
+            nursery.cancel_scope.cancel()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return figures
 
 
-LEGACY: list[WireDelivery] = []
-TYPED: Deliveries | None = None
+async def _typed_round(client: trio_shell.Client, n: int) -> tuple[float, float, float]:
+    t0 = time.process_time()
+    await api.enqueue(client, api.Enqueue("acme", "signup", (BODY,) * n))
+    t1 = time.process_time()
+    got = await api.lease(client, api.Lease("executor-1", n, 60_000))
+    t2 = time.process_time()
+    await api.settle(client, api.Settle("executor-1", tuple(api.Settlement(d.id, "ack") for d in got.items)))
+    assert len(got.items) == n
+    return t1 - t0, t2 - t1, time.process_time() - t2
 
 
-async def _typed_lease(request: Lease) -> Deliveries:
-    assert TYPED is not None
-    return TYPED
-
-
-def _dispatch(args: argparse.Namespace) -> dict[str, float]:
-    """µs per call for the server's part of one lease: find the handler, read params, encode."""
-    global LEGACY, TYPED
-    TYPED = Deliveries(tuple(Delivery(f"{i:016x}", "acme", "signup", 1, b"{}", 1.7e9)
-                             for i in range(args.items)))
-    LEGACY = [WireDelivery(d.id, d.tenant, d.event, d.attempt, d.body, d.enqueued_at) for d in TYPED.items]
-    by_name, table = Methods.named(ByName()), Methods().call(lease, _typed_lease)
-    params = {"worker": "executor-1", "max": args.items}
-
-    async def measure(methods: Methods) -> float:
-        calls, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < args.seconds:
-            for _ in range(100):
-                await methods.find_call("lease")(params)
-            calls += 100
-        return 1e6 * elapsed / calls
-
-    return {
-        "by name, generic Wire (today)": trio.run(measure, by_name),
-        "Methods table: from_wire, handler, to_wire": trio.run(measure, table),
-    }
+async def _by_name_round(client: trio_shell.Client, n: int) -> tuple[float, float, float]:
+    t0 = time.process_time()
+    await client.call("enqueue", {"tenant": "acme", "event": "signup", "items": [BODY] * n, "key": None})
+    t1 = time.process_time()
+    got = await client.call("lease", {"worker": "executor-1", "max": n, "lease_ms": 60_000})
+    t2 = time.process_time()
+    await client.call("settle", {"worker": "executor-1", "results": [
+        {"id": d["id"], "outcome": "ack", "reason": "", "delay_ms": 0} for d in got]})
+    assert len(got) == n
+    return t1 - t0, t2 - t1, time.process_time() - t2
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=128, help="deliveries per lease reply")
+    parser.add_argument("--items", type=int, default=128, help="deliveries per lease, items per call")
     parser.add_argument("--seconds", type=float, default=1.0, help="per figure")
     args = parser.parse_args()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"python {platform.python_version()} · {os.cpu_count()} cores · load {load} · "
-          f"lease reply of {args.items} deliveries · {args.seconds:g} s per figure")
+          f"{args.items} items per call · {args.seconds:g} s per figure")
     for name, us in _figures(args).items():
-        print(f"  {name:44} {us:8.3f} µs per delivery")
-    for name, us in _dispatch(args).items():
-        print(f"  dispatch {name:44} {us:8.1f} µs per call")
+        print(f"  {name:52} {us:8.3f} µs per item")
+    for name, us in trio.run(_end_to_end, args).items():
+        print(f"  end to end, {name:40} {us:8.3f} CPU µs per item")
 
 
 if __name__ == "__main__":

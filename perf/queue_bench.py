@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from jobico.queue.backend import Settlement
+from jobico.queue.api import Settlement
 from jobico.queue.commit import GroupCommit
 from jobico.queue.file_backend import FileBackend
 

@@ -25,7 +25,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobico.queue.backend import Settlement
+from jobico.queue.api import Settlement
 from jobico.queue.redis_backend import RedisBackend
 from tests.redis.server import redis_server
 

@@ -47,12 +47,12 @@ def components(config: Config, role: str = "all") -> list[ComponentSpec]:
     if role == "executor":
         if config.queue.backend != "redis":
             raise ConfigError("--role executor needs the redis queue: --queue redis://HOST:PORT")
-        relay = ComponentSpec("recorder", "queue.redis_relay")
+        relay = ComponentSpec("recorder", "recorder.redis_relay")
         return [ComponentSpec("repo", "repo"), ComponentSpec("ctl", "ctl"), ComponentSpec("queue", "queue"),
                 relay, *executors]
     if role != "all":
         raise ConfigError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    inbox = [ComponentSpec("records", "queue.redis_inbox")] if config.queue.backend == "redis" else []
+    inbox = [ComponentSpec("records", "recorder.redis_inbox")] if config.queue.backend == "redis" else []
     return [
         ComponentSpec("repo", "repo"),
         ComponentSpec("ctl", "ctl"),
@@ -70,8 +70,8 @@ def shutdown_order(specs: list[ComponentSpec]) -> list[list[ComponentSpec]]:
     Instances of one kind stop together; each group finishes before the next starts,
     so executors can still settle with the queue and record while they drain.
     """
-    order = ["listener", "executor", "queue.redis_relay", "queue", "queue.redis_inbox", "recorder", "ctl",
-             "repo"]  # a relay outlives the executors it serves; the inbox stops before its recorder
+    order = ["listener", "executor", "recorder.redis_relay", "queue", "recorder.redis_inbox", "recorder",
+             "ctl", "repo"]  # a relay outlives the executors it serves; the inbox stops before its recorder
     return [[s for s in specs if s.module == kind] for kind in order if any(s.module == kind for s in specs)]
 
 

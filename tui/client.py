@@ -24,6 +24,7 @@ from jobico.ctl import api as ctl_api
 from jobico.errors import JobicoError, Unavailable, UserError
 from jobico.home import Home
 from jobico.listener.body import encode
+from jobico.queue import api as queue_api
 from jobico.recorder.records import iso_utc
 from jobico.repo import api as repo_api
 from jobico.rpc import asyncio_shell
@@ -42,6 +43,7 @@ from tui.source import (
     Overview,
     Record,
     RecordFilter,
+    TenantQueue,
     Upload,
 )
 from tui.tail import TailCursor
@@ -122,8 +124,8 @@ class PlatformClient:
         status = await self._ask("supervisor", supervisor_api.status, EMPTY)
         comps = [ComponentInfo(c.name, c.state, c.pid, c.restarts, c.uptime_s) for c in status.components]
         listeners = [c.name for c in comps if c.name.startswith("listener")]
-        qstats, rstats, *lstats = await asyncio.gather(
-            self._optional("queue", "stats"), self._optional("recorder", "stats"),
+        queues, rstats, *lstats = await asyncio.gather(
+            self._queues(), self._optional("recorder", "stats"),
             *(self._optional(name, "status") for name in listeners))
         now = self._clock()
         self._procs.forget_except({c.pid for c in comps if c.pid})
@@ -140,11 +142,20 @@ class PlatformClient:
             self._next_e2e = now + STEP_S
         return Overview(
             components=tuple(comps),
-            queues=tuple(wire.queues(qstats)),
+            queues=queues,
             accepted_per_s=accepted_per_s,
             runs_per_s=runs_per_s,
             trends=self._trends.trends(now),
         )
+
+    async def _queues(self) -> tuple[TenantQueue, ...]:
+        """Each tenant's queue, by tenant; none while the queue does not answer."""
+        try:
+            stats = await self._ask("queue", queue_api.stats, EMPTY)
+        except JobicoError:
+            return ()
+        return tuple(TenantQueue(tenant, s.depth, s.inflight, s.dead, s.paused)
+                     for tenant, s in sorted(stats.tenants.items()))
 
     async def _sample_end_to_end(self, now: float, *, first: bool) -> None:
         """Feed the p99 sparkline with the runs stored since the previous step.
@@ -205,14 +216,15 @@ class PlatformClient:
         return sorted((wire.record(d) for d in docs), key=lambda r: r.attempt)
 
     async def dead(self, tenant: str | None = None) -> list[DeadLetter]:
-        docs = await self._call("queue", "dead", {"tenant": tenant} if tenant else {})
-        return [wire.dead_letter(d) for d in docs]
+        reply = await self._ask("queue", queue_api.dead, queue_api.ListDead(tenant or None))
+        return [DeadLetter(d.id, d.tenant, d.event, d.attempt, d.reason, wire.text(d.body), d.dead_at)
+                for d in reply.letters]
 
     async def replay(self, ids: list[str] | None = None, tenant: str | None = None) -> int:
-        return _count(await self._call("queue", "replay", _selection(ids, tenant)))
+        return len((await self._ask("queue", queue_api.replay, _selection(ids, tenant))).ids)
 
     async def purge(self, ids: list[str] | None = None, tenant: str | None = None) -> int:
-        return _count(await self._call("queue", "purge", _selection(ids, tenant)))
+        return len((await self._ask("queue", queue_api.purge, _selection(ids, tenant))).ids)
 
     async def send(self, tenant: str, event: str, item: Any) -> list[str]:
         """Post ``item`` as ``jobico send`` does: to the port the home really listens on,
@@ -265,10 +277,10 @@ class PlatformClient:
         await self._ask("supervisor", supervisor_api.restart, supervisor_api.Restart(component))
 
     async def pause(self, tenant: str) -> None:
-        await self._call("queue", "pause", {"tenant": tenant})
+        await self._ask("queue", queue_api.pause, queue_api.OfTenant(tenant))
 
     async def resume(self, tenant: str) -> None:
-        await self._call("queue", "resume", {"tenant": tenant})
+        await self._ask("queue", queue_api.resume, queue_api.OfTenant(tenant))
 
     def log_file(self, component: str) -> Path:
         return self._home.log_file(component)
@@ -278,21 +290,12 @@ class PlatformClient:
             await self._drop(name)
 
 
-def _selection(ids: list[str] | None, tenant: str | None) -> dict[str, Any]:
+def _selection(ids: list[str] | None, tenant: str | None) -> queue_api.Selection:
     if ids:
-        return {"ids": ids}
+        return queue_api.Selection(ids=tuple(ids))
     if tenant:
-        return {"tenant": tenant}
+        return queue_api.Selection(tenant=tenant)
     raise UserError("name the dead letters: some event ids or a tenant")
-
-
-def _count(reply: Any) -> int:
-    """How many events a replay/purge touched, whatever shape the queue answers in."""
-    if isinstance(reply, int):
-        return reply
-    if isinstance(reply, dict):
-        reply = next((v for v in reply.values() if isinstance(v, int | list)), 0)
-    return reply if isinstance(reply, int) else len(reply)
 
 
 def _post(url: str, secret: str | None, tenant: str, event: str, body: bytes,

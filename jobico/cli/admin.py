@@ -18,10 +18,11 @@ from jobico.cli.app import (
     home_of,
     print_json,
     print_table,
-    rpc,
 )
 from jobico.cli.completion import complete_component, complete_tenant
 from jobico.names import check_id
+from jobico.queue import api as queue_api
+from jobico.rpc.api import Call
 from supervisor import api as supervisor_api
 
 AllOption = Annotated[bool, typer.Option("--all", help="Every dead-lettered event of --tenant.")]
@@ -32,23 +33,22 @@ TenantArgument = Annotated[str, typer.Argument(help="Tenant id.", autocompletion
 @command(ADMIN_PANEL, "jobico dead --tenant demo")
 def dead(home: HomeOption = None, tenant: OptTenant = None, json: JsonOption = False) -> None:
     """Dead-lettered events: every attempt failed."""
-    entries = rpc(home_of(home), "queue", "dead", {"tenant": tenant} if tenant else {})
+    entries = ask(home_of(home), "queue", queue_api.dead, queue_api.ListDead(tenant or None))
     if json:
-        print_json(entries)
+        print_json(entries.to_wire())
         return
     print_table(["event id", "tenant", "event", "attempts", "reason"],
-                [(e["id"], e["tenant"], e["event"], e["attempt"], (e.get("reason") or "")[:70])
-                 for e in entries])
+                [(e.id, e.tenant, e.event, e.attempt, e.reason[:70]) for e in entries.letters])
 
 
-def _target(event_id: str | None, all_: bool, tenant: str | None, verb: str) -> dict[str, Any]:
+def _target(event_id: str | None, all_: bool, tenant: str | None, verb: str) -> queue_api.Selection:
     if all_ == (event_id is not None):
         raise typer.BadParameter("give one EVENT_ID, or --all --tenant T", param_hint=verb)
-    if all_:
-        if not tenant:
-            raise typer.BadParameter("--all needs --tenant T", param_hint=verb)
-        return {"tenant": tenant}
-    return {"ids": [event_id]}
+    if event_id is not None:
+        return queue_api.Selection(ids=(event_id,))
+    if not tenant:
+        raise typer.BadParameter("--all needs --tenant T", param_hint=verb)
+    return queue_api.Selection(tenant=tenant)
 
 
 @command(ADMIN_PANEL, "jobico replay --all --tenant demo")
@@ -57,7 +57,7 @@ def replay(
     home: HomeOption = None, json: JsonOption = False,
 ) -> None:
     """Re-queue dead-lettered events under the same event id."""
-    result = rpc(home_of(home), "queue", "replay", _target(event_id, all_, tenant, "replay"))
+    result = ask(home_of(home), "queue", queue_api.replay, _target(event_id, all_, tenant, "replay"))
     _done(result, "replayed", json)
 
 
@@ -71,15 +71,15 @@ def purge(
     target = _target(event_id, all_, tenant, "purge")
     where = home_of(home)
     if all_ and not yes:
-        count = len(rpc(where, "queue", "dead", {"tenant": tenant}))
+        count = len(ask(where, "queue", queue_api.dead, queue_api.ListDead(tenant)).letters)
         if not typer.confirm(f"purge all {count} dead-lettered event(s) of tenant {tenant!r} "
                              "for good?", default=False, err=True):
             fail("nothing purged")
-    _done(rpc(where, "queue", "purge", target), "purged", json)
+    _done(ask(where, "queue", queue_api.purge, target), "purged", json)
 
 
-def _done(result: Any, verb: str, json: bool) -> None:
-    ids = result.get("ids", []) if isinstance(result, dict) else list(result or [])
+def _done(result: queue_api.Applied, verb: str, json: bool) -> None:
+    ids = result.ids
     if json:
         print_json({verb: ids})
         return
@@ -91,22 +91,23 @@ def _done(result: Any, verb: str, json: bool) -> None:
 @command(ADMIN_PANEL, "jobico pause demo")
 def pause(tenant: TenantArgument, home: HomeOption = None, json: JsonOption = False) -> None:
     """Stop leasing a tenant's events to executors; the webhook still accepts them."""
-    _pause_or_resume(tenant, "pause", home, json)
+    _pause_or_resume(tenant, queue_api.pause, home, json)
 
 
 @command(ADMIN_PANEL, "jobico resume demo")
 def resume(tenant: TenantArgument, home: HomeOption = None, json: JsonOption = False) -> None:
     """Run a paused tenant's events again, the waiting ones first."""
-    _pause_or_resume(tenant, "resume", home, json)
+    _pause_or_resume(tenant, queue_api.resume, home, json)
 
 
-def _pause_or_resume(tenant: str, verb: str, home: Any, json: bool) -> None:
+def _pause_or_resume(tenant: str, verb: Call[queue_api.OfTenant, queue_api.Paused], home: Any,
+                     json: bool) -> None:
     check_id(tenant)
-    result = rpc(home_of(home), "queue", verb, {"tenant": tenant})
+    result = ask(home_of(home), "queue", verb, queue_api.OfTenant(tenant))
     if json:
-        print_json(result)
+        print_json(result.to_wire())
     else:
-        typer.echo(f"tenant {tenant} {'paused' if result.get('paused') else 'resumed'}")
+        typer.echo(f"tenant {tenant} {'paused' if result.paused else 'resumed'}")
 
 
 @command(ADMIN_PANEL, "jobico restart executor-1")

@@ -26,12 +26,12 @@ from jobico.cli.app import (
     home_of,
     print_json,
     print_table,
-    rpc,
     say,
 )
 from jobico.config import flags_as_env, load_config
 from jobico.errors import JobicoError, UserError
 from jobico.home import CONFIG_NAME, Home
+from jobico.queue import api as queue_api
 from jobico.rpc.api import EMPTY
 from supervisor import api as supervisor_api
 
@@ -226,7 +226,7 @@ def status(home: HomeOption = None, json: JsonOption = False) -> None:
         doc = {"home": str(where.root), "state": "stopped", "components": []}
     if doc["state"] != "stopped":
         try:
-            doc["tenants"] = rpc(where, "queue", "stats", timeout=5)  # {tenant: stats}
+            doc["tenants"] = ask(where, "queue", queue_api.stats, EMPTY, timeout=5).to_wire()
         except Exception as exc:  # the queue may be restarting: say so, do not fail the whole status
             doc["tenants_error"] = str(exc)
     if json:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobico.errors import Conflict, JobicoError, Unavailable
+from jobico.queue import api as queue_api
 from jobico.rpc.errors import ConnectionLost
 
 log = logging.getLogger("jobico.listener")
@@ -135,11 +136,10 @@ class QueueEnqueuer:
     async def _call(self, tenant: str, event: str, items: list[bytes], key: str | None,
                     digest: str | None) -> list[str]:
         client = await self._get()
-        params = {"tenant": tenant, "event": event, "items": items, "key": key,
-                  "digest": digest, "scope": SENDER_SCOPE}
+        request = queue_api.Enqueue(tenant, event, tuple(items), key, digest, SENDER_SCOPE)
         self.calls += 1
         try:
-            result = await client.call("enqueue", params, timeout=ENQUEUE_TIMEOUT_S)
+            result = await queue_api.enqueue(client, request, timeout=ENQUEUE_TIMEOUT_S)
         except ConnectionLost:
             await self.aclose(client)
             raise
@@ -148,7 +148,7 @@ class QueueEnqueuer:
         except JobicoError as exc:  # the queue failed on valid items: retryable for the sender
             log.error("queue enqueue failed: %s", exc)
             raise Unavailable(f"queue error: {exc}") from None
-        return list(result["ids"])
+        return result.ids
 
     async def aclose(self, client: Any = None) -> None:
         """Drop the connection (only if it is still ``client``, when given)."""

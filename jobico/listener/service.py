@@ -11,7 +11,9 @@ component shell's trio loop.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
 
 import trio
 
@@ -25,10 +27,14 @@ from jobico.listener.metrics import Sources
 from jobico.listener.quotas import Quotas
 from jobico.listener.server import bind, follow_catalog, serve_app
 from jobico.listener.tally import SAVE_S, TallyFiles
+from jobico.queue import api as queue_api
 from jobico.rpc import asyncio_shell
+from jobico.rpc.api import Empty
 
 FIRST_CATALOG_WAIT_S = 10.0
 PROBE_TIMEOUT_S = 1.0
+
+T = TypeVar("T")
 
 
 class ListenerService:
@@ -124,7 +130,7 @@ class ListenerService:
         return ok, {"components": states, "catalog_version": self.app.catalog.version}
 
     async def _health_alone(self) -> tuple[bool, dict[str, Any]]:
-        queue = await self._stats_of("queue") is not None
+        queue = await self._queue_stats() is not None
         catalog = self.app.catalog is not EMPTY
         states = {"ctl": "running" if catalog else "unknown",
                   "queue": "running" if queue else "unreachable"}
@@ -134,16 +140,24 @@ class ListenerService:
         """What ``/metrics`` shows: the counters of every listener of the home, and the
         queue's and recorder's stats and the supervisor's status, fetched together."""
         queue, recorder, supervisor = await asyncio.gather(
-            self._stats_of("queue"), self._stats_of("recorder"),
+            self._queue_stats(), self._stats_of("recorder"),
             self._stats_of("supervisor", "status"))
         counters = await asyncio.to_thread(self.tally.total)
-        return Sources(counters, queue, recorder, supervisor, self.ctx.name)
+        return Sources(counters, None if queue is None else queue.to_wire(), recorder, supervisor,
+                       self.ctx.name)
+
+    async def _queue_stats(self) -> queue_api.QueueStats | None:
+        return await self._probe("queue", partial(queue_api.stats, request=Empty(), timeout=PROBE_TIMEOUT_S))
 
     async def _stats_of(self, component: str, method: str = "stats") -> dict[str, Any] | None:
+        result = await self._probe(component, lambda client: client.call(method, {}, timeout=PROBE_TIMEOUT_S))
+        return result if isinstance(result, dict) else None
+
+    async def _probe(self, component: str, ask: Callable[[asyncio_shell.Client], Awaitable[T]]) -> T | None:
+        """``ask`` on a connection of its own; None (logged) when the component does not answer."""
         try:
             async with await self._connect(component, PROBE_TIMEOUT_S) as client:
-                result = await client.call(method, {}, timeout=PROBE_TIMEOUT_S)
+                return await ask(client)
         except JobicoError as exc:
-            self.ctx.log.debug("%s %s: %s", component, method, exc)
+            self.ctx.log.debug("%s: %s", component, exc)
             return None
-        return result if isinstance(result, dict) else None

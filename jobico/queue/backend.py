@@ -1,4 +1,4 @@
-"""The queue's narrow interface, and the data that crosses it.
+"""The queue's narrow interface to a storage engine.
 
 Kept small on purpose (DESIGN.md "Beyond one machine"): enqueue a batch,
 lease, renew, settle, dead letters, stats, pause. A new engine (Redis Streams, say) is
@@ -9,35 +9,37 @@ Durability is explicit: every call that writes returns a *commit* number, and
 enqueue only once ``flush`` has passed its commit (group commit: many callers
 share one write and one fsync). A backend with nothing to make durable returns
 commit 0 throughout.
+
+What a backend takes and hands back (``Delivery``, ``Settlement``, ``Settled``...)
+is defined in ``jobico.queue.api``: the same objects cross the socket.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from jobico.ctl import api as ctl_api
-from jobico.errors import QueueFull, UserError
+from jobico.errors import QueueFull
 from jobico.names import check_id
+from jobico.queue.api import (
+    Applied,
+    DeadLetter,
+    Delivery,
+    EnqueueResult,
+    Renewed,
+    Settled,
+    Settlement,
+    TenantStats,
+)
 
 IDEMPOTENCY_TTL_S = 24 * 3600.0
-OUTCOMES = ("ack", "retry", "dead")
-Outcome = Literal["ack", "retry", "dead"]
 
 
 def check_tenant(tenant: object) -> str:
     """A tenant id, validated: it names files, so it must match SPEC §1."""
     return check_id(tenant, "tenant")
-
-
-class Wire:
-    """Plain-dict form of a slotted dataclass, for msgpack replies."""
-
-    __slots__ = ()
-
-    def to_wire(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,38 +51,6 @@ class Limits:
 
 
 LimitsFor = Callable[[str], Limits]
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueResult:
-    ids: list[str]
-    duplicate: bool
-    commit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """The ids a settle, replay or purge acted on, and the commit to await."""
-
-    ids: list[str]
-    commit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What a settle did: ``applied`` ids, ``stale`` ones (not leased by the caller), the commit."""
-
-    applied: list[str]
-    stale: list[str]
-    commit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Renewed(Wire):
-    """``renewed``: leases the worker still holds, now extended; ``lost``: ids it no longer holds."""
-
-    renewed: list[str]
-    lost: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,66 +103,6 @@ def queue_full(tenant: str, depth: int, limit: int, package: str | None = None) 
     return QueueFull(f"{whose} queue is full: {depth} of {limit} items queued")
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery(Wire):
-    id: str
-    tenant: str
-    event: str
-    attempt: int
-    body: bytes
-    enqueued_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """The executor's verdict on one delivery.
-
-    ``retry`` re-queues the item as attempt + 1 after ``delay_ms`` (the retry
-    policy's backoff when None); ``dead`` moves it to the dead-letter log.
-    """
-
-    id: str
-    outcome: Outcome
-    reason: str = ""
-    delay_ms: int | None = None
-
-    @classmethod
-    def from_wire(cls, index: int, data: object) -> Settlement:
-        """Parse ``results[index]`` of a settle call; errors name the item and field."""
-        if not isinstance(data, dict):
-            raise UserError(f"results[{index}] is not a map")
-        outcome = data.get("outcome")
-        if outcome not in OUTCOMES:
-            raise UserError(f"results[{index}].outcome {outcome!r} is not one of {OUTCOMES}")
-        delay = data.get("delay_ms")
-        if delay is not None and (not isinstance(delay, int) or delay < 0):
-            raise UserError(f"results[{index}].delay_ms {delay!r} is not a non-negative integer")
-        reason = data.get("reason") or ""
-        if not isinstance(reason, str):
-            raise UserError(f"results[{index}].reason is not a string")
-        return cls(str(data.get("id")), outcome, reason, delay)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter(Wire):
-    id: str
-    tenant: str
-    event: str
-    attempt: int
-    body: bytes
-    enqueued_at: float
-    dead_at: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class TenantStats(Wire):
-    """``depth``: items waiting (ready or backing off); ``inflight``: leased now."""
-
-    depth: int
-    inflight: int
-    dead: int
-    paused: bool
 
 
 class Backend(Protocol):

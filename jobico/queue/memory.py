@@ -39,21 +39,17 @@ from dataclasses import dataclass, field
 
 from jobico.errors import NotFound, UserError
 from jobico.names import check_event
-from jobico.queue.backend import (
+from jobico.queue.api import (
     Applied,
     DeadLetter,
     Delivery,
     EnqueueResult,
-    Limits,
-    LimitsFor,
-    Packages,
     Renewed,
     Settled,
     Settlement,
     TenantStats,
-    check_tenant,
-    queue_full,
 )
+from jobico.queue.backend import Limits, LimitsFor, Packages, check_tenant, queue_full
 from jobico.queue.journal import Journal, NullJournal
 from jobico.queue.keys import IdempotencyKeys, KeyEntry, KeyName, check_key, stored
 from jobico.queue.leases import Lease, LeaseGroup

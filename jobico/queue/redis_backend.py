@@ -24,7 +24,7 @@ file backend does on recovery, so a running event is not leased to a second
 worker meanwhile.
 
 Async on purpose: the client, coredis, runs natively on trio, and a network
-round trip must not stall the component's event loop. ``redis_adapter`` gives
+round trip must not stall the component's event loop. ``async_backend`` gives
 the file and memory backends the same async face.
 
 Durability is Redis's: a script returns once Redis has applied it, and
@@ -58,22 +58,17 @@ from coredis.retry import ConstantRetryPolicy
 from jobico.errors import Conflict, NotFound, Unavailable, UserError
 from jobico.names import check_event
 from jobico.queue import redis_scripts
-from jobico.queue.backend import (
-    IDEMPOTENCY_TTL_S,
+from jobico.queue.api import (
     Applied,
     DeadLetter,
     Delivery,
     EnqueueResult,
-    Limits,
-    LimitsFor,
-    Packages,
     Renewed,
     Settled,
     Settlement,
     TenantStats,
-    check_tenant,
-    queue_full,
 )
+from jobico.queue.backend import IDEMPOTENCY_TTL_S, Limits, LimitsFor, Packages, check_tenant, queue_full
 from jobico.queue.keys import check_key
 from jobico.queue.policy import parse_id, retry_delay
 from jobico.redact import redact_text, redact_url

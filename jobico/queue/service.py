@@ -1,8 +1,8 @@
 """The queue component: the RPC face of a backend, with its flusher and lease sweeper.
 
-Methods follow docs/internals.md (queue section). ``enqueue``, ``replay`` and
-``purge`` return only once their records are durable (``commit.GroupCommit``),
-so the listener's 202 means "fsync'd". ``settle`` does not wait for its fsync
+Its contract is ``jobico.queue.api``, answered as ``methods`` lists. ``enqueue``,
+``replay`` and ``purge`` return only once their records are durable
+(``commit.GroupCommit``), so the listener's 202 means "fsync'd". ``settle`` does not wait for its fsync
 (the next group commit carries it): an ack lost in a crash only means one more
 delivery, which at-least-once allows and the recorder deduplicates, and
 waiting would cap lease + ack throughput at one batch per fsync per executor.
@@ -17,7 +17,6 @@ package each event belongs to and each package's ``max_concurrency``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -25,12 +24,15 @@ import trio
 from jobico.component import Context
 from jobico.config import Config
 from jobico.ctl import api as ctl_api
-from jobico.errors import ConfigError, Unavailable, UserError
-from jobico.queue.backend import Limits, LimitsFor, Packages, Settlement
+from jobico.errors import ConfigError, Unavailable
+from jobico.queue import api
+from jobico.queue.async_backend import AsyncAdapter, AsyncBackend
+from jobico.queue.backend import Limits, LimitsFor, Packages
 from jobico.queue.commit import GroupCommit
 from jobico.queue.file_backend import FileBackend
 from jobico.queue.memory import MemoryBackend
-from jobico.queue.redis_adapter import AsyncBackend, Awaitable
+from jobico.rpc.api import Empty
+from jobico.rpc.dispatch import Methods
 
 SWEEP_S = 0.25
 MAX_LEASE_WAIT_MS = 30_000
@@ -60,9 +62,9 @@ def open_backend(ctx: Context) -> AsyncBackend:
     if kind == "file":
         if not ctx.config.queue.fsync:
             ctx.log.warning("queue.fsync = false: accepted events can be lost in a power cut")
-        return Awaitable(FileBackend(ctx.home.queue, limits, fsync=ctx.config.queue.fsync, log=ctx.log))
+        return AsyncAdapter(FileBackend(ctx.home.queue, limits, fsync=ctx.config.queue.fsync, log=ctx.log))
     if kind == "memory":
-        return Awaitable(MemoryBackend(limits))
+        return AsyncAdapter(MemoryBackend(limits))
     if kind == "redis":
         if not ctx.config.queue.url:
             raise ConfigError("queue.backend = 'redis' needs queue.url = 'redis://HOST:PORT'")
@@ -116,41 +118,40 @@ class QueueService:
             "sync_ms_mean": 1000 * self._commit.sync_seconds / max(1, self._commit.syncs),
         }
 
-    async def rpc_enqueue(self, params: Any) -> dict[str, Any]:
+    def methods(self) -> Methods:
+        return (Methods()
+                .call(api.enqueue, self.enqueue)
+                .call(api.lease, self.lease)
+                .call(api.renew, self.renew)
+                .call(api.settle, self.settle)
+                .call(api.release, self.release)
+                .call(api.dead, self.dead)
+                .call(api.replay, self.replay)
+                .call(api.purge, self.purge)
+                .call(api.stats, self.stats)
+                .call(api.pause, self.pause)
+                .call(api.resume, self.resume))
+
+    async def enqueue(self, request: api.Enqueue) -> api.EnqueueResult:
         """Queue a batch; answer once it is durable.
 
         Cancellation: the batch stays queued (it was accepted in memory before
         the wait); the caller, having no answer, may resend with its key.
-        Errors: ``UserError`` naming the bad field; ``Conflict`` for a known key
-        with another body digest; ``Unavailable`` when the tenant is over its
-        depth limit or the disk failed.
         """
-        p = _params(params)
-        result = await self._backend.enqueue(
-            p.get("tenant"), p.get("event"), _list(p, "items"), p.get("key"),
-            digest=p.get("digest"), scope=p.get("scope") or "sender",
-        )
+        result = await self._backend.enqueue(request.tenant, request.event, request.items, request.key,
+                                             digest=request.digest, scope=request.scope)
         self._wake()
         await self._commit.wait(result.commit)
-        return {"ids": result.ids, "duplicate": result.duplicate}
+        return result
 
-    async def rpc_lease(self, params: Any) -> list[dict[str, Any]]:
-        """Up to ``max`` deliveries; with ``wait_ms``, wait that long for the first one.
+    async def lease(self, request: api.Lease) -> api.Deliveries:
+        """Cancellation: items already leased stay leased until their deadline."""
+        worker, max_items = request.worker, request.max
+        lease_ms = self._lease_ms(request.lease_ms)
+        wait_s = min(request.wait_ms, MAX_LEASE_WAIT_MS) / 1000
+        held, per_tenant = request.held, request.per_tenant
 
-        ``held`` (tenant -> count) and ``per_tenant`` bound what this worker
-        gets of each tenant, so it keeps room for the others.
-        Cancellation: items already leased stay leased until their deadline.
-        Errors: ``UserError`` for a negative or non-integer count.
-        """
-        p = _params(params)
-        worker = _worker(p)
-        max_items = _int(p, "max", 1)
-        lease_ms = _int(p, "lease_ms", self._ctx.config.executor.lease_ms)
-        wait_s = min(_int(p, "wait_ms", 0), MAX_LEASE_WAIT_MS) / 1000
-        held = _held(p)
-        per_tenant = _int(p, "per_tenant", 0) if p.get("per_tenant") is not None else None
-
-        async def lease() -> list[Any]:
+        async def lease() -> list[api.Delivery]:
             found = await self._backend.lease(worker, max_items, lease_ms, held=held, per_tenant=per_tenant)
             if found:
                 self._commit.kick()  # the lease records
@@ -163,73 +164,56 @@ class QueueService:
                     with trio.move_on_after(SWEEP_S):  # backed-off items come due silently
                         await self._work.wait()
                     found = await lease()
-        return [d.to_wire() for d in found]
+        return api.Deliveries(tuple(found))
 
-    async def rpc_renew(self, params: Any) -> dict[str, Any]:
-        """Extend the leases ``worker`` still holds to now + ``lease_ms``; the rest are ``lost``.
-
-        Errors: ``UserError`` for a malformed id (nothing is renewed then).
-        """
-        p = _params(params)
-        worker = _worker(p)
-        lease_ms = _int(p, "lease_ms", self._ctx.config.executor.lease_ms)
-        renewed = await self._backend.renew(worker, _list(p, "ids"), lease_ms)
+    async def renew(self, request: api.Renew) -> api.Renewed:
+        renewed = await self._backend.renew(request.worker, request.ids, self._lease_ms(request.lease_ms))
         self._commit.kick()
-        return renewed.to_wire()
+        return renewed
 
-    async def rpc_release(self, params: Any) -> dict[str, Any]:
-        """A (re)starting worker gives back what its dead predecessor had leased."""
-        worker = _worker(_params(params))
-        released = await self._backend.release(worker)
+    async def release(self, request: api.Release) -> api.Released:
+        released = await self._backend.release(request.worker)
         if released:
-            self._ctx.log.info("released %d leased items of %s", released, worker)
+            self._ctx.log.info("released %d leased items of %s", released, request.worker)
             self._wake()
             self._commit.kick()
-        return {"released": released}
+        return api.Released(released)
 
-    async def rpc_settle(self, params: Any) -> dict[str, Any]:
-        """Apply the verdicts on items ``worker`` holds; they reach the disk with the next group commit.
-
-        A result for an id this worker does not hold (its lease expired and the
-        item went elsewhere, or it was settled already) is not applied: ``stale``.
-        Errors: ``UserError`` naming ``results[i]`` and its bad field; nothing is applied then.
-        """
-        p = _params(params)
-        worker = _worker(p)
-        results = [Settlement.from_wire(i, r) for i, r in enumerate(_list(p, "results"))]
-        settled = await self._backend.settle(worker, results)
+    async def settle(self, request: api.Settle) -> api.Settled:
+        """The verdicts reach the disk with the next group commit (not waited for)."""
+        settled = await self._backend.settle(request.worker, request.results)
         self._wake()
         self._commit.kick()
-        return {"applied": settled.applied, "stale": settled.stale}
+        return settled
 
-    async def rpc_dead(self, params: Any) -> list[dict[str, Any]]:
-        tenant = _params(params).get("tenant")
-        return [letter.to_wire() for letter in await self._backend.dead(tenant)]
+    async def dead(self, request: api.ListDead) -> api.DeadLetters:
+        return api.DeadLetters(tuple(await self._backend.dead(request.tenant)))
 
-    async def rpc_replay(self, params: Any) -> dict[str, Any]:
-        applied = await self._backend.replay(*_selection(params))
+    async def replay(self, request: api.Selection) -> api.Applied:
+        applied = await self._backend.replay(request.ids, request.tenant)
         self._wake()
         await self._commit.wait(applied.commit)
-        return {"ids": applied.ids}
+        return applied
 
-    async def rpc_purge(self, params: Any) -> dict[str, Any]:
-        applied = await self._backend.purge(*_selection(params))
+    async def purge(self, request: api.Selection) -> api.Applied:
+        applied = await self._backend.purge(request.ids, request.tenant)
         await self._commit.wait(applied.commit)
-        return {"ids": applied.ids}
+        return applied
 
-    async def rpc_stats(self, params: Any) -> dict[str, Any]:
-        return {tenant: s.to_wire() for tenant, s in (await self._backend.stats()).items()}
+    async def stats(self, request: Empty) -> api.QueueStats:
+        return api.QueueStats(await self._backend.stats())
 
-    async def rpc_pause(self, params: Any) -> dict[str, Any]:
-        tenant = _params(params).get("tenant")
-        await self._backend.pause(tenant)
-        return {"tenant": tenant, "paused": True}
+    async def pause(self, request: api.OfTenant) -> api.Paused:
+        await self._backend.pause(request.tenant)
+        return api.Paused(request.tenant, True)
 
-    async def rpc_resume(self, params: Any) -> dict[str, Any]:
-        tenant = _params(params).get("tenant")
-        await self._backend.resume(tenant)
+    async def resume(self, request: api.OfTenant) -> api.Paused:
+        await self._backend.resume(request.tenant)
         self._wake()
-        return {"tenant": tenant, "paused": False}
+        return api.Paused(request.tenant, False)
+
+    def _lease_ms(self, asked: int | None) -> int:
+        return self._ctx.config.executor.lease_ms if asked is None else asked
 
     async def _adopt_catalog(self, catalog: ctl_api.Catalog) -> None:
         """Package caps come with the catalog; a new one may free items a cap held back."""
@@ -264,51 +248,3 @@ class QueueService:
                 self._ctx.log.info("sweeping expired leases again")
             away = False
 
-
-def _params(params: Any) -> dict[str, Any]:
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise UserError("params must be a map")
-    return params
-
-
-def _worker(params: dict[str, Any]) -> str:
-    worker = params.get("worker")
-    if not isinstance(worker, str) or not worker:
-        raise UserError(f"worker must be a non-empty string, got {worker!r}")
-    return worker
-
-
-def _held(params: dict[str, Any]) -> dict[str, int] | None:
-    held = params.get("held")
-    if held is None:
-        return None
-    if not isinstance(held, dict) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in held.values()
-    ):
-        raise UserError("held must map tenants to non-negative integers")
-    return held
-
-
-def _list(params: dict[str, Any], name: str) -> list[Any]:
-    value = params.get(name)
-    if not isinstance(value, list):
-        raise UserError(f"{name} must be a list")
-    return value
-
-
-def _int(params: dict[str, Any], name: str, default: int) -> int:
-    value = params.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise UserError(f"{name} must be a non-negative integer, got {value!r}")
-    return value
-
-
-def _selection(params: Any) -> tuple[Sequence[str] | None, str | None]:
-    """``{"ids": [...]}`` or ``{"tenant": t}`` (or both: those ids, checked to be t's)."""
-    p = _params(params)
-    ids = p.get("ids")
-    if ids is not None and not isinstance(ids, list):
-        raise UserError("ids must be a list of event ids")
-    return ids, p.get("tenant")

@@ -48,7 +48,7 @@ class FakeQueue:
         return {"ids": [f"{i:016x}" for i in range(start, len(self.items))], "duplicate": False}
 
     async def rpc_stats(self, params: Any) -> dict[str, Any]:
-        return {"acme": {"depth": len(self.items)}}
+        return {"acme": {"depth": len(self.items), "inflight": 0, "dead": 0, "paused": False}}
 
 
 async def start_server(nursery: trio.Nursery, path: Path,

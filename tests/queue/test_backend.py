@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from jobico.errors import Conflict, NotFound, QueueFull, Unavailable, UserError
-from jobico.queue.backend import Limits, Packages, Settlement
+from jobico.queue.api import Settlement
+from jobico.queue.backend import Limits, Packages
 
 from .conftest import Harness
 

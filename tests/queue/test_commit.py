@@ -13,6 +13,7 @@ import pytest
 import trio
 
 from jobico.errors import Unavailable
+from jobico.queue.api import Enqueue
 from jobico.queue.commit import GroupCommit
 from jobico.queue.file_backend import FileBackend
 from jobico.storage import commit as commit_module
@@ -96,16 +97,16 @@ async def test_a_failed_sync_is_unavailable_and_the_queue_keeps_serving(
     stay buffered and are written again, so a resend with the same key gets the same ids."""
     gate = SyncGate(tmp_path, monkeypatch, shut=False)
     monkeypatch.setattr(commit_module, "RETRY_AFTER_ERROR_S", 0.01)
-    params = {"tenant": "acme", "event": "e", "items": [b"1"], "key": "k1"}
+    request = Enqueue("acme", "e", (b"1",), "k1")
     async with queue_service(tmp_path) as service:
         gate.fail_next = OSError(errno.EIO, "Input/output error")
         with pytest.raises(Unavailable, match="Input/output error"):
-            await service.rpc_enqueue(params)
-        again = await service.rpc_enqueue(params)
-        assert again["duplicate"]
-        other = await service.rpc_enqueue({"tenant": "acme", "event": "e", "items": [b"2"]})
+            await service.enqueue(request)
+        again = await service.enqueue(request)
+        assert again.duplicate
+        other = await service.enqueue(Enqueue("acme", "e", (b"2",)))
     q = open_queue(tmp_path / ".jobico" / "queue")
-    assert [d.id for d in q.lease("w", 10, 30_000)] == again["ids"] + other["ids"]
+    assert [d.id for d in q.lease("w", 10, 30_000)] == again.ids + other.ids
     q.close()
 
 
@@ -126,7 +127,7 @@ async def test_a_backend_that_is_away_never_stops_the_sweeper(
         monkeypatch.setattr(service._backend, "expire", expire)
         while len(calls) < 5:  # noqa: ASYNC110 - sweeps run on their own timer
             await trio.sleep(0.05)
-        reply = await service.rpc_enqueue({"tenant": "acme", "event": "e", "items": [b"1"]})
-        assert len(reply["ids"]) == 1, "the queue still serves"
+        reply = await service.enqueue(Enqueue("acme", "e", (b"1",)))
+        assert len(reply.ids) == 1, "the queue still serves"
     warnings = [r for r in caplog.records if "cannot sweep expired leases" in r.getMessage()]
     assert len(warnings) == 1, "said once, not at every sweep"

@@ -14,7 +14,7 @@ import pytest
 from jobico.errors import Conflict, UserError
 from jobico.queue import leases
 from jobico.queue import log_records as records
-from jobico.queue.backend import Settlement, TenantStats
+from jobico.queue.api import Settlement, TenantStats
 from jobico.queue.file_backend import FileBackend
 from jobico.queue.file_journal import segment_path
 

@@ -17,7 +17,8 @@ import pytest
 import trio
 
 from jobico.errors import Unavailable, UserError
-from jobico.queue.backend import Packages, Settlement
+from jobico.queue.api import Settlement
+from jobico.queue.backend import Packages
 from jobico.queue.redis_backend import RedisBackend
 from tests.redis.server import RedisProcess, redis_process
 

@@ -17,7 +17,7 @@ import coredis
 import pytest
 import trio
 
-from jobico.queue.backend import Settlement
+from jobico.queue.api import Settlement
 from jobico.queue.redis_backend import RedisBackend
 from tests.queue.conftest import Clock
 

@@ -21,7 +21,8 @@ import msgpack
 import pytest
 
 from jobico.errors import QueueFull
-from jobico.queue.backend import Limits, Packages, Settlement
+from jobico.queue.api import Settlement
+from jobico.queue.backend import Limits, Packages
 from jobico.queue.redis_backend import RedisBackend
 from tests.queue.conftest import Clock
 from tests.redis.server import RedisProcess, redis_process

@@ -17,7 +17,9 @@ import trio
 
 from jobico.errors import Conflict, NotFound, QueueFull, UserError
 from jobico.home import Home
+from jobico.queue import api
 from jobico.rpc import trio_shell
+from jobico.rpc.api import EMPTY
 from jobico.rpc.errors import ConnectFailed
 
 
@@ -180,6 +182,36 @@ async def test_a_key_reused_for_another_body_is_a_conflict_over_rpc(home: Home) 
             assert (await client.call("enqueue", params))["ids"] == first["ids"]
             platform = await client.call("enqueue", {**params, "scope": "platform", "digest": None})
             assert not platform["duplicate"]
+
+
+@pytest.mark.trio
+async def test_every_typed_call_reads_what_the_real_queue_answers(home: Home) -> None:
+    """The api's functions against ``python -m jobico.queue``: a reply off contract would be BadReply."""
+    with trio.fail_after(30):
+        async with queue_process(home) as (_, client):
+            sent = await api.enqueue(client, api.Enqueue("acme", "e", (b"1", b"2"), "k", "aa"))
+            assert not sent.duplicate and len(sent.ids) == 2
+            assert (await api.enqueue(client, api.Enqueue("acme", "e", (b"1", b"2"), "k", "aa"))).duplicate
+            got = await api.lease(client, api.Lease("w", 5, 60_000, held={"acme": 0}, per_tenant=5))
+            assert [(d.id, d.tenant, d.event, d.attempt, d.body) for d in got.items] == [
+                (sent.ids[0], "acme", "e", 1, b"1"), (sent.ids[1], "acme", "e", 1, b"2")]
+            assert await api.renew(client, api.Renew("w", (sent.ids[0],))) == api.Renewed([sent.ids[0]], [])
+            first = sent.ids[0]
+            dead = api.Settle("w", (api.Settlement(first, "dead", "boom"),))
+            assert await api.settle(client, dead) == api.Settled([first], [])
+            assert await api.release(client, api.Release("w")) == api.Released(1)
+            [letter] = (await api.dead(client, api.ListDead("acme"))).letters
+            assert (letter.id, letter.attempt, letter.body, letter.reason) == (sent.ids[0], 1, b"1", "boom")
+            assert await api.pause(client, api.OfTenant("acme")) == api.Paused("acme", True)
+            stats = await api.stats(client, EMPTY)
+            assert stats.tenants == {"acme": api.TenantStats(1, 0, 1, True)}
+            assert await api.resume(client, api.OfTenant("acme")) == api.Paused("acme", False)
+            assert await api.replay(client, api.Selection(ids=(sent.ids[0],))) == api.Applied([sent.ids[0]])
+            again = (await api.lease(client, api.Lease("w", 5))).items
+            await api.settle(client, api.Settle("w", tuple(api.Settlement(d.id, "dead", "x") for d in again)))
+            assert await api.purge(client, api.Selection(tenant="acme")) == api.Applied(sorted(sent.ids))
+            with pytest.raises(UserError, match=r"results\[0\]: result 'outcome' must be one of"):
+                await client.call("settle", {"worker": "w", "results": [{"id": sent.ids[0], "outcome": "?"}]})
 
 
 class Ctl:

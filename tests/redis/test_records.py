@@ -26,8 +26,8 @@ from jobico.component import Context
 from jobico.config import Config, QueueConfig
 from jobico.errors import Unavailable
 from jobico.home import Home
-from jobico.queue.redis_records import RecordInbox, RecordRelay
 from jobico.recorder.records import Filter
+from jobico.recorder.redis_records import RecordInbox, RecordRelay
 from jobico.recorder.service import RecorderService
 from jobico.rpc import MAX_MESSAGE_SIZE, trio_shell
 from tests.recorder.conftest import rec

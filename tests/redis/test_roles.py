@@ -15,7 +15,7 @@ def test_executor_role_runs_the_catalog_follower_queue_relay_and_executors() -> 
     specs = components(REDIS, "executor")
     assert [(s.name, s.module) for s in specs] == [
         ("repo", "repo"), ("ctl", "ctl"), ("queue", "queue"),
-        ("recorder", "queue.redis_relay"), ("executor-1", "executor"),
+        ("recorder", "recorder.redis_relay"), ("executor-1", "executor"),
     ]
     stops = [[s.name for s in group] for group in shutdown_order(specs)]
     assert stops == [["executor-1"], ["recorder"], ["queue"], ["ctl"], ["repo"]]
@@ -23,7 +23,7 @@ def test_executor_role_runs_the_catalog_follower_queue_relay_and_executors() -> 
 
 def test_main_node_on_redis_adds_the_records_inbox_stopped_before_the_recorder() -> None:
     specs = components(REDIS)
-    assert ("records", "queue.redis_inbox") in [(s.name, s.module) for s in specs]
+    assert ("records", "recorder.redis_inbox") in [(s.name, s.module) for s in specs]
     stops = [s.name for group in shutdown_order(specs) for s in group]
     assert stops.index("records") < stops.index("recorder")
     assert "records" not in [s.name for s in components(Config())]

@@ -21,6 +21,7 @@ from jobico.component import Context
 from jobico.config import Config
 from jobico.home import Home
 from jobico.queue import log_records
+from jobico.queue.api import Enqueue
 from jobico.queue.file_backend import FileBackend
 from jobico.queue.service import QueueService
 from jobico.recorder import frames as recorder_frames
@@ -58,9 +59,9 @@ class _QueueServing:
 
     async def put(self, n: int) -> list[str]:
         items = [b"%d" % n] * (1 + n % 3)
-        reply = await self._service.rpc_enqueue({"tenant": f"t{n % 4}", "event": "e", "items": items})
-        assert not reply["duplicate"] and len(reply["ids"]) == len(items)
-        return list(reply["ids"])
+        reply = await self._service.enqueue(Enqueue(f"t{n % 4}", "e", tuple(items)))
+        assert not reply.duplicate and len(reply.ids) == len(items)
+        return list(reply.ids)
 
 
 @asynccontextmanager

@@ -1,9 +1,9 @@
-"""The async face the queue service talks to, and the adapter that gives it to sync backends.
+"""The async face the queue service talks to, and ``AsyncAdapter``, which gives it to sync backends.
 
 The ``redis`` backend waits on the network, so its calls are coroutines; the
 ``file`` and ``memory`` backends answer from memory at once. Rather than two
-services, the service awaits every backend call, and this adapter wraps a sync
-backend so that awaiting it costs one coroutine step. ``open`` (recover,
+services, the service awaits every backend call, and ``AsyncAdapter`` wraps a
+sync backend so that awaiting it costs one coroutine step. ``open`` (recover,
 then close) reads and writes files, so it runs in a worker thread. ``pending``
 and ``flush`` stay sync: the group-commit flusher calls them from its thread.
 """
@@ -16,18 +16,17 @@ from typing import Protocol
 
 import trio
 
-from jobico.queue.backend import (
+from jobico.queue.api import (
     Applied,
-    Backend,
     DeadLetter,
     Delivery,
     EnqueueResult,
-    Packages,
     Renewed,
     Settled,
     Settlement,
     TenantStats,
 )
+from jobico.queue.backend import Backend, Packages
 
 
 class AsyncBackend(Protocol):
@@ -70,14 +69,14 @@ class AsyncBackend(Protocol):
     def flush(self, max_records: int, max_bytes: int) -> int: ...
 
 
-class Awaitable:
-    """A sync ``Backend`` behind the ``AsyncBackend`` face."""
+class AsyncAdapter:
+    """A sync ``Backend`` (file, memory) behind the ``AsyncBackend`` face."""
 
     def __init__(self, backend: Backend) -> None:
         self._b = backend
 
     @asynccontextmanager
-    async def open(self) -> AsyncIterator[Awaitable]:
+    async def open(self) -> AsyncIterator[AsyncAdapter]:
         """Recover in a worker thread; on exit, flush and close there too (shielded: it must finish).
 
         Errors: ``OSError`` when the queue folder cannot be read.

@@ -1,7 +1,0 @@
-"""``python -m jobico.queue.redis_inbox records``: the main node's intake of remote records."""
-
-from jobico.component import main
-from jobico.queue.redis_records import RecordInbox
-
-if __name__ == "__main__":
-    main("records", RecordInbox)
