@@ -45,7 +45,9 @@ class Run:
     functions, which are no instances), and more would escape the caps.
     """
 
-    __slots__ = ("_args", "_ctx", "_instance", "_live", "_memory", "_out", "_store", "_trap")
+    __slots__ = (
+        "_args", "_base", "_ctx", "_instance", "_live", "_memory", "_out", "_size", "_store", "_trap",
+    )
 
     def __init__(self, engine: wasmtime.Engine, limits: StoreLimits, deadline: int):
         self._store = capi._wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
@@ -53,6 +55,7 @@ class Run:
         self._instance = ffi.wasmtime_instance_t()
         self._live = False
         self._memory: ffi.wasmtime_memory_t | None = None
+        self._base = self._size = 0  # the memory's address (fixed: hostcalls.Memory) and last known size
         self._args = (ffi.wasmtime_val_t * 3)()
         self._out = (ffi.wasmtime_val_t * 1)()
         self._trap = _TrapPtr()
@@ -100,31 +103,33 @@ class Run:
             item = self._export(b"memory")
             if item is not None and item.kind == _MEMORY:
                 self._memory = item.of.memory
+                data = capi._wasmtime_memory_data(self._ctx, ctypes.byref(self._memory))
+                self._base = ctypes.cast(data, ctypes.c_void_p).value or 0
         return self._memory is not None
 
     def memory_size(self) -> int:
         """Bytes of linear memory in use; 0 before instantiation or without a memory."""
         if not self.has_memory():
             return 0
-        return int(capi._wasmtime_memory_data_size(self._ctx, ctypes.byref(self._memory)))
+        self._size = int(capi._wasmtime_memory_data_size(self._ctx, ctypes.byref(self._memory)))
+        return self._size
 
     def read(self, ptr: int, length: int) -> bytes | None:
         """``length`` bytes at ``ptr``, or None when they are not all inside the memory."""
-        if ptr + length > self.memory_size():
+        if not self._inside(ptr, length):
             return None
-        return ctypes.string_at(self._base() + ptr, length)
+        return ctypes.string_at(self._base + ptr, length)
 
     def write(self, ptr: int, data: bytes) -> bool:
         """Copy ``data`` to ``ptr``; False (nothing written) when it would not fit in the memory."""
-        if ptr + len(data) > self.memory_size():
+        if not self._inside(ptr, len(data)):
             return False
-        ctypes.memmove(self._base() + ptr, data, len(data))
+        ctypes.memmove(self._base + ptr, data, len(data))
         return True
 
-    def _base(self) -> int:
-        # Asked for on every access: a memory that grows may move.
-        data = capi._wasmtime_memory_data(self._ctx, ctypes.byref(self._memory))
-        return ctypes.cast(data, ctypes.c_void_p).value or 0
+    def _inside(self, ptr: int, length: int) -> bool:
+        """The size is asked again only past the last known one: a memory never shrinks."""
+        return ptr + length <= self._size or ptr + length <= self.memory_size()
 
     def _export(self, name: bytes) -> ffi.wasmtime_extern_t | None:
         item = ffi.wasmtime_extern_t()
