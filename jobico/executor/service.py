@@ -109,7 +109,9 @@ class ExecutorService:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. **Cancellation:** waits for runs already on threads."""
-        self.sandbox = await trio.to_thread.run_sync(Sandbox, self.ctx.home.cache)
+        slots = self.ctx.config.executor.max_concurrency  # the runs going at once, at most
+        sandbox = functools.partial(Sandbox, self.ctx.home.cache, slots=slots)
+        self.sandbox = await trio.to_thread.run_sync(sandbox)
         self._outbox = Outbox(trio.lowlevel.current_trio_token(), self._finished)
         try:
             async with trio.open_nursery() as nursery:
