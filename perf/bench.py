@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import Process
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,8 @@ class Scenario:
     event: str = "echo"  # the job: a key of JOBS
     tenants: tuple[str, ...] = TENANTS[:1]
     rate: float | None = None  # requests/s (open loop); None: closed loop
+    item: dict[str, Any] = field(default_factory=lambda: ITEM)
+    window: int = WINDOW
 
 
 SCENARIOS = (
@@ -107,13 +109,14 @@ DEFAULT_SCENARIOS = ("batch100", "batch100-c", "single-c", "tenants", "rate2000-
 
 # --- conditions and output ------------------------------------------------------------------
 
-def conditions(config: dict[str, str], event: str | None = None) -> dict[str, Any]:
+def conditions(config: dict[str, str], event: str | None = None,
+               item: dict[str, Any] = ITEM) -> dict[str, Any]:
     """Where a figure was measured; ``config`` lists what differs from the defaults."""
     return {"machine": f"{platform.machine()} {cpu_model()}",
             "cores": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "config": config,
             **({"guest": JOBS[event][3]} if event else {}),
-            "item_bytes": len(json.dumps(ITEM))}
+            "item_bytes": len(json.dumps(item))}
 
 
 def emit(line: dict[str, Any]) -> None:
@@ -154,8 +157,10 @@ def toml_value(value: str) -> str:
     return value if value in ("true", "false") or value.replace(".", "", 1).isdigit() else json.dumps(value)
 
 
-def make_home(root: Path, config: dict[str, str]) -> Platform:
-    """A home serving every job of ``JOBS`` to every tenant of ``TENANTS``, with ``config``."""
+def make_home(root: Path, config: dict[str, str], tenants: tuple[str, ...] = TENANTS,
+              webhook: dict[str, Any] | None = None) -> Platform:
+    """A home serving every job of ``JOBS`` to each of ``tenants``, with ``config`` (and the
+    packages' ``[webhook]`` table, e.g. a larger ``max_body_kb``)."""
     sections: dict[str, list[str]] = {"listener": []}
     for key, value in config.items():
         section, name = key.split(".", 1)
@@ -164,14 +169,14 @@ def make_home(root: Path, config: dict[str, str]) -> Platform:
     extra = "".join(sections.pop("listener")) + "".join(
         f"[{section}]\n" + "".join(lines) for section, lines in sections.items())
     home = Platform(root, extra)
-    for tenant in TENANTS:
+    for tenant in tenants:
         home.write(f"{tenant}/schema.json", json.dumps(SCHEMA))
         for event, job in JOBS.items():
             home.write(f"{tenant}/{event}.wasm", job[0])
         home.write(f"{tenant}/bench.toml", package(*(
             {"event": event, "schema": "schema.json", "wasm": f"{event}.wasm", "abi": abi,
              "entry": entry, "timeout_ms": 1000, "memory_mb": 16, "max_attempts": 3}
-            for event, (_, abi, entry, _) in JOBS.items())))
+            for event, (_, abi, entry, _) in JOBS.items()), **({"webhook": webhook} if webhook else {})))
     return home
 
 
@@ -203,8 +208,8 @@ def components(home: Platform) -> dict[str, int]:
     return {"supervisor": home.process.pid, **{c["name"]: c["pid"] for c in status["components"]}}
 
 
-def wait_for_events(home: Platform) -> None:
-    for tenant in TENANTS:
+def wait_for_events(home: Platform, tenants: tuple[str, ...] = TENANTS) -> None:
+    for tenant in tenants:
         for event in JOBS:
             home.wait_for_event(tenant, event, timeout=30.0)
 
@@ -236,12 +241,12 @@ class Follower:
 
 async def _windowed(load: loadgen.Load, follower: Follower, scenario: Scenario, port: int,
                     seconds: float) -> None:
-    """Drive ``scenario``; closed loops pause while ``WINDOW`` events are in flight."""
-    body = loadgen.batch_body([ITEM] * scenario.per_request)
+    """Drive ``scenario``; closed loops pause while ``scenario.window`` events are in flight."""
+    body = loadgen.batch_body([scenario.item] * scenario.per_request)
     requests = [loadgen.request(f"/events/{t}/{scenario.event}", body) for t in scenario.tenants]
 
     async def room() -> None:
-        while load.accepted - len(follower.recorded) >= WINDOW:
+        while load.accepted - len(follower.recorded) >= scenario.window:
             follower.progress.clear()
             await follower.progress.wait()
 
@@ -314,7 +319,7 @@ def run_scenario(scenario: Scenario, home: Platform, pids: dict[str, int], secon
         "items_per_request": scenario.per_request,
         "tenants": len(scenario.tenants),
         "loop": f"open, {scenario.rate * scenario.per_request:g} events/s offered" if scenario.rate
-        else f"closed, {scenario.connections} connections, window {WINDOW} events",
+        else f"closed, {scenario.connections} connections, window {scenario.window} events",
         "seconds": round(load.elapsed, 1),
         "accepted_items_per_s": round(load.accepted / load.elapsed),
         "completed_events_per_s": round(completed / span),
@@ -330,7 +335,7 @@ def run_scenario(scenario: Scenario, home: Platform, pids: dict[str, int], secon
         "cpu_bound_events_per_s": round((os.cpu_count() or 1) * 1e6 / max(sum(per_event.values()), 1)),
         "peak_rss_mb": {name: round(memory_mb(pid, "VmHWM")) for name, pid in pids.items()},
         "follow_restarts": follower.restarts,
-        "conditions": conditions(config, scenario.event) | {"load_1m": round(load_before, 2)},
+        "conditions": conditions(config, scenario.event, scenario.item) | {"load_1m": round(load_before, 2)},
     }
 
 

@@ -41,7 +41,7 @@ from wasmtime import _bindings as capi
 from jobico.caps import KIB, MIB
 from jobico.errors import UserError
 from jobico.executor import abi as abis
-from jobico.executor import jobicolet, wasi
+from jobico.executor import fastcall, jobicolet, wasi
 
 ENGINE_SETTINGS: dict[str, bool | str] = {
     "epoch_interruption": True,
@@ -89,6 +89,8 @@ class Compiled:
     pre: wasmtime.InstancePre
     engine: wasmtime.Engine  # the engine it was compiled for: its runs' stores belong to it
     pooled: bool  # its engine allocates from a pool of ``pool_slots`` instances
+    engine_at: int  # the addresses of ``engine`` and ``pre``, as ``fastcall.Run`` takes them
+    pre_at: int
     exports: dict[str, Any]
     wasi_imports: frozenset[str]  # the WASI functions the module imports
     tables: tuple[int, ...]  # initial size of each table it defines
@@ -197,6 +199,8 @@ class Runtime:
             pre=pre,
             engine=self.engine,
             pooled=bool(self.pool_slots),
+            engine_at=fastcall.address(self.engine.ptr()),
+            pre_at=fastcall.address(pre.ptr()),
             exports=abis.exports_of(module),
             wasi_imports=frozenset(i.name or "" for i in module.imports if i.module == wasi.MODULE),
             tables=tuple(initial for initial, _ in table_limits(data)),

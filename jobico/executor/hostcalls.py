@@ -49,10 +49,11 @@ _callbacks: dict[tuple[Callable[..., Any], str, str], Any] = {}  # alive as long
 
 # The C functions on the hot path, declared with plain addresses: wasmtime-py's
 # declarations build a ctypes pointer object per argument and per result, which
-# tripled the cost of a host call.
+# tripled the cost of a host call. They take a microsecond, so they keep the GIL
+# (PYFUNCTYPE; see fastcall.py).
 _P, _N = ctypes.c_void_p, ctypes.c_size_t
-_c = ctypes.CFUNCTYPE
-_Callback = _c(_N, _P, _P, _P, _N)  # (env, caller, args and results, count) -> trap or NULL
+_c = ctypes.PYFUNCTYPE
+_Callback = ctypes.CFUNCTYPE(_N, _P, _P, _P, _N)  # (env, caller, args and results, count) -> trap or NULL
 _caller_context = _c(_P, _P)(("wasmtime_caller_context", ffi.dll))
 _caller_export_get = _c(ctypes.c_bool, _P, ctypes.c_char_p, _N, _P)(("wasmtime_caller_export_get", ffi.dll))
 _memory_data = _c(_P, _P, _P)(("wasmtime_memory_data", ffi.dll))

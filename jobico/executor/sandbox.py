@@ -286,10 +286,10 @@ class Sandbox:
         outcome = Outcome()
         compiled = module.compiled
         deadline = ticks_for(timeout_ms, TICK_MS) + self._ticker.owed()
-        run = fastcall.Run(compiled.engine, store_limits(memory_mb, compiled.tables), deadline)
+        run = fastcall.Run(compiled.engine_at, store_limits(memory_mb, compiled.tables), deadline)
         hostcalls.bind(host)
         try:
-            run.instantiate(compiled.pre)
+            run.instantiate(compiled.pre_at)
             if module.plan is not None:
                 outcome.code, outcome.result, outcome.cut = jobicolet.call(
                     module.plan, run, host, input_bytes, max_output
