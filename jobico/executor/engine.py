@@ -18,9 +18,10 @@ failed in the executor. Both now go through this module:
 The executor's runtime (``Runtime(pool_slots=N)``) uses wasmtime's pooling
 allocator: instance, memory and table slots reserved once and reused, the first
 ``KEEP_RESIDENT_BYTES`` of each memory kept mapped and zeroed on reuse instead
-of unmapped. A fresh instance's memory then costs no page faults: a WASI C
-guest's run took 95 us of CPU on the default allocator and 63 us pooled (an
-echo guest 53 -> 40 us; ``perf/executor_bench.py``). Nothing carries over: wasmtime
+of unmapped. A fresh instance's memory then costs no page faults: a store, an
+instance and the ``_start`` of a WASI C guest took 95 us of CPU on the default
+allocator and 63 us pooled (a WASI echo guest 53 -> 40 us; one thread; the whole
+run: ``perf/executor_bench.py``, docs/performance.md). Nothing carries over: wasmtime
 resets a slot to the module's initial image before reuse. A slot has fixed
 bounds, so a module whose tables could outgrow them (``fits_pool``), or that
 wasmtime finds too large for a slot when compiling (``PoolMisfit``), runs on
@@ -87,7 +88,7 @@ class Compiled:
     sha256: str
     module: wasmtime.Module
     pre: wasmtime.InstancePre
-    engine: wasmtime.Engine  # the engine it was compiled for: its runs' stores belong to it
+    engine: wasmtime.Engine  # the engine it was compiled for (its runs' stores belong to it)
     pooled: bool  # its engine allocates from a pool of ``pool_slots`` instances
     engine_at: int  # the addresses of ``engine`` and ``pre``, as ``fastcall.Run`` takes them
     pre_at: int
