@@ -24,6 +24,32 @@ from jobico.logfiles import FORMATS as LOG_FORMATS
 from jobico.redact import redact_url
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under ``taskset`` or a cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# Defaults sized from the machine (README, Configuration). An executor process is
+# GIL-bound on short guests, so it uses about one core, and the queue, recorder and
+# listener together need about half as much again: one executor process per two
+# cores. Measured on 2 cores (perf/bench.py, batches of 100): one process of four
+# threads 182 us CPU per echo event, two processes of two 234 us, and +45 MB idle
+# RSS. Threads run wasm in parallel (wasmtime lets the GIL go): four per process.
+# One listener process per four cores: one serves ~3,000 single-item requests/s.
+# Both at most 64, the most a setting may ask for.
+SIZED: dict[str, Any] = {
+    "listener.workers": lambda n: min(max(1, n // 4), 64),
+    "executor.workers": lambda n: min(max(1, n // 2), 64),
+}
+
+
+def _sized(key: str) -> Any:
+    return field(default_factory=lambda: SIZED[key](cores()))
 QUEUE_BACKENDS = ("file", "memory", "redis")
 
 
@@ -31,17 +57,20 @@ QUEUE_BACKENDS = ("file", "memory", "redis")
 class ListenerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
-    workers: int = 1
+    workers: int = _sized("listener.workers")
     max_connections: int = 512  # per listener process; more get 503 at accept
     request_timeout_s: float = 20.0  # a whole request (head and body) must arrive within this
 
 
 @dataclass(frozen=True, slots=True)
 class ExecutorConfig:
-    workers: int = 1
+    workers: int = _sized("executor.workers")
     max_concurrency: int = 4
     lease_ms: int = 30_000
-    batch: int = 64
+    # A lease of 256 and a window of 512 (2 x batch) keep one executor busy while runs wait
+    # for their records' fsync; with 64, one executor ran 1,868 C guest events/s at 344 us of
+    # CPU each, with 128 or 256 2,487/s at 275 us (perf/bench.py, load 6-7).
+    batch: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +276,7 @@ class _Layers:
             for f in dataclasses.fields(kind):
                 key = f"{section}.{f.name}"
                 if key not in self.values:
-                    sources[key] = "default"
+                    sources[key] = f"default ({cores()} cores)" if key in SIZED else "default"
                     continue
                 raw, source = self.values[key]
                 value = _coerce(key, type(getattr(kind(), f.name)), raw, source)

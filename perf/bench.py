@@ -9,12 +9,17 @@ Prints one JSON line per scenario (``make bench``):
   process): its ceiling, to compare with the platform's figures below;
 - ``startup``: ``jobico up`` to ``GET /healthz`` 200, the CPU that took, and the idle
   platform's RSS;
-- ``single``: single-item requests, closed loop;
-- ``batch100``: batches of 100 items, closed loop;
-- ``tenants``: four tenants at once, batches of 10, closed loop;
-- ``rate2000``: 2,000 events/s offered open loop (batches of 10 at 200 requests/s);
-- ``rate500``: the same at 500 events/s, a rate this machine sustains: the latency
-  without a growing backlog.
+- ``batch100``: batches of 100 items to the jobicolet echo guest, closed loop;
+- ``batch100-c``, ``single-c``: batches of 100 and single-item requests to the WASI C
+  guest (``perf/guests/greet_wasi.c``: wasi-libc, the item on stdin, the result on
+  stdout, two log lines on stderr, ``exit()``), closed loop;
+- ``tenants``: four tenants at once, batches of 10, the C guest, closed loop;
+- ``rate2000-c``: 2,000 events/s offered open loop to the C guest (batches of 10 at 200
+  requests/s);
+- ``targets``: issue 15's targets, each with its figure, met or not, and the conditions.
+
+The home runs the *default* configuration (executor and listener sized from the cores),
+with fsync on; ``--set`` overrides a setting (e.g. ``executor.workers=1``).
 
 Closed loops keep at most ``WINDOW`` events accepted and not yet recorded, so the
 queue never grows without bound and the latency stays meaningful (Little's law:
@@ -42,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import Process
 from pathlib import Path
 from typing import Any
@@ -60,14 +65,20 @@ from tests.e2e.platform import JOBICO, Platform, package  # noqa: E402
 from tests.executor import guests  # noqa: E402
 
 TENANTS = ("bench", "t2", "t3", "t4")
-ITEM = {"user": "ada", "email": "ada@example.com", "age": 36, "note": "x" * 64}
-SCHEMA = {"type": "object", "required": ["user", "email"],
-          "properties": {"user": {"type": "string"}, "email": {"type": "string"},
-                         "age": {"type": "integer", "minimum": 0}}}
-# The bench's home: fsync on (the default), two listener processes, two executor processes
-# of two threads (an echo event is GIL-bound: one process cannot use more than one core).
-CONFIG = {"listener.workers": "2", "executor.workers": "2", "executor.max_concurrency": "2",
-          "executor.batch": "64", "queue.fsync": "true", "log.level": "warning"}
+# Both guests take it: the echo guest returns it, the C guest greets "name" with fib("n").
+ITEM = {"name": "Ada", "n": 10, "email": "ada@example.com", "note": "x" * 64}
+SCHEMA = {"type": "object", "required": ["name", "n", "email"],
+          "properties": {"name": {"type": "string"}, "email": {"type": "string"},
+                         "n": {"type": "integer", "minimum": 0, "maximum": 93}}}
+C_GUEST = ROOT / "perf" / "guests" / "greet_wasi.wasm"
+# event -> (module, abi, entry, what it is)
+JOBS = {
+    "echo": (guests.ECHO, "jobicolet", "event", "jobicolet echo (tests/executor/guests.py ECHO)"),
+    "greet": (C_GUEST.read_bytes(), "wasi", "_start", "WASI C greet (perf/guests/greet_wasi.c)"),
+}
+# The bench's home: the default configuration (listener and executor sized from the cores),
+# fsync on (the default, stated), warnings only in the logs.
+CONFIG = {"queue.fsync": "true", "log.level": "warning"}
 WINDOW = 4000  # closed loops: events accepted and not yet recorded, at most
 STARTUP_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 60.0
@@ -78,27 +89,34 @@ class Scenario:
     name: str
     per_request: int  # items per request
     connections: int
+    event: str = "echo"  # the job: a key of JOBS
     tenants: tuple[str, ...] = TENANTS[:1]
     rate: float | None = None  # requests/s (open loop); None: closed loop
+    item: dict[str, Any] = field(default_factory=lambda: ITEM)
+    window: int = WINDOW
 
 
 SCENARIOS = (
-    Scenario("single", 1, 32),
     Scenario("batch100", 100, 8),
-    Scenario("tenants", 10, 16, TENANTS),
-    Scenario("rate2000", 10, 32, TENANTS[:1], rate=200.0),
-    Scenario("rate500", 10, 32, TENANTS[:1], rate=50.0),
+    Scenario("batch100-c", 100, 8, "greet"),
+    Scenario("single-c", 1, 32, "greet"),
+    Scenario("tenants", 10, 16, "greet", TENANTS),
+    Scenario("rate2000-c", 10, 32, "greet", rate=200.0),
+    Scenario("single", 1, 32),  # not in ``make bench``: --only single
 )
+DEFAULT_SCENARIOS = ("batch100", "batch100-c", "single-c", "tenants", "rate2000-c")
 
 
 # --- conditions and output ------------------------------------------------------------------
 
-def conditions(config: dict[str, str]) -> dict[str, Any]:
+def conditions(config: dict[str, str], event: str | None = None,
+               item: dict[str, Any] = ITEM) -> dict[str, Any]:
+    """Where a figure was measured; ``config`` lists what differs from the defaults."""
     return {"machine": f"{platform.machine()} {cpu_model()}",
             "cores": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "config": config,
-            "guest": "jobicolet echo (tests/executor/guests.py ECHO)",
-            "item_bytes": len(json.dumps(ITEM))}
+            **({"guest": JOBS[event][3]} if event else {}),
+            "item_bytes": len(json.dumps(item))}
 
 
 def emit(line: dict[str, Any]) -> None:
@@ -139,8 +157,10 @@ def toml_value(value: str) -> str:
     return value if value in ("true", "false") or value.replace(".", "", 1).isdigit() else json.dumps(value)
 
 
-def make_home(root: Path, config: dict[str, str]) -> Platform:
-    """A home serving the echo job to every tenant of ``TENANTS``, with ``config``."""
+def make_home(root: Path, config: dict[str, str], tenants: tuple[str, ...] = TENANTS,
+              webhook: dict[str, Any] | None = None) -> Platform:
+    """A home serving every job of ``JOBS`` to each of ``tenants``, with ``config`` (and the
+    packages' ``[webhook]`` table, e.g. a larger ``max_body_kb``)."""
     sections: dict[str, list[str]] = {"listener": []}
     for key, value in config.items():
         section, name = key.split(".", 1)
@@ -149,12 +169,14 @@ def make_home(root: Path, config: dict[str, str]) -> Platform:
     extra = "".join(sections.pop("listener")) + "".join(
         f"[{section}]\n" + "".join(lines) for section, lines in sections.items())
     home = Platform(root, extra)
-    for tenant in TENANTS:
-        home.write(f"{tenant}/echo.wasm", guests.ECHO)
+    for tenant in tenants:
         home.write(f"{tenant}/schema.json", json.dumps(SCHEMA))
-        home.write(f"{tenant}/bench.toml", package({
-            "event": "echo", "schema": "schema.json", "wasm": "echo.wasm", "abi": "jobicolet",
-            "entry": "event", "timeout_ms": 1000, "memory_mb": 16, "max_attempts": 3}))
+        for event, job in JOBS.items():
+            home.write(f"{tenant}/{event}.wasm", job[0])
+        home.write(f"{tenant}/bench.toml", package(*(
+            {"event": event, "schema": "schema.json", "wasm": f"{event}.wasm", "abi": abi,
+             "entry": entry, "timeout_ms": 1000, "memory_mb": 16, "max_attempts": 3}
+            for event, (_, abi, entry, _) in JOBS.items()), **({"webhook": webhook} if webhook else {})))
     return home
 
 
@@ -186,9 +208,10 @@ def components(home: Platform) -> dict[str, int]:
     return {"supervisor": home.process.pid, **{c["name"]: c["pid"] for c in status["components"]}}
 
 
-def wait_for_events(home: Platform) -> None:
-    for tenant in TENANTS:
-        home.wait_for_event(tenant, "echo", timeout=30.0)
+def wait_for_events(home: Platform, tenants: tuple[str, ...] = TENANTS) -> None:
+    for tenant in tenants:
+        for event in JOBS:
+            home.wait_for_event(tenant, event, timeout=30.0)
 
 
 # --- one scenario ---------------------------------------------------------------------------
@@ -218,12 +241,12 @@ class Follower:
 
 async def _windowed(load: loadgen.Load, follower: Follower, scenario: Scenario, port: int,
                     seconds: float) -> None:
-    """Drive ``scenario``; closed loops pause while ``WINDOW`` events are in flight."""
-    body = loadgen.batch_body([ITEM] * scenario.per_request)
-    requests = [loadgen.request(f"/events/{t}/echo", body) for t in scenario.tenants]
+    """Drive ``scenario``; closed loops pause while ``scenario.window`` events are in flight."""
+    body = loadgen.batch_body([scenario.item] * scenario.per_request)
+    requests = [loadgen.request(f"/events/{t}/{scenario.event}", body) for t in scenario.tenants]
 
     async def room() -> None:
-        while load.accepted - len(follower.recorded) >= WINDOW:
+        while load.accepted - len(follower.recorded) >= scenario.window:
             follower.progress.clear()
             await follower.progress.wait()
 
@@ -296,7 +319,7 @@ def run_scenario(scenario: Scenario, home: Platform, pids: dict[str, int], secon
         "items_per_request": scenario.per_request,
         "tenants": len(scenario.tenants),
         "loop": f"open, {scenario.rate * scenario.per_request:g} events/s offered" if scenario.rate
-        else f"closed, {scenario.connections} connections, window {WINDOW} events",
+        else f"closed, {scenario.connections} connections, window {scenario.window} events",
         "seconds": round(load.elapsed, 1),
         "accepted_items_per_s": round(load.accepted / load.elapsed),
         "completed_events_per_s": round(completed / span),
@@ -312,8 +335,52 @@ def run_scenario(scenario: Scenario, home: Platform, pids: dict[str, int], secon
         "cpu_bound_events_per_s": round((os.cpu_count() or 1) * 1e6 / max(sum(per_event.values()), 1)),
         "peak_rss_mb": {name: round(memory_mb(pid, "VmHWM")) for name, pid in pids.items()},
         "follow_restarts": follower.restarts,
-        "conditions": conditions(config) | {"load_1m": round(load_before, 2)},
+        "conditions": conditions(config, scenario.event, scenario.item) | {"load_1m": round(load_before, 2)},
     }
+
+
+# Issue 15's targets (idle 2-core machine, fsync on, default configuration):
+# (what, scenario, figure's path in its line, "max" or "min", bound)
+TARGETS = (
+    ("CPU per event, all processes, jobicolet echo, batches of 100 (us)",
+     "batch100", ("cpu_us_per_event", "total"), "max", 250),
+    ("CPU per event, all processes, WASI C guest, batches of 100 (us)",
+     "batch100-c", ("cpu_us_per_event", "total"), "max", 400),
+    ("completed events/s, WASI C guest, batches of 100", "batch100-c",
+     ("completed_events_per_s",), "min", 4000),
+    ("completed events/s, WASI C guest, single-item requests", "single-c",
+     ("completed_events_per_s",), "min", 2000),
+    ("p99 end to end at 2,000 events/s offered, batches of 10 (ms)", "rate2000-c",
+     ("e2e_ms", "p99"), "max-strict", 100),
+    ("jobico up to healthy (s)", "startup", ("up_to_healthy_s",), "max-strict", 3),
+    ("idle RSS, all processes (MB)", "startup", ("idle_rss_total_mb",), "max-strict", 300),
+)
+
+
+def targets(lines: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each target with its figure, whether it is met, and the conditions it was measured in
+    (the load average before its run: the targets are for an idle machine)."""
+    out = []
+    for what, scenario, path, kind, bound in TARGETS:
+        line = lines.get(scenario)
+        if line is None:
+            continue
+        figure: Any = line
+        for key in path:
+            figure = figure.get(key) if isinstance(figure, dict) else None
+        if figure is None:
+            met = False
+        elif kind == "min":
+            met = figure >= bound
+        else:
+            met = figure < bound if kind == "max-strict" else figure <= bound
+        sign = {"min": ">=", "max": "<=", "max-strict": "<"}[kind]
+        conds = line["conditions"]
+        out.append({"target": f"{what} {sign} {bound:,}", "figure": figure, "met": met,
+                    "scenario": scenario, "load_1m": conds["load_1m"], "guest": conds.get("guest")})
+    conds = conditions(next(iter(lines.values()))["conditions"]["config"])
+    return {"scenario": "targets", "targets": out,
+            "conditions": {k: conds[k] for k in ("machine", "cores", "python", "config")}}
 
 
 def main() -> None:
@@ -330,8 +397,9 @@ def main() -> None:
     for item in args.set:
         key, _, value = item.partition("=")
         config[key] = value
-    only = set(filter(None, args.only.split(",")))
-    if not only or "loadgen" in only:
+    only = set(filter(None, args.only.split(","))) or {"loadgen", "startup", *DEFAULT_SCENARIOS}
+    lines: dict[str, dict[str, Any]] = {}
+    if "loadgen" in only:
         emit(selfcheck(min(args.seconds, 5.0)) | {"conditions": conditions({})})
     root = Path(tempfile.mkdtemp(prefix="jobico-bench-"))
     home = make_home(root, config)
@@ -341,17 +409,22 @@ def main() -> None:
         pids = components(home)
         startup_cpu = sum(cpu_seconds(pid) for pid in pids.values())
         time.sleep(2.0)  # settle: let every component finish its start-up work
-        emit({"scenario": "startup", "up_to_healthy_s": round(took, 2),
-              # CPU every process used until healthy: on a busy machine, the part of the
-              # wall time that is ours (it cannot finish faster than this / cores)
-              "startup_cpu_s": round(startup_cpu, 2),
-              "idle_rss_mb": {name: round(memory_mb(pid, "VmRSS")) for name, pid in pids.items()},
-              "idle_rss_total_mb": round(sum(memory_mb(pid, "VmRSS") for pid in pids.values())),
-              "conditions": conditions(config) | {"load_1m": round(load_before, 2)}})
+        lines["startup"] = {
+            "scenario": "startup", "up_to_healthy_s": round(took, 2),
+            # CPU every process used until healthy: on a busy machine, the part of the
+            # wall time that is ours (it cannot finish faster than this / cores)
+            "startup_cpu_s": round(startup_cpu, 2),
+            "idle_rss_mb": {name: round(memory_mb(pid, "VmRSS")) for name, pid in pids.items()},
+            "idle_rss_total_mb": round(sum(memory_mb(pid, "VmRSS") for pid in pids.values())),
+            "conditions": conditions(config) | {"load_1m": round(load_before, 2)}}
+        emit(lines["startup"])
         wait_for_events(home)
         for scenario in SCENARIOS:
-            if not only or scenario.name in only:
-                emit(run_scenario(scenario, home, pids, args.seconds, config, args.profile))
+            if scenario.name in only:
+                lines[scenario.name] = run_scenario(scenario, home, pids, args.seconds, config,
+                                                    args.profile)
+                emit(lines[scenario.name])
+        emit(targets(lines))
     finally:
         home.stop()
         if args.keep:

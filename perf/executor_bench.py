@@ -1,4 +1,4 @@
-"""Executor throughput: echo events per second per ABI, on 1..N threads of one Sandbox.
+"""Executor throughput: events per second and CPU per event per guest, on 1..N threads of one Sandbox.
 
 Usage: .venv/bin/python perf/executor_bench.py [--events N] [--threads 1,2,4] [--processes 2]
                                               [--item-bytes B]
@@ -6,8 +6,12 @@ Usage: .venv/bin/python perf/executor_bench.py [--events N] [--threads 1,2,4] [-
 ``--processes P`` also runs P processes of one thread each at once (each with its
 own Sandbox) and prints their summed rate: threads against processes.
 
-Prints the conditions (machine, cores, load, Python, wasmtime) with the figures,
-plus a compute-bound guest, which shows whether threads run guests in parallel.
+Prints the conditions (machine, cores, load, Python, wasmtime) with the figures:
+events/s (wall clock) and CPU us per event (the process's CPU, every thread, over
+the runs: what to compare between runs on a shared machine). Guests: the jobicolet
+and WASI echo guests of the tests, the WASI C guest of ``make bench``
+(``perf/guests/greet_wasi.c``, greeting an item like bench.py's), and a
+compute-bound guest, which shows whether threads run guests in parallel.
 """
 
 from __future__ import annotations
@@ -37,39 +41,45 @@ COMPUTE = guests.jobicolet(
 )
 
 
-def bench(sandbox: Sandbox, module: bytes, item: bytes, events: int, threads: int) -> float:
-    """Events per second with ``threads`` threads sharing ``events`` runs."""
+C_GUEST = (Path(__file__).parent / "guests" / "greet_wasi.wasm").read_bytes()
+ENV = {"JOBICO_TENANT": "bench", "JOBICO_EVENT": "greet", "JOBICO_EVENT_ID": "0" * 26, "JOBICO_ATTEMPT": "1"}
+
+
+def bench(sandbox: Sandbox, module: bytes, item: bytes, events: int, threads: int) -> tuple[float, float]:
+    """Events per second and CPU us per event with ``threads`` threads sharing ``events`` runs."""
     loaded = sandbox.load(module, guests.sha256(module))
+    env = ENV if loaded.abi == "wasi" else None
     for _ in range(20):
-        sandbox.run(loaded, item)
+        sandbox.run(loaded, item, env=env)
     per_thread = events // threads
     failures: list[str] = []
 
     def work() -> None:
         for _ in range(per_thread):
-            result = sandbox.run(loaded, item)
+            result = sandbox.run(loaded, item, env=env)
             if result.status != "ok":
                 failures.append(result.reason or result.status)
 
     workers = [threading.Thread(target=work) for _ in range(threads)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if failures:
         raise SystemExit(f"{len(failures)} runs failed, e.g. {failures[0]}")
-    return per_thread * threads / elapsed
+    return per_thread * threads / elapsed, cpu / (per_thread * threads) * 1e6
 
 
-def show(label: str, rate: float) -> None:
-    print(f"{label:44s} {rate:9.1f} events/s ({1e6 / rate:8.1f} us/event)")
+def show(label: str, rate: float, cpu_us: float | None = None) -> None:
+    cpu = f", {cpu_us:8.1f} us CPU/event" if cpu_us is not None else ""
+    print(f"{label:44s} {rate:9.1f} events/s ({1e6 / rate:8.1f} us/event{cpu})")
 
 
 def one_process(module: bytes, item: bytes, events: int, out: multiprocessing.Queue) -> None:
     with Sandbox() as sandbox:
-        out.put(bench(sandbox, module, item, events, 1))
+        out.put(bench(sandbox, module, item, events, 1)[0])
 
 
 def across_processes(module: bytes, item: bytes, events: int, processes: int) -> float:
@@ -96,7 +106,7 @@ def main() -> None:
     parser.add_argument("--item-bytes", type=int, default=1024)
     args = parser.parse_args()
     counts = [int(n) for n in args.threads.split(",")]
-    item = b'{"data":"' + b"x" * max(args.item_bytes - 11, 0) + b'"}'
+    item = b'{"name":"Ada","n":10,"note":"' + b"x" * max(args.item_bytes - 30, 0) + b'"}'
     print(
         f"machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()} "
         f"load={os.getloadavg()[0]:.2f} python={platform.python_version()} "
@@ -111,11 +121,12 @@ def main() -> None:
         for name, module, events in (
             ("jobicolet echo", guests.ECHO, args.events),
             ("wasi echo", guests.WASI_ECHO, args.events),
+            ("wasi C greet", C_GUEST, args.events),
             ("jobicolet compute (~2^26 loop)", COMPUTE, max(args.events // 100, 8)),
         ):
             for threads in counts:
-                rate = bench(sandbox, module, item, events, threads)
-                show(f"{name} threads={threads}", rate)
+                rate, cpu_us = bench(sandbox, module, item, events, threads)
+                show(f"{name} threads={threads}", rate, cpu_us)
             if args.processes:
                 rate = across_processes(module, item, events, args.processes)
                 show(f"{name} processes={args.processes}", rate)

@@ -146,3 +146,27 @@ def test_shown_masks_the_queue_password_that_components_still_get(tmp_path: Path
     assert config.queue.url == "redis://:s3cret@127.0.0.1:6379/0"
     assert config.shown()["queue"]["url"] == "redis://:****@127.0.0.1:6379/0"
     assert config.to_dict()["queue"]["url"] == config.queue.url  # shown() copies, never masks in place
+
+
+@pytest.mark.parametrize(
+    ("cores", "listeners", "executors"),
+    [(1, 1, 1), (2, 1, 1), (4, 1, 2), (8, 2, 4), (64, 16, 32), (256, 64, 64)],
+)
+def test_process_counts_default_to_the_cores_this_process_may_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, listeners: int, executors: int
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(cores)))
+    config = load_config(tmp_path, environ={})
+    assert (config.listener.workers, config.executor.workers) == (listeners, executors)
+    assert config.executor.max_concurrency == 4
+    assert config.sources["executor.workers"] == f"default ({cores} cores)"
+    assert config.sources["listener.workers"] == f"default ({cores} cores)"
+    assert config.sources["executor.max_concurrency"] == "default"
+
+
+def test_a_sized_default_gives_way_to_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(8)))
+    write(tmp_path / "jobico.toml", "[executor]\nworkers = 1\n")
+    config = load_config(tmp_path, environ={})
+    assert config.executor.workers == 1 and config.listener.workers == 2
+    assert config.sources["executor.workers"] == str(tmp_path / "jobico.toml")

@@ -14,6 +14,18 @@ failed in the executor. Both now go through this module:
   (the ABI's exports, ``abi.py``). ctl runs the same two steps (keeping only
   the exports between them), ``Sandbox.load`` too (with its caches between
   compiling and linking).
+
+The executor's runtime (``Runtime(pool_slots=N)``) uses wasmtime's pooling
+allocator: instance, memory and table slots reserved once and reused, the first
+``KEEP_RESIDENT_BYTES`` of each memory kept mapped and zeroed on reuse instead
+of unmapped. A fresh instance's memory then costs no page faults: a store, an
+instance and the ``_start`` of a WASI C guest took 95 us of CPU on the default
+allocator and 63 us pooled (a WASI echo guest 53 -> 40 us; one thread; the whole
+run: ``perf/executor_bench.py``, docs/performance.md). Nothing carries over: wasmtime
+resets a slot to the module's initial image before reuse. A slot has fixed
+bounds, so a module whose tables could outgrow them (``fits_pool``), or that
+wasmtime finds too large for a slot when compiling (``PoolMisfit``), runs on
+the default allocator instead: the limits a guest gets never depend on it.
 """
 
 from __future__ import annotations
@@ -27,12 +39,16 @@ from typing import Any
 import wasmtime
 from wasmtime import _bindings as capi
 
+from jobico.caps import KIB, MIB
 from jobico.errors import UserError
 from jobico.executor import abi as abis
-from jobico.executor import jobicolet, wasi
+from jobico.executor import fastcall, jobicolet, wasi
 
 ENGINE_SETTINGS: dict[str, bool | str] = {
     "epoch_interruption": True,
+    # A memory stays where it was made (growing up to 4 GiB fits its reservation): the host
+    # functions keep its address for the whole run (hostcalls.Memory).
+    "memory_may_move": False,
     "wasm_threads": False,
     "wasm_memory64": False,
     "wasm_multi_memory": False,
@@ -46,6 +62,24 @@ ENGINE_SETTINGS: dict[str, bool | str] = {
 MAX_REASON_CHARS = 500  # wasmtime's messages quote import names, which the module chooses
 _TABLE_SECTION = 4
 
+# Pooling allocator slots. Memories: the whole wasm32 space (the store's limiter is the
+# cap, as on the default allocator). Tables: a module whose tables all declare a maximum
+# within these bounds (C, Rust, Go and AssemblyScript toolchains emit fixed tables).
+POOL_TABLES = 4
+POOL_TABLE_ELEMENTS = 1 << 16
+POOL_INSTANCE_BYTES = 4 * MIB  # an instance's own state (globals, function references)
+POOL_MEMORY_BYTES = 4096 * MIB
+KEEP_RESIDENT_BYTES = 256 * KIB  # measured: 64 KiB 79 us, 256 KiB 63 us, 1 MiB 62 us (a C guest)
+TABLE_KEEP_RESIDENT_BYTES = 16 * KIB  # the same for tables: without it, 81 us (4-64 KiB: 63-65 us)
+POOL_SETTINGS: dict[str, int] = {
+    "tables": POOL_TABLES, "table_elements": POOL_TABLE_ELEMENTS,
+    "instance_bytes": POOL_INSTANCE_BYTES, "memory_bytes": POOL_MEMORY_BYTES,
+}
+
+
+class PoolMisfit(Exception):
+    """wasmtime found the module too large for a pooling allocator slot."""
+
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
@@ -54,6 +88,10 @@ class Compiled:
     sha256: str
     module: wasmtime.Module
     pre: wasmtime.InstancePre
+    engine: wasmtime.Engine  # the engine it was compiled for (its runs' stores belong to it)
+    pooled: bool  # its engine allocates from a pool of ``pool_slots`` instances
+    engine_at: int  # the addresses of ``engine`` and ``pre``, as ``fastcall.Run`` takes them
+    pre_at: int
     exports: dict[str, Any]
     wasi_imports: frozenset[str]  # the WASI functions the module imports
     tables: tuple[int, ...]  # initial size of each table it defines
@@ -79,27 +117,69 @@ class LoadedModule:
         return self.abi == "wasi" or bool(self.compiled.wasi_imports)
 
 
-def new_engine() -> wasmtime.Engine:
+def new_engine(pool_slots: int = 0) -> wasmtime.Engine:
+    """The engine of ``ENGINE_SETTINGS``; with ``pool_slots``, on a pool of that many instances."""
     config = wasmtime.Config()
     for name, value in ENGINE_SETTINGS.items():
         setattr(config, name, value)
+    if pool_slots:
+        pool = capi.wasmtime_pooling_allocation_config_new()
+        try:
+            for setter, value in (
+                ("total_core_instances", pool_slots),
+                ("total_memories", pool_slots),
+                ("total_tables", pool_slots * POOL_TABLES),
+                ("max_tables_per_module", POOL_TABLES),
+                ("max_memories_per_module", 1),
+                ("table_elements", POOL_TABLE_ELEMENTS),
+                ("max_core_instance_size", POOL_INSTANCE_BYTES),
+                ("max_memory_size", POOL_MEMORY_BYTES),
+                ("linear_memory_keep_resident", KEEP_RESIDENT_BYTES),
+                ("table_keep_resident", TABLE_KEEP_RESIDENT_BYTES),
+            ):
+                getattr(capi, f"wasmtime_pooling_allocation_config_{setter}_set")(pool, value)
+            capi.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)  # copies the settings
+        finally:
+            capi.wasmtime_pooling_allocation_config_delete(pool)
     return wasmtime.Engine(config)
 
 
-class Runtime:
-    """The engine and the linker guests are compiled and linked with; safe to share between threads."""
+def fits_pool(tables: tuple[tuple[int, int | None], ...]) -> bool:
+    """Whether a module with these tables ((initial, maximum) each) may run pooled: at most
+    ``POOL_TABLES`` of them, each with a declared maximum of at most ``POOL_TABLE_ELEMENTS``
+    (a table that could grow past its slot would meet a bound the default allocator lacks)."""
+    return len(tables) <= POOL_TABLES and all(
+        top is not None and top <= POOL_TABLE_ELEMENTS for _, top in tables
+    )
 
-    def __init__(self) -> None:
-        self.engine = new_engine()
+
+class Runtime:
+    """The engine and the linker guests are compiled and linked with; safe to share between threads.
+
+    ``pool_slots`` > 0: the engine uses the pooling allocator with that many instance
+    slots, so at most that many of its instances may exist at once (``Sandbox`` counts).
+    """
+
+    def __init__(self, pool_slots: int = 0) -> None:
+        self.pool_slots = pool_slots
+        self.engine = new_engine(pool_slots)
         self.linker = wasmtime.Linker(self.engine)
         wasi.define_all(self.linker)
         jobicolet.define_log(self.linker)
 
+    @property
+    def settings(self) -> dict[str, object]:
+        """What compiled code depends on: the artifact cache's key."""
+        return {**ENGINE_SETTINGS, "pool": POOL_SETTINGS} if self.pool_slots else dict(ENGINE_SETTINGS)
+
     def compile(self, data: bytes, name: str) -> wasmtime.Module:
-        """Errors: ``UserError`` "<name> does not compile: <why>"."""
+        """Errors: ``UserError`` "<name> does not compile: <why>"; ``PoolMisfit`` when the
+        module is valid but too large for a slot of this runtime's pool."""
         try:
             return wasmtime.Module(self.engine, data)
         except (wasmtime.WasmtimeError, ValueError, TypeError) as exc:
+            if self.pool_slots and "pooling allocator" in str(exc):
+                raise PoolMisfit(_explain(exc)) from None
             raise UserError(f"{name} does not compile: {_explain(exc)}") from None
 
     def link(self, module: wasmtime.Module, data: bytes, sha256: str, name: str) -> Compiled:
@@ -118,9 +198,13 @@ class Runtime:
             sha256=sha256,
             module=module,
             pre=pre,
+            engine=self.engine,
+            pooled=bool(self.pool_slots),
+            engine_at=fastcall.address(self.engine.ptr()),
+            pre_at=fastcall.address(pre.ptr()),
             exports=abis.exports_of(module),
             wasi_imports=frozenset(i.name or "" for i in module.imports if i.module == wasi.MODULE),
-            tables=declared_tables(data),
+            tables=tuple(initial for initial, _ in table_limits(data)),
             code_bytes=(end.value or 0) - (start.value or 0),
         )
 
@@ -166,11 +250,12 @@ def check_module(
     return bind((runtime or default_runtime()).prepare(data, name), abi, entry, name)
 
 
-def declared_tables(data: bytes) -> tuple[int, ...]:
-    """The initial size of each table a valid module defines, read from its table section.
+def table_limits(data: bytes) -> tuple[tuple[int, int | None], ...]:
+    """The (initial, maximum or None) sizes of each table a valid module defines, read from
+    its table section.
 
-    wasmtime tells the exported tables only; the store's table limits need them all.
-    Only the forms the engine accepts occur: a one-byte reference type, then
+    wasmtime tells the exported tables only; the store's table limits and the pool need
+    them all. Only the forms the engine accepts occur: a one-byte reference type, then
     limits without the 64-bit flag (memory64 is off).
     """
     at = 8  # past the magic number and version
@@ -179,14 +264,15 @@ def declared_tables(data: bytes) -> tuple[int, ...]:
         size, at = _leb128(data, at + 1)
         if section == _TABLE_SECTION:
             count, at = _leb128(data, at)
-            sizes = []
+            limits: list[tuple[int, int | None]] = []
             for _ in range(count):
                 flags = data[at + 1]  # after the reference type
                 initial, at = _leb128(data, at + 2)
+                top = None
                 if flags & 1:
-                    _, at = _leb128(data, at)
-                sizes.append(initial)
-            return tuple(sizes)
+                    top, at = _leb128(data, at)
+                limits.append((initial, top))
+            return tuple(limits)
         at += size
     return ()
 

@@ -49,10 +49,11 @@ _callbacks: dict[tuple[Callable[..., Any], str, str], Any] = {}  # alive as long
 
 # The C functions on the hot path, declared with plain addresses: wasmtime-py's
 # declarations build a ctypes pointer object per argument and per result, which
-# tripled the cost of a host call.
+# tripled the cost of a host call. They take a microsecond, so they keep the GIL
+# (PYFUNCTYPE; see fastcall.py).
 _P, _N = ctypes.c_void_p, ctypes.c_size_t
-_c = ctypes.CFUNCTYPE
-_Callback = _c(_N, _P, _P, _P, _N)  # (env, caller, args and results, count) -> trap or NULL
+_c = ctypes.PYFUNCTYPE
+_Callback = ctypes.CFUNCTYPE(_N, _P, _P, _P, _N)  # (env, caller, args and results, count) -> trap or NULL
 _caller_context = _c(_P, _P)(("wasmtime_caller_context", ffi.dll))
 _caller_export_get = _c(ctypes.c_bool, _P, ctypes.c_char_p, _N, _P)(("wasmtime_caller_export_get", ffi.dll))
 _memory_data = _c(_P, _P, _P)(("wasmtime_memory_data", ffi.dll))
@@ -92,8 +93,7 @@ class Host:
     sink: LogSink
     stdio: Stdio | None = None  # the run's WASI streams, when the module imports WASI
     exit_code: int | None = None  # set by proc_exit
-    memory: Any = None  # the instance's exported memory (a wasmtime_extern_t), looked up once per run
-    memory_at: int = 0  # the address of its wasmtime_memory_t
+    memory: Memory | None = None  # the instance's exported memory, looked up at its first use
 
     def check_deadline(self) -> None:
         """Errors: ``DeadlineReached`` once the run's time is up."""
@@ -107,26 +107,34 @@ def bind(host: Host | None) -> None:
 
 
 class Memory:
-    """The calling instance's exported memory during one host call (it may move when it grows)."""
+    """The exported memory of one run's instance, as host functions read and write it.
 
-    __slots__ = ("base", "size")
+    Its address never changes (``engine.ENGINE_SETTINGS`` has ``memory_may_move``
+    off, and a pooled memory lives in a fixed slot) and its size only grows, so
+    both are looked up once per run and the size again only when an access falls
+    outside it: a host call then costs no C call to find the memory (each one
+    also lets the GIL go, which with several run threads means a thread switch).
+    """
 
-    def __init__(self, host: Host, caller: Caller) -> None:
+    __slots__ = ("_at", "_context", "_item", "base", "size")
+
+    def __init__(self, caller: Caller) -> None:
         """Errors: ``GuestFault`` when the instance exports no memory named ``memory``."""
-        if not host.memory_at:
-            item = ffi.wasmtime_extern_t()
-            if not _caller_export_get(caller, b"memory", 6, ctypes.addressof(item)) or item.kind != _MEMORY:
-                raise GuestFault("missing required memory export")
-            host.memory = item
-            host.memory_at = ctypes.addressof(item.of.memory)
-        context = _caller_context(caller)
-        self.size: int = _memory_data_size(context, host.memory_at)
-        self.base: int = _memory_data(context, host.memory_at) or 0
+        item = ffi.wasmtime_extern_t()
+        if not _caller_export_get(caller, b"memory", 6, ctypes.addressof(item)) or item.kind != _MEMORY:
+            raise GuestFault("missing required memory export")
+        self._item = item  # owns the wasmtime_memory_t at ``_at``
+        self._at = ctypes.addressof(item.of.memory)
+        self._context = _caller_context(caller)  # the store's, valid for the whole run
+        self.size: int = _memory_data_size(self._context, self._at)
+        self.base: int = _memory_data(self._context, self._at) or 0
 
     def check(self, ptr: int, length: int) -> None:
         """Errors: ``GuestFault`` unless ``length`` bytes at ``ptr`` are all inside the memory."""
         if ptr + length > self.size:
-            raise GuestFault(f"pointer out of bounds: {length} bytes at {ptr} in a memory of {self.size}")
+            self.size = _memory_data_size(self._context, self._at)  # it may have grown since
+            if ptr + length > self.size:
+                raise GuestFault(f"pointer out of bounds: {length} bytes at {ptr} in a memory of {self.size}")
 
     def read(self, ptr: int, length: int) -> bytes:
         self.check(ptr, length)
@@ -139,6 +147,14 @@ class Memory:
 
     def pack(self, ptr: int, layout: struct.Struct, *values: int) -> None:
         self.write(ptr, layout.pack(*values))
+
+
+def guest_memory(host: Host, caller: Caller) -> Memory:
+    """The calling run's memory. Errors: ``GuestFault`` when it exports none."""
+    found = host.memory
+    if found is None:
+        found = host.memory = Memory(caller)
+    return found
 
 
 def define(

@@ -15,7 +15,7 @@ from typing import Any
 import wasmtime
 
 from jobico.executor import fastcall
-from jobico.executor.hostcalls import Caller, GuestFault, Host, Memory, define
+from jobico.executor.hostcalls import Caller, GuestFault, Host, define, guest_memory
 from jobico.executor.limits import level_name
 
 _RESULT = struct.Struct("<QQ")
@@ -54,7 +54,7 @@ def log(host: Host, caller: Caller, level: int, ptr: int, length: int) -> None:
         sink.truncated = True
         return
     try:
-        memory = Memory(host, caller)
+        memory = guest_memory(host, caller)
         memory.check(ptr, length)
     except GuestFault as exc:
         sink.add("warn", f"env.log: {exc}".encode())

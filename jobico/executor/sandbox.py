@@ -1,11 +1,14 @@
 """Run one guest event in a fresh, limited wasmtime instance (SPEC §4).
 
-A ``Sandbox`` holds one ``engine.Runtime`` (the engine and linker ctl checks
-modules with too), the most recently used compiled modules by content hash
-(with an ``InstancePre`` each, so instantiation skips import resolution; at
-most ``MAX_MODULES`` of them and ``MAX_MODULE_BYTES`` of code, so a tenant
-cycling versions does not grow the executor) and one ``Ticker`` thread that
-advances the engine epoch once per ``TICK_MS`` of the monotonic clock.
+A ``Sandbox`` holds an ``engine.Runtime`` on wasmtime's pooling allocator
+(``slots`` instances at once, the most its callers run together; a run waits
+for a free slot rather than fail) and, made when a module first needs it, one
+on the default allocator for modules too large for a slot (``engine.fits_pool``);
+the most recently used compiled modules by content hash (with an
+``InstancePre`` each, so instantiation skips import resolution; at most
+``MAX_MODULES`` of them and ``MAX_MODULE_BYTES`` of code, so a tenant cycling
+versions does not grow the executor) and one ``Ticker`` thread that advances
+the engines' epoch once per ``TICK_MS`` of the monotonic clock.
 
 Every run gets its own store (``fastcall.Run``, wasmtime's C API without
 wasmtime-py's per-call wrappers): linear memory and tables capped together by
@@ -55,7 +58,7 @@ from jobico.caps import MAX_RESULT_BYTES, MIB
 from jobico.errors import UserError
 from jobico.executor import fastcall, hostcalls, jobicolet
 from jobico.executor.cache import MAX_ARTIFACTS, ArtifactCache, engine_key
-from jobico.executor.engine import ENGINE_SETTINGS, Compiled, LoadedModule, Runtime, bind
+from jobico.executor.engine import Compiled, LoadedModule, PoolMisfit, Runtime, bind, fits_pool, table_limits
 from jobico.executor.limits import LogSink, RunResult, store_limits, ticks_for
 from jobico.executor.outcome import Outcome, classify
 from jobico.executor.wasi import Stdio
@@ -63,13 +66,21 @@ from jobico.executor.wasi import Stdio
 __all__ = ["LoadedModule", "Sandbox"]
 
 TICK_MS = 10
+SLOTS = 16  # pooled instances at once unless told: the runs a caller makes at the same time
 MAX_MODULES = 64  # compiled modules kept in memory, least recently used evicted first
 MAX_MODULE_BYTES = 512 * MIB  # and their compiled code, in total
 _NO_CAPTURE = (b"", False)
 
 
+def _fits_pool(module_bytes: bytes) -> bool:
+    try:
+        return fits_pool(table_limits(module_bytes))
+    except IndexError:  # not a valid module: compiling it says why
+        return True
+
+
 class Ticker:
-    """Advances ``engine``'s epoch once per ``tick_ms`` elapsed on the monotonic clock, on a thread.
+    """Advances its engines' epoch once per ``tick_ms`` elapsed on the monotonic clock, on a thread.
 
     A run's deadline is a number of ticks. The thread needs the GIL to wake, and
     Python threads busy meanwhile (other guests' host calls, the event loop) keep
@@ -81,13 +92,17 @@ class Ticker:
     """
 
     def __init__(self, engine: wasmtime.Engine, tick_ms: int = TICK_MS) -> None:
-        self._engine = engine
+        self._engines = (engine,)
         self._period = tick_ms * 1_000_000
         self._start = time.monotonic_ns()
         self._ticks = 0  # ticks added; written by the thread after the epoch moved, so never ahead of it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jobico-epoch", daemon=True)
         self._thread.start()
+
+    def add(self, engine: wasmtime.Engine) -> None:
+        """Tick ``engine`` too, from the next tick on (its epoch counts from there)."""
+        self._engines = (*self._engines, engine)
 
     def owed(self) -> int:
         """Ticks due by the clock and not added yet: a run's deadline counts epochs from the
@@ -107,8 +122,9 @@ class Ticker:
             if self._stop.wait(max(next_at - time.monotonic_ns(), 0) / 1e9):
                 return
             due = self._due()
-            for _ in range(due - self._ticks):
-                self._engine.increment_epoch()
+            for engine in self._engines:
+                for _ in range(due - self._ticks):
+                    engine.increment_epoch()
             self._ticks = max(due, self._ticks)
 
 
@@ -119,14 +135,18 @@ class Sandbox:
         self,
         cache_dir: Path | None = None,
         *,
+        slots: int = SLOTS,
         max_modules: int = MAX_MODULES,
         max_module_bytes: int = MAX_MODULE_BYTES,
         max_artifacts: int = MAX_ARTIFACTS,
     ) -> None:
-        self.runtime = Runtime()
+        self.runtime = Runtime(pool_slots=slots)
         self.engine = self.runtime.engine
-        key = engine_key(ENGINE_SETTINGS)
-        self._cache = ArtifactCache(cache_dir, key, max_files=max_artifacts) if cache_dir else None
+        self._cache_dir = cache_dir
+        self._max_artifacts = max_artifacts
+        self._cache = self._cache_for(self.runtime)
+        self._unpooled: tuple[Runtime, ArtifactCache | None] | None = None
+        self._slots = threading.BoundedSemaphore(slots)
         self._compiled: OrderedDict[str, Compiled] = OrderedDict()
         self._max_modules = max_modules
         self._max_module_bytes = max_module_bytes
@@ -169,6 +189,11 @@ class Sandbox:
         name = source or f"module {sha256[:12]}"
         return bind(self._compile(module_bytes, sha256, name), abi, entry, name)
 
+    def _cache_for(self, runtime: Runtime) -> ArtifactCache | None:
+        if self._cache_dir is None:
+            return None
+        return ArtifactCache(self._cache_dir, engine_key(runtime.settings), max_files=self._max_artifacts)
+
     def _compile(self, module_bytes: bytes, sha256: str, name: str) -> Compiled:
         with self._lock:
             found = self._compiled.get(sha256)
@@ -177,15 +202,37 @@ class Sandbox:
                 return found
             if hashlib.sha256(module_bytes).hexdigest() != sha256:
                 raise UserError(f"{name}: bytes do not match their sha256 {sha256}")
-            module = self._cache.load(self.engine, sha256) if self._cache else None
-            if module is None:
-                module = self.runtime.compile(module_bytes, name)
-                self.compiles += 1
-                if self._cache:
-                    self._cache.store(sha256, module)
-            found = self._compiled[sha256] = self.runtime.link(module, module_bytes, sha256, name)
+            runtime, cache = (self.runtime, self._cache)
+            if not _fits_pool(module_bytes):
+                runtime, cache = self._unpooled_runtime()
+            try:
+                module = self._build(runtime, cache, module_bytes, sha256, name)
+            except PoolMisfit:
+                runtime, cache = self._unpooled_runtime()
+                module = self._build(runtime, cache, module_bytes, sha256, name)
+            found = self._compiled[sha256] = runtime.link(module, module_bytes, sha256, name)
             self._evict()
             return found
+
+    def _build(
+        self, runtime: Runtime, cache: ArtifactCache | None, module_bytes: bytes, sha256: str, name: str
+    ) -> wasmtime.Module:
+        """The module for ``runtime``'s engine: from the artifact cache, else compiled (and stored)."""
+        module = cache.load(runtime.engine, sha256) if cache else None
+        if module is None:
+            module = runtime.compile(module_bytes, name)
+            self.compiles += 1
+            if cache:
+                cache.store(sha256, module)
+        return module
+
+    def _unpooled_runtime(self) -> tuple[Runtime, ArtifactCache | None]:
+        """The default-allocator runtime (and its artifact cache), made on first use; under ``_lock``."""
+        if self._unpooled is None:
+            runtime = Runtime()
+            self._ticker.add(runtime.engine)
+            self._unpooled = (runtime, self._cache_for(runtime))
+        return self._unpooled
 
     def _evict(self) -> None:
         """Drop least recently used modules past the count or code-size bound (never the newest)."""
@@ -211,7 +258,22 @@ class Sandbox:
         Blocks for up to ``timeout_ms`` (plus two ticks, or one host call): call
         it from a worker thread. ``env`` and ``input_bytes`` on stdin are given
         to wasi guests only (jobicolet gets no environment and an empty stdin).
+        A pooled module's run first waits for a free slot (its time starts then).
         """
+        if not module.compiled.pooled:
+            return self._run(module, input_bytes, timeout_ms, memory_mb, env, max_output)
+        with self._slots:
+            return self._run(module, input_bytes, timeout_ms, memory_mb, env, max_output)
+
+    def _run(
+        self,
+        module: LoadedModule,
+        input_bytes: bytes,
+        timeout_ms: int,
+        memory_mb: int,
+        env: Mapping[str, str] | None,
+        max_output: int,
+    ) -> RunResult:
         started = time.perf_counter()
         started_ns = time.monotonic_ns()
         is_wasi = module.abi == "wasi"
@@ -224,10 +286,10 @@ class Sandbox:
         outcome = Outcome()
         compiled = module.compiled
         deadline = ticks_for(timeout_ms, TICK_MS) + self._ticker.owed()
-        run = fastcall.Run(self.engine, store_limits(memory_mb, compiled.tables), deadline)
+        run = fastcall.Run(compiled.engine_at, store_limits(memory_mb, compiled.tables), deadline)
         hostcalls.bind(host)
         try:
-            run.instantiate(compiled.pre)
+            run.instantiate(compiled.pre_at)
             if module.plan is not None:
                 outcome.code, outcome.result, outcome.cut = jobicolet.call(
                     module.plan, run, host, input_bytes, max_output

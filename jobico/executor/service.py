@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +55,7 @@ from jobico.rpc.peer import Peer, backoff_s
 from jobico.schemas import compile_offline, problems
 
 REPORT_BATCH = 256
+LINGER_S = 0.05  # a worker thread with nothing to run waits this long for the next lease's runs
 IDLE_POLL_S = (0.005, 0.1)  # between leases that found nothing, unless a settle makes room first
 LEASE_WAIT_MS = 500  # the queue holds an empty lease this long; bounds how long shutdown waits
 LOADED_MODULES = 64  # compiled modules kept (by hash, ABI and entry); the cache on disk has the rest
@@ -95,21 +95,24 @@ class ExecutorService:
         self._catalog_ready = trio.Event()
         self._held: dict[str, str] = {}  # event id -> tenant: leased and not yet settled
         self._held_by: Counter[str] = Counter()
-        self._started: dict[int, dict[str, Any]] = {}  # worker thread -> the run it is running
+        self._started: dict[int, tuple[dict[str, Any], float]] = {}  # thread -> (delivery, started_at)
         self._started_lock = threading.Lock()
         self._room = trio.Event()
         self._idle = trio.Event()
         self._stopping = False
         self._waiting = trio.CancelScope()
         self._lease_stopped = trio.Event()
-        self._done_in, self._done_out = trio.open_memory_channel[Done](math.inf)
+        self._done: deque[Done] = deque()  # ready to report, in order; ``_done_ready`` set when added
+        self._done_ready = trio.Event()
         self._outbox: Outbox[Done] | None = None
         self._loaded: LRU[tuple[str, str, str], LoadedModule] = LRU(LOADED_MODULES)
         self._validators: LRU[str, Any] = LRU(VALIDATORS)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. **Cancellation:** waits for runs already on threads."""
-        self.sandbox = await trio.to_thread.run_sync(Sandbox, self.ctx.home.cache)
+        slots = self.ctx.config.executor.max_concurrency  # the runs going at once, at most
+        sandbox = functools.partial(Sandbox, self.ctx.home.cache, slots=slots)
+        self.sandbox = await trio.to_thread.run_sync(sandbox)
         self._outbox = Outbox(trio.lowlevel.current_trio_token(), self._finished)
         try:
             async with trio.open_nursery() as nursery:
@@ -150,7 +153,9 @@ class ExecutorService:
         (``event_id``, ``tenant``, ``attempt``, and ``started_at`` in POSIX seconds, as its
         record will say): where an operator or a test sees what a kill would interrupt."""
         with self._started_lock:
-            started = list(self._started.values())
+            going = list(self._started.values())
+        started = [{"event_id": d["id"], "tenant": d["tenant"], "attempt": d["attempt"], "started_at": at}
+                   for d, at in going]
         return {
             "catalog_version": (self.catalog or {}).get("version"),
             "in_flight": len(self._held),
@@ -267,6 +272,7 @@ class ExecutorService:
             await trio.sleep_forever()
         finally:
             self.slots.discard(set(self._held))
+            self.slots.close()
 
     # --- running -------------------------------------------------------------
 
@@ -286,13 +292,13 @@ class ExecutorService:
                 .get(delivery["event"])
             )
             if delivery["id"] in already:
-                self._done_in.send_nowait(Done(delivery, job, catalog))
+                self._hand_back([Done(delivery, job, catalog)])
             elif job is None:
                 why = (
                     f"no job for event {delivery['event']!r} of tenant {delivery['tenant']!r} "
                     f"in catalog version {catalog.get('version')}"
                 )
-                self._done_in.send_nowait(Done(delivery, None, catalog, reason=why))
+                self._hand_back([Done(delivery, None, catalog, reason=why)])
             else:
                 try:
                     loaded = await self._load(job)
@@ -316,12 +322,11 @@ class ExecutorService:
         assert sandbox is not None and outbox is not None
         finished: str | None = None
         thread = threading.get_ident()
-        while (taken := self.slots.next(finished)) is not None:
+        while (taken := self.slots.next(finished, LINGER_S)) is not None:
             finished, (delivery, job, loaded, catalog) = taken
             started_at = time.time()
             with self._started_lock:
-                self._started[thread] = {"event_id": delivery["id"], "tenant": delivery["tenant"],
-                                         "attempt": delivery["attempt"], "started_at": started_at}
+                self._started[thread] = (delivery, started_at)
             try:
                 result = sandbox.run(
                     loaded,
@@ -341,7 +346,12 @@ class ExecutorService:
         for item in done:
             assert item.result is not None
             self.runs[item.result.status] += 1
-            self._done_in.send_nowait(item)
+        self._hand_back(done)
+
+    def _hand_back(self, done: list[Done]) -> None:
+        """On the trio loop: queue these for the reporter."""
+        self._done.extend(done)
+        self._done_ready.set()
 
     async def _load(self, job: dict[str, Any]) -> LoadedModule:
         key = (job["module_sha256"], job.get("abi") or "auto", job.get("entry") or "event")
@@ -360,15 +370,14 @@ class ExecutorService:
     # --- reporting -----------------------------------------------------------
 
     async def _report(self) -> None:
-        async for first in self._done_out:
-            batch = [first]
-            while len(batch) < REPORT_BATCH:
-                try:
-                    batch.append(self._done_out.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            await self._publish(batch)
-            self._forget(done.delivery["id"] for done in batch)
+        ready = self._done
+        while True:
+            await self._done_ready.wait()
+            self._done_ready = trio.Event()
+            while ready:
+                batch = [ready.popleft() for _ in range(min(len(ready), REPORT_BATCH))]
+                await self._publish(batch)
+                self._forget(done.delivery["id"] for done in batch)
 
     async def _publish(self, batch: list[Done]) -> None:
         records: list[dict[str, Any]] = []

@@ -13,7 +13,9 @@ retried into the same wall.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -125,7 +127,19 @@ def chunks(sizes: list[int], limit: int) -> list[range]:
 
 
 def iso_utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``timestamp`` as ``YYYY-MM-DDTHH:MM:SS.mmmZ``, as ``datetime`` writes it (microseconds
+    rounded half to even, then cut to milliseconds). Two per record, so the formatted second
+    is kept: a quarter of the cost of ``datetime.fromtimestamp(...).isoformat(...)``."""
+    fraction, whole = math.modf(timestamp)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    return f"{_second(int(whole))}.{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def wasi_env(delivery: Delivery) -> dict[str, str]:

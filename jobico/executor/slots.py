@@ -10,8 +10,12 @@ to at most the slots, that tenant is never over its share (slots / waiting
 tenants) while another one waits.
 
 ``Slots`` is the thread-safe queue behind it. Worker threads take one run after
-another from it (one thread hand-off per thread, not per event) and exit when
-nothing waits; ``put`` says how many threads to start. ``Outbox`` carries
+another from it (one thread hand-off per thread, not per event) and exit once
+nothing has waited for ``linger`` seconds; ``put`` wakes waiting threads and says
+how many more to start. Starting a thread from trio costs a few hundred
+microseconds of trio machinery; when threads exited as soon as a lease's runs
+were done, restarting them for the next lease was ~10 % of the executor's CPU
+(py-spy, batches of 100). ``Outbox`` carries
 finished runs back to the trio loop: one wake-up per group of runs, and never
 later than ``POST_AFTER_S`` after a run ends (a quick run's result does not wait
 behind a slow run on the same thread).
@@ -56,6 +60,9 @@ class Slots(Generic[W]):
     def __init__(self, slots: int) -> None:
         self._slots = slots
         self._lock = threading.Lock()
+        self._more = threading.Condition(self._lock)
+        self._idle = 0  # threads waiting in ``next`` for work
+        self._closed = False
         self._waiting: dict[str, deque[tuple[str, W]]] = {}
         self._count = 0
         self._running: Counter[str] = Counter()
@@ -63,25 +70,40 @@ class Slots(Generic[W]):
         self._last: str | None = None
 
     def put(self, work: Iterable[tuple[str, str, W]]) -> int:
-        """Queue ``(tenant, id, work)`` items; return how many more threads to start for them."""
+        """Queue ``(tenant, id, work)`` items; return how many more threads to start for them
+        (beyond the idle ones, which are woken)."""
         with self._lock:
+            added = 0
             for tenant, key, item in work:
                 self._waiting.setdefault(tenant, deque()).append((key, item))
-                self._count += 1
-            start = min(self._slots - self._threads, self._count)
+                added += 1
+            self._count += added
+            self._more.notify(min(added, self._idle))
+            start = min(self._slots - self._threads, max(self._count - self._idle, 0))
             self._threads += start
             return start
 
-    def next(self, finished: str | None) -> tuple[str, W] | None:
+    def next(self, finished: str | None, linger: float = 0.0) -> tuple[str, W] | None:
         """A worker thread's turn: report the run of tenant ``finished`` done (if any), take the
-        next run. None means nothing waits and the thread must exit (it is no longer counted)."""
+        next run, waiting up to ``linger`` seconds for one. None means nothing came and the
+        thread must exit (it is no longer counted)."""
         with self._lock:
             if finished is not None:
                 self._running[finished] -= 1
+            if not self._count and linger > 0 and not self._closed:
+                self._idle += 1
+                try:
+                    self._more.wait_for(lambda: self._count or self._closed, linger)
+                finally:
+                    self._idle -= 1
             if not self._count:
                 self._threads -= 1
                 return None
-            tenant = self._last = next_tenant(list(self._waiting), self._running, self._last)
+            waiting = self._waiting
+            if len(waiting) == 1:  # the common case, without next_tenant's sort
+                tenant = self._last = next(iter(waiting))
+            else:
+                tenant = self._last = next_tenant(list(waiting), self._running, self._last)
             queue = self._waiting[tenant]
             _, item = queue.popleft()
             if not queue:
@@ -103,6 +125,12 @@ class Slots(Generic[W]):
                     del self._waiting[tenant]
             self._count -= len(gone)
         return gone
+
+    def close(self) -> None:
+        """Let idle threads exit now rather than after ``linger``."""
+        with self._lock:
+            self._closed = True
+            self._more.notify_all()
 
     def running(self) -> dict[str, int]:
         with self._lock:

@@ -58,7 +58,16 @@ from collections.abc import Mapping
 
 import wasmtime
 
-from jobico.executor.hostcalls import Caller, DeadlineReached, Exited, GuestFault, Host, Memory, define
+from jobico.executor.hostcalls import (
+    Caller,
+    DeadlineReached,
+    Exited,
+    GuestFault,
+    Host,
+    Memory,
+    define,
+    guest_memory,
+)
 
 MODULE = "wasi_snapshot_preview1"
 IOV_MAX = 1024
@@ -140,7 +149,7 @@ def fd_write(host: Host, caller: Caller, fd: int, iovs: int, count: int, nwritte
     stream = stdio.fds.get(fd)
     if stream not in (STDOUT, STDERR):
         return BADF
-    memory = Memory(host, caller)
+    memory = guest_memory(host, caller)
     vectors = _iovecs(memory, iovs, count)
     if vectors is None:
         return INVAL
@@ -158,7 +167,7 @@ def fd_read(host: Host, caller: Caller, fd: int, iovs: int, count: int, nread: i
     stdio = _stdio(host)
     if stdio.fds.get(fd) != STDIN:
         return BADF
-    memory = Memory(host, caller)
+    memory = guest_memory(host, caller)
     vectors = _iovecs(memory, iovs, count)
     if vectors is None:
         return INVAL
@@ -205,14 +214,14 @@ def fd_fdstat_get(host: Host, caller: Caller, fd: int, buf: int) -> int:
     if stream is None:
         return BADF
     rights = _FD_READ_RIGHT if stream == STDIN else _FD_WRITE_RIGHT
-    Memory(host, caller).pack(buf, _FDSTAT, 0, 0, rights, rights)
+    guest_memory(host, caller).pack(buf, _FDSTAT, 0, 0, rights, rights)
     return SUCCESS
 
 
 def fd_filestat_get(host: Host, caller: Caller, fd: int, buf: int) -> int:
     if fd not in _stdio(host).fds:
         return BADF
-    Memory(host, caller).write(buf, bytes(_FILESTAT_SIZE))
+    guest_memory(host, caller).write(buf, bytes(_FILESTAT_SIZE))
     return SUCCESS
 
 
@@ -234,7 +243,7 @@ def no_descriptor(_host: Host, _caller: Caller, *_args: int) -> int:
 
 
 def args_sizes_get(host: Host, caller: Caller, argc: int, size: int) -> int:
-    memory = Memory(host, caller)
+    memory = guest_memory(host, caller)
     memory.pack(argc, _U32, 0)
     memory.pack(size, _U32, 0)
     return SUCCESS
@@ -246,7 +255,7 @@ def args_get(_host: Host, _caller: Caller, _argv: int, _buf: int) -> int:
 
 def environ_sizes_get(host: Host, caller: Caller, count: int, size: int) -> int:
     env = _stdio(host).env
-    memory = Memory(host, caller)
+    memory = guest_memory(host, caller)
     memory.pack(count, _U32, len(env))
     memory.pack(size, _U32, sum(map(len, env)))
     return SUCCESS
@@ -254,7 +263,7 @@ def environ_sizes_get(host: Host, caller: Caller, count: int, size: int) -> int:
 
 def environ_get(host: Host, caller: Caller, environ: int, buf: int) -> int:
     env = _stdio(host).env
-    memory = Memory(host, caller)
+    memory = guest_memory(host, caller)
     pointers, at = [], buf
     for entry in env:
         pointers.append(at)
@@ -276,7 +285,7 @@ def _clock(clock: int) -> int | None:
 def clock_res_get(host: Host, caller: Caller, clock: int, out: int) -> int:
     errno = _clock(clock)
     if errno is None:
-        Memory(host, caller).pack(out, _U64, 1)
+        guest_memory(host, caller).pack(out, _U64, 1)
     return errno or SUCCESS
 
 
@@ -284,12 +293,12 @@ def clock_time_get(host: Host, caller: Caller, clock: int, _precision: int, out:
     errno = _clock(clock)
     if errno is None:
         now = time.time_ns() if clock == _REALTIME else time.monotonic_ns() - host.started_ns
-        Memory(host, caller).pack(out, _U64, now)
+        guest_memory(host, caller).pack(out, _U64, now)
     return errno or SUCCESS
 
 
 def random_get(host: Host, caller: Caller, buf: int, length: int) -> int:
-    memory = Memory(host, caller)
+    memory = guest_memory(host, caller)
     memory.check(buf, length)
     for offset in range(0, length, RANDOM_CHUNK):
         host.check_deadline()
@@ -316,7 +325,7 @@ def poll_oneoff(host: Host, caller: Caller, subs: int, events: int, count: int, 
     if count == 0 or count > MAX_SUBSCRIPTIONS:
         return INVAL
     stdio = _stdio(host)
-    memory = Memory(host, caller)
+    memory = guest_memory(host, caller)
     raw = memory.read(subs, count * _SUBSCRIPTION.size)
     memory.check(events, count * _EVENT.size)
     memory.check(nevents, _U32.size)

@@ -236,3 +236,23 @@ def test_a_jobicolet_guest_without_wasi_imports_runs_with_no_stdio_setup(sandbox
 def test_only_guests_importing_wasi_get_wasi_streams(sandbox: Sandbox) -> None:
     assert sandbox.load(guests.ECHO, guests.sha256(guests.ECHO)).uses_wasi  # imports fd_write
     assert sandbox.load(guests.WASI_ECHO, guests.sha256(guests.WASI_ECHO)).uses_wasi
+
+
+def writes_after_growing(last: int) -> bytes:
+    """Writes "abc" (the host functions then know the memory as 1 MiB), grows it by 2 MiB,
+    writes "ok\n" from the new part, then 3 bytes from ``last``."""
+    return guests.wasi(
+        f"""(call $write (i32.const 1) (i32.const 256) (i32.const 3))
+        (drop (memory.grow (i32.const 32)))
+        (i32.store (i32.const 0x200000) (i32.const 0x0a6b6f))
+        (call $write (i32.const 1) (i32.const 0x200000) (i32.const 3))
+        (call $write (i32.const 1) (i32.const {last}) (i32.const 3))""",
+        data='(data (i32.const 256) "abc")',
+    )
+
+
+def test_host_functions_see_memory_a_guest_grew_during_its_run(sandbox: Sandbox) -> None:
+    grown = run(sandbox, writes_after_growing(0x2FFFFD))  # the last 3 bytes of the 3 MiB
+    assert (grown.status, grown.result) == ("ok", "abcok\n\0\0\0"), grown
+    past = run(sandbox, writes_after_growing(0x2FFFFE))
+    assert past.status == "trap" and "pointer out of bounds: 3 bytes at 3145726" in (past.reason or ""), past

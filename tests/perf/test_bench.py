@@ -62,11 +62,16 @@ def test_bench_prints_a_line_per_scenario() -> None:
     )
     assert done.returncode == 0, done.stderr
     lines = {line["scenario"]: line for line in map(json.loads, done.stdout.splitlines())}
-    assert set(lines) == {"loadgen", "startup", "batch100"}
+    assert set(lines) == {"loadgen", "startup", "batch100", "targets"}
     assert lines["startup"]["up_to_healthy_s"] > 0
     batch = lines["batch100"]
     assert batch["statuses"] == {"202": batch["completed"] // 100}
     assert batch["not_recorded"] == 0 and batch["completed"] > 0
     assert {"p50", "p95", "p99"} <= set(batch["e2e_ms"])
-    assert {"queue", "recorder", "executor-1", "listener-1"} <= set(batch["cpu_us_per_event"])
+    assert {"queue", "recorder", "executor-1"} <= set(batch["cpu_us_per_event"])
+    assert any(name.startswith("listener") for name in batch["cpu_us_per_event"])  # as many as the cores
     assert batch["conditions"]["config"]["queue.fsync"] == "true"
+    targets = {t["scenario"]: t for t in lines["targets"]["targets"]}
+    assert targets["batch100"]["figure"] == batch["cpu_us_per_event"]["total"]
+    assert targets["batch100"]["met"] is (batch["cpu_us_per_event"]["total"] <= 250)
+    assert set(targets) == {"batch100", "startup"}  # the scenarios run; each names its load
