@@ -100,7 +100,8 @@ async def test_a_full_disk_is_unavailable_and_nothing_half_written_stays(
     async with running(tmp_path) as service:
         with pytest.raises(Unavailable, match="No space left"):
             await service.append(api.Append([rec("a", at=now)]))
-        assert (await service.append(api.Append([rec("a", at=now)]))).to_wire() == {"stored": [True], "refused": []}
+        assert (await service.append(api.Append([rec("a", at=now)]))).to_wire() == {
+            "stored": [True], "refused": []}
     reopened = Store(tmp_path / ".jobico" / "recorder")
     try:
         assert [r["id"] for r in reopened.query(Filter(), 10)] == ["a-1"]
