@@ -25,7 +25,10 @@ from jobico.listener.metrics import Sources
 from jobico.listener.quotas import Quotas
 from jobico.listener.server import bind, follow_catalog, serve_app
 from jobico.listener.tally import SAVE_S, TallyFiles
+from jobico.recorder import api as recorder_api
 from jobico.rpc import asyncio_shell
+from jobico.rpc.api import EMPTY as NO_PARAMS
+from jobico.rpc.api import Call, Rep, Req
 
 FIRST_CATALOG_WAIT_S = 10.0
 PROBE_TIMEOUT_S = 1.0
@@ -134,10 +137,20 @@ class ListenerService:
         """What ``/metrics`` shows: the counters of every listener of the home, and the
         queue's and recorder's stats and the supervisor's status, fetched together."""
         queue, recorder, supervisor = await asyncio.gather(
-            self._stats_of("queue"), self._stats_of("recorder"),
+            self._stats_of("queue"), self._probe("recorder", recorder_api.stats, NO_PARAMS),
             self._stats_of("supervisor", "status"))
         counters = await asyncio.to_thread(self.tally.total)
-        return Sources(counters, queue, recorder, supervisor, self.ctx.name)
+        return Sources(counters, queue, None if recorder is None else recorder.to_wire(), supervisor,
+                       self.ctx.name)
+
+    async def _probe(self, component: str, method: Call[Req, Rep], request: Req) -> Rep | None:
+        """A typed call whose failure only blanks its part of ``/metrics`` (said at debug)."""
+        try:
+            async with await self._connect(component, PROBE_TIMEOUT_S) as client:
+                return await method(client, request, timeout=PROBE_TIMEOUT_S)
+        except JobicoError as exc:
+            self.ctx.log.debug("%s %s: %s", component, method.name, exc)
+            return None
 
     async def _stats_of(self, component: str, method: str = "stats") -> dict[str, Any] | None:
         try:
