@@ -34,17 +34,26 @@ def test_a_record_goes_out_exactly_as_the_store_keeps_it() -> None:
     record = api.Record.from_wire(executor_record())
     assert list(record.to_wire().items()) == list(stored.items())
     assert api.Record.of(stored) == record
-    assert (record.attempt, record.logs, record.started_at) == (
-        2, (api.LogLine("info", "hi"),), "2023-11-14T22:13:20.123000Z")
+    assert (record.attempt, record.reason, record.accepted_at) == (
+        2, "exit code 1", "2023-11-14T22:13:19.500000Z")
 
 
 def test_a_record_keeps_fields_it_does_not_know_and_a_missing_accepted_at() -> None:
     stored, _ = normalize(rec(worker="executor-2"), 0, T0)
     record = api.Record.from_wire(stored)
-    assert record.extra == {"worker": "executor-2"} and record.accepted_at is None
+    assert record.to_wire()["worker"] == "executor-2" and record.accepted_at is None
     assert record.to_wire() == stored
     older = {k: v for k, v in stored.items() if k != "accepted_at"}  # stored before SPEC §5 named it
     assert api.Record.of(older).accepted_at is None
+
+
+def test_every_spec_field_reads_typed() -> None:
+    record = api.Record.from_wire(executor_record(accepted_at=None, reason=None, status="ok", code=0))
+    assert (record.id, record.event_id, record.tenant, record.package, record.event, record.attempt,
+            record.status, record.reason, record.truncated, record.code, record.result, record.logs,
+            record.accepted_at, record.started_at, record.duration_ms, record.module_sha256) == (
+        "00000000000000e1-2", "00000000000000e1", "acme", "pkg", "signup", 2, "ok", None, False, 0, "{}",
+        (api.LogLine("info", "hi"),), None, "2023-11-14T22:13:20.123000Z", 3.25, "ab" * 32)
 
 
 def test_a_record_off_contract_names_its_field() -> None:
