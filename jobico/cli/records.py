@@ -95,21 +95,27 @@ def executions(
     if follow_:
         if before or all_:
             raise UserError("--follow prints new records as they come: it takes no --before or --all")
-        each = (lambda r: print_json_line(r.to_wire())) if json else (lambda r: typer.echo(_line(r)))
-        request = recorder_api.Follow(wanted)
-        follow(where, "recorder", recorder_api.follow.name, request.to_wire(),
-               lambda item: each(recorder_api.follow.decode(item)))
+        follow(where, "recorder", recorder_api.follow.name, recorder_api.Follow(wanted).to_wire(),
+               lambda item: _print_line(recorder_api.follow.decode(item), json))
         return
     found = pages(lambda query: ask(where, "recorder", recorder_api.query, query).items,
                   recorder_api.Query(wanted, before=before), None if all_ else limit,
                   page=PAGE if all_ else MAX_PAGE)
     if all_:
         for record in found:
-            print_json_line(record.to_wire()) if json else typer.echo(_line(record))
+            _print_line(record, json)
     elif json:
         _print_json_array(found)
     else:
         print_table(COLUMNS, [_row(r) for r in found])
+
+
+def _print_line(record: Record, json: bool) -> None:
+    """One record on a line of its own (``--all``, ``--follow``): JSON, or the table's columns."""
+    if json:
+        print_json_line(record.to_wire())
+    else:
+        typer.echo(_line(record))
 
 
 def _print_json_array(records: Iterable[Record]) -> None:
