@@ -2,8 +2,9 @@
 
 The service (``jobico.recorder.service``), the Redis relay that stands in for it
 on an executor-only node (``append``, ``ok_ids``: ``jobico.queue.redis_records``),
-the executor, the CLI (``jobico executions``/``show``), the TUI and the
-listener's ``/metrics`` import this module; the pattern is ``jobico.rpc.api``'s.
+the CLI (``jobico executions``/``show``), the TUI and the listener's ``/metrics``
+import this module (the executor's ``append`` and ``ok_ids`` send these same wire
+shapes); the pattern is ``jobico.rpc.api``'s.
 
 ``Record`` is the execution record of SPEC §5 itself. Its rules live once, in
 ``records.checked``: ``Record.from_wire`` runs it, and so does the store on
@@ -75,9 +76,9 @@ class Record:
     ``accepted_at`` None for a record stored before SPEC §5 named it.
 
     It holds its wire map, checked once, and reads its fields from it: answering a
-    query or a follow with what the store holds then costs nothing per record, where
-    copying 16 fields into a frozen dataclass cost ~4 µs of the recorder's CPU per
-    followed record (``perf/recorder_bench.py --api``). ``to_wire`` is that map, key
+    query or a follow with what the store holds then costs ~0.2 µs per record, where
+    copying 16 fields into a frozen dataclass (and back) cost ~4 µs of the recorder's
+    CPU per followed record (``perf/recorder_bench.py``). ``to_wire`` is that map, key
     order and fields this version does not know included: do not change it. Build one
     with ``from_wire`` (checks), or ``of`` for a map that was checked already.
     """
