@@ -78,7 +78,7 @@ class QueueConfig:
     backend: str = "file"
     fsync: bool = True
     max_depth: int = 1_000_000
-    max_inflight_per_tenant: int = 256
+    max_inflight_per_tenant: int = 1024  # four executors each holding their per-tenant share (256)
     url: str = ""
 
 

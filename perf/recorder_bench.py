@@ -5,6 +5,8 @@ folder on the same disk as the system temp dir; prints its conditions first.
 The ``process`` figures run ``python -m jobico.recorder`` as the platform does
 (RPC appends of executor-shaped records, one ``follow`` stream) and divide the
 process's CPU time by the records it stored: the figure to compare between runs.
+``--api`` prints only what the typed messages (``jobico.recorder.api``) cost per
+record, beside the dict handling they replaced and the store's own check.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,9 @@ from procstat import cpu_seconds  # perf/, the script's own folder
 
 from jobico.errors import Unavailable
 from jobico.home import Home
+from jobico.recorder import api as recorder_api
 from jobico.recorder.commit import GroupCommit
-from jobico.recorder.records import Filter, parse_time
+from jobico.recorder.records import Filter, normalize, parse_time
 from jobico.recorder.store import Store
 from jobico.rpc import trio_shell
 from jobico.rpc.errors import ConnectFailed
@@ -163,7 +167,7 @@ async def _process_run(home: Path, count: int, writers: int, follow: bool) -> No
     async with client, trio.open_nursery() as nursery:
         async def follower(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
             nonlocal followed, dropped
-            async with client.stream("follow", {}) as items:
+            async with recorder_api.follow(client, recorder_api.Follow()) as items:
                 task_status.started()
                 try:
                     async for _ in items:
@@ -179,7 +183,7 @@ async def _process_run(home: Path, count: int, writers: int, follow: bool) -> No
 
         async def writer(mine: list[list[dict[str, Any]]]) -> None:
             for records in mine:
-                await client.call("append", {"records": records})
+                await recorder_api.append(client, recorder_api.Append(records))
 
         async with trio.open_nursery() as writers_nursery:
             for w in range(writers):
@@ -220,12 +224,66 @@ def fsync_ms(folder: str) -> float:
     return statistics.median(times)
 
 
+def _by_hand_append(params: Any) -> dict[str, list[Any]]:
+    """What the service did with an append before ``api.Append`` (its params checked by hand),
+    the store's part left out: it is the same before and after."""
+    records = params.get("records") if isinstance(params, dict) else None
+    if not isinstance(records, list):
+        raise ValueError("records: required")
+    return {"stored": [True] * len(records), "refused": []}
+
+
+def _us_per_record(seconds: float, records: int, step: Callable[[], object]) -> float:
+    done, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        step()
+        done += 1
+    return elapsed / done / records * 1e6
+
+
+def bench_api(seconds: float) -> None:
+    """µs per record of each way of handling a batch of ``BATCH`` executor-shaped records."""
+    wire = [executor_record(n) | {"accepted_at": executor_record(n)["started_at"]} for n in range(BATCH)]
+    stored = [normalize(r, i, time.time())[0] for i, r in enumerate(wire)]
+    typed = [recorder_api.Record.of(r) for r in stored]
+    params = {"records": wire}
+    append = recorder_api.append
+
+    def typed_append() -> object:
+        request = append.request(params)
+        return recorder_api.Appended((True,) * len(request.records)).to_wire()
+
+    reply = typed_append()
+    ways: dict[str, Callable[[], object]] = {
+        "server append: params by hand (before)": lambda: _by_hand_append(params),
+        "server append: Append.from_wire + Appended.to_wire": typed_append,
+        "server append: the store's check, normalize (both)": lambda: [
+            normalize(r, i, 0.0) for i, r in enumerate(wire)],
+        "server query/follow: stored maps as they are (before)": lambda: list(stored),
+        "server query/follow: Record.of + to_wire": lambda: [
+            recorder_api.Record.of(r).to_wire() for r in stored],
+        "client append: wire maps (before, and still taken)": lambda: {"records": wire},
+        "client append: Append of Records, to_wire": recorder_api.Append(typed).to_wire,
+        "client append reply: Appended.from_wire": lambda: append.reply(reply),
+        "client query/follow: Record.from_wire": lambda: [
+            recorder_api.Record.from_wire(r) for r in stored],
+    }
+    for name, step in ways.items():
+        print(f"  {name:56} {_us_per_record(seconds, BATCH, step):7.3f} µs per record")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--api", action="store_true", help="only the typed messages' cost per record")
     args = parser.parse_args()
     random.seed(1)
+    if args.api:
+        print(f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}; batches of "
+              f"{BATCH} executor-shaped records")
+        bench_api(seconds=1.0)
+        return
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
     print(f"disk: {tempfile.gettempdir()}, write+fsync p50 {fsync_ms(tempfile.gettempdir()):.2f} ms; "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +25,8 @@ from jobico.errors import JobicoError, Unavailable, UserError
 from jobico.home import Home
 from jobico.listener.body import encode
 from jobico.queue import api as queue_api
-from jobico.recorder.records import iso_utc
+from jobico.recorder import api as recorder_api
+from jobico.recorder.records import Filter, parse_time
 from jobico.repo import api as repo_api
 from jobico.rpc import asyncio_shell
 from jobico.rpc.api import EMPTY, Call, Rep, Req
@@ -125,7 +126,7 @@ class PlatformClient:
         comps = [ComponentInfo(c.name, c.state, c.pid, c.restarts, c.uptime_s) for c in status.components]
         listeners = [c.name for c in comps if c.name.startswith("listener")]
         queues, rstats, *lstats = await asyncio.gather(
-            self._queues(), self._optional("recorder", "stats"),
+            self._queues(), self._recorder_stats(),
             *(self._optional(name, "status") for name in listeners))
         now = self._clock()
         self._procs.forget_except({c.pid for c in comps if c.pid})
@@ -157,18 +158,26 @@ class PlatformClient:
         return tuple(TenantQueue(tenant, s.depth, s.inflight, s.dead, s.paused)
                      for tenant, s in sorted(stats.tenants.items()))
 
+    async def _recorder_stats(self) -> dict[str, Any]:
+        """The recorder's stats as ``wire.runs_by_status`` reads them; {} when it does not answer."""
+        try:
+            stats = await self._ask("recorder", recorder_api.stats, EMPTY)
+        except JobicoError:
+            return {}
+        return stats.to_wire()
+
     async def _sample_end_to_end(self, now: float, *, first: bool) -> None:
         """Feed the p99 sparkline with the runs stored since the previous step.
 
         Up to ``E2E_SAMPLE`` newest records are read per step (a sample when more runs
         end in a step). The first read only marks what was already stored.
         """
+        since = recorder_api.Query(Filter(since=self._stored.since), limit=E2E_SAMPLE)
         try:
-            docs = await self._call("recorder", "query", {"since": iso_utc(self._stored.since),
-                                                          "limit": E2E_SAMPLE})
+            found = await self._ask("recorder", recorder_api.query, since)
         except JobicoError:
             return
-        fresh = [r for r in map(wire.record, docs) if self._stored.fresh(r)]
+        fresh = [r for r in _records(found.items) if self._stored.fresh(r)]
         if not first:
             self._trends.add_records(now, fresh)
 
@@ -187,11 +196,8 @@ class PlatformClient:
 
     async def executions(self, filt: RecordFilter, limit: int,
                          before: str | None = None) -> list[Record]:
-        params: dict[str, Any] = {**filt.params(), "limit": limit}
-        if before is not None:
-            params["before"] = before
-        docs = await self._call("recorder", "query", params)
-        return [wire.record(d) for d in docs]
+        query = recorder_api.Query(_where(filt), limit, before)
+        return _records((await self._ask("recorder", recorder_api.query, query)).items)
 
     @asynccontextmanager
     async def follow(self, filt: RecordFilter, backlog: int = 0
@@ -200,20 +206,19 @@ class PlatformClient:
         open). Errors: Unavailable when the recorder is not running or goes away.
         Cancellation: closes the stream on the server."""
         client = await self._client("recorder")
-        params: dict[str, Any] = {**filt.params(), "backlog": backlog} if backlog else filt.params()
         try:
-            async with client.stream("follow", params) as items:
-                yield (wire.record(item) async for item in items)
+            async with recorder_api.follow(client, recorder_api.Follow(_where(filt), backlog)) as items:
+                yield (_record(item) async for item in items)
         except ConnectionLost as exc:
             await self._drop("recorder")
             raise Unavailable("recorder went away while following records") from exc
 
     async def record(self, record_id: str) -> Record:
-        return wire.record(await self._call("recorder", "get", {"id": record_id}))
+        return _record(await self._ask("recorder", recorder_api.get, recorder_api.Get(record_id)))
 
     async def attempts(self, event_id: str) -> list[Record]:
-        docs = await self._call("recorder", "attempts", {"event_id": event_id})
-        return sorted((wire.record(d) for d in docs), key=lambda r: r.attempt)
+        found = await self._ask("recorder", recorder_api.attempts, recorder_api.Attempts(event_id))
+        return sorted(_records(found.items), key=lambda r: r.attempt)
 
     async def dead(self, tenant: str | None = None) -> list[DeadLetter]:
         reply = await self._ask("queue", queue_api.dead, queue_api.ListDead(tenant or None))
@@ -288,6 +293,23 @@ class PlatformClient:
     async def close(self) -> None:
         for name in list(self._conns):
             await self._drop(name)
+
+
+def _where(filt: RecordFilter) -> Filter:
+    """The recorder's filter for the dashboard's (whose times are ISO 8601 text; empty is any)."""
+    return Filter(tenant=filt.tenant or None, event=filt.event or None,
+                  statuses=frozenset({filt.status}) if filt.status else None, text=filt.text or None,
+                  since=parse_time(filt.since, "since") if filt.since else None,
+                  until=parse_time(filt.until, "until") if filt.until else None)
+
+
+def _record(record: recorder_api.Record) -> Record:
+    """The dashboard's view of a record (``wire.record`` reads the wire map)."""
+    return wire.record(record.to_wire())
+
+
+def _records(records: Iterable[recorder_api.Record]) -> list[Record]:
+    return [_record(r) for r in records]
 
 
 def _selection(ids: list[str] | None, tenant: str | None) -> queue_api.Selection:

@@ -16,6 +16,7 @@ from jobico.cli.app import (
     HomeOption,
     JsonOption,
     OptTenant,
+    ask,
     command,
     follow,
     home_of,
@@ -23,13 +24,14 @@ from jobico.cli.app import (
     print_json,
     print_json_line,
     print_table,
-    rpc,
 )
 from jobico.cli.completion import complete_event
 from jobico.cli.paging import MAX_PAGE, PAGE, pages
 from jobico.cli.times import parse_when
 from jobico.cli.visible import visible
 from jobico.errors import NotFound, UserError
+from jobico.recorder import api as recorder_api
+from jobico.recorder.api import Filter, Record
 
 
 class Status(StrEnum):
@@ -45,13 +47,13 @@ COLUMNS = ["id", "tenant", "event", "try", "status", "ms", "started", "result / 
 _WIDTHS = (24, 12, 16, 3, 7, 9, 23)
 
 
-def _row(r: dict[str, Any]) -> tuple[Any, ...]:
-    started = str(r["started_at"]).replace("T", " ")[:23]
-    return (r["id"], r["tenant"], r["event"], r["attempt"], r["status"], f"{r['duration_ms']:.1f}",
-            started, (r.get("reason") or r.get("result") or "")[:80])
+def _row(r: Record) -> tuple[Any, ...]:
+    started = r.started_at.replace("T", " ")[:23]
+    return (r.id, r.tenant, r.event, r.attempt, r.status, f"{r.duration_ms:.1f}", started,
+            (r.reason or r.result or "")[:80])
 
 
-def _line(r: dict[str, Any]) -> str:
+def _line(r: Record) -> str:
     cells = [visible(str(v)) for v in _row(r)]
     return "  ".join([*(c.ljust(w) for c, w in zip(cells, _WIDTHS, strict=False)), cells[-1]]).rstrip()
 
@@ -86,36 +88,43 @@ def executions(
     """
     where = home_of(home)
     now = time.time()
-    filters: dict[str, Any] = {k: v for k, v in {"tenant": tenant, "event": event, "text": text,
-                                                 "status": status.value if status else None}.items() if v}
-    if since:
-        filters["since"] = parse_when(since, now, "--since")
-    if until:
-        filters["until"] = parse_when(until, now, "--until")
+    wanted = Filter(tenant=tenant or None, event=event or None, text=text or None,
+                    statuses=frozenset({status.value}) if status else None,
+                    since=parse_when(since, now, "--since") if since else None,
+                    until=parse_when(until, now, "--until") if until else None)
     if follow_:
         if before or all_:
             raise UserError("--follow prints new records as they come: it takes no --before or --all")
-        each = print_json_line if json else (lambda r: typer.echo(_line(r)))
-        follow(where, "recorder", "follow", filters, each)
+        follow(where, "recorder", recorder_api.follow.name, recorder_api.Follow(wanted).to_wire(),
+               lambda item: _print_line(recorder_api.follow.decode(item), json))
         return
-    found = pages(lambda params: rpc(where, "recorder", "query", params), filters,
-                  None if all_ else limit, before, page=PAGE if all_ else MAX_PAGE)
+    found = pages(lambda query: ask(where, "recorder", recorder_api.query, query).items,
+                  recorder_api.Query(wanted, before=before), None if all_ else limit,
+                  page=PAGE if all_ else MAX_PAGE)
     if all_:
         for record in found:
-            print_json_line(record) if json else typer.echo(_line(record))
+            _print_line(record, json)
     elif json:
         _print_json_array(found)
     else:
         print_table(COLUMNS, [_row(r) for r in found])
 
 
-def _print_json_array(records: Iterable[Any]) -> None:
+def _print_line(record: Record, json: bool) -> None:
+    """One record on a line of its own (``--all``, ``--follow``): JSON, or the table's columns."""
+    if json:
+        print_json_line(record.to_wire())
+    else:
+        typer.echo(_line(record))
+
+
+def _print_json_array(records: Iterable[Record]) -> None:
     """The text ``print_json(list(records))`` prints, written one record at a time."""
     out = sys.stdout
     first = True
     for record in records:
         out.write("[\n" if first else ",\n")
-        out.write("\n".join("  " + line for line in json_text(record, indent=2).splitlines()))
+        out.write("\n".join("  " + line for line in json_text(record.to_wire(), indent=2).splitlines()))
         first = False
     out.write("[]\n" if first else "\n]\n")
 
@@ -129,23 +138,23 @@ def show(
     """One record with its result, logs and the event's attempt history."""
     where = home_of(home)
     try:
-        record = rpc(where, "recorder", "get", {"id": execution_id})
+        record = ask(where, "recorder", recorder_api.get, recorder_api.Get(execution_id))
     except NotFound:
-        history = rpc(where, "recorder", "attempts", {"event_id": execution_id})
+        history = ask(where, "recorder", recorder_api.attempts, recorder_api.Attempts(execution_id)).items
         if not history:
             raise NotFound(f"no execution or event with id {execution_id!r}") from None
-        record = max(history, key=lambda r: r["attempt"])
+        record = max(history, key=lambda r: r.attempt)
     if json:
-        print_json(record)
+        print_json(record.to_wire())
         return
     for key in ("id", "event_id", "tenant", "package", "event", "attempt", "status", "reason",
                 "code", "accepted_at", "started_at", "duration_ms", "truncated", "module_sha256"):
-        typer.echo(f"{key:>13}: {visible(str(record.get(key)))}")
+        typer.echo(f"{key:>13}: {visible(str(getattr(record, key)))}")
     typer.echo("       result:")
-    typer.echo(_indent(visible(_pretty(record.get("result") or ""), multiline=True)))
+    typer.echo(_indent(visible(_pretty(record.result), multiline=True)))
     typer.echo("         logs:")
-    for log in record.get("logs") or []:
-        typer.echo(visible(f"    [{log['level']}] {log['message']}"))
+    for log in record.logs:
+        typer.echo(visible(f"    [{log.level}] {log.message}"))
 
 
 def _pretty(text: str) -> str:

@@ -28,6 +28,7 @@ from jobico.listener.quotas import Quotas
 from jobico.listener.server import bind, follow_catalog, serve_app
 from jobico.listener.tally import SAVE_S, TallyFiles
 from jobico.queue import api as queue_api
+from jobico.recorder import api as recorder_api
 from jobico.rpc import asyncio_shell
 from jobico.rpc.api import Empty
 
@@ -140,14 +141,18 @@ class ListenerService:
         """What ``/metrics`` shows: the counters of every listener of the home, and the
         queue's and recorder's stats and the supervisor's status, fetched together."""
         queue, recorder, supervisor = await asyncio.gather(
-            self._queue_stats(), self._stats_of("recorder"),
+            self._queue_stats(), self._recorder_stats(),
             self._stats_of("supervisor", "status"))
         counters = await asyncio.to_thread(self.tally.total)
-        return Sources(counters, None if queue is None else queue.to_wire(), recorder, supervisor,
-                       self.ctx.name)
+        return Sources(counters, None if queue is None else queue.to_wire(),
+                       None if recorder is None else recorder.to_wire(), supervisor, self.ctx.name)
 
     async def _queue_stats(self) -> queue_api.QueueStats | None:
         return await self._probe("queue", partial(queue_api.stats, request=Empty(), timeout=PROBE_TIMEOUT_S))
+
+    async def _recorder_stats(self) -> recorder_api.RecorderStats | None:
+        return await self._probe("recorder",
+                                 partial(recorder_api.stats, request=Empty(), timeout=PROBE_TIMEOUT_S))
 
     async def _stats_of(self, component: str, method: str = "stats") -> dict[str, Any] | None:
         result = await self._probe(component, lambda client: client.call(method, {}, timeout=PROBE_TIMEOUT_S))

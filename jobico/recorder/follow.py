@@ -8,7 +8,7 @@ and never slows appends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 import trio
@@ -54,7 +54,7 @@ class Hub:
                     self._subscribers.discard(sub)
 
     async def follow(self, where: Filter, backlog: Callable[[], list[dict[str, Any]]]
-                     ) -> AsyncIterator[dict[str, Any]]:
+                     ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield ``backlog()`` then every matching record published after it was taken.
 
         Subscribing and calling ``backlog`` happen together, with no ``await``

@@ -3,7 +3,10 @@
 Pure: no I/O, no clock (callers pass ``now``). Records come from executors over
 RPC; a malformed one is a bug in the caller, so the error names the record's
 position in the batch and the field. Every stored record carries every SPEC §5
-field, so readers (CLI, TUI, metrics) never test for absent keys.
+field, so readers (CLI, TUI, metrics) never test for absent keys. ``checked`` is
+the one copy of these rules: the store runs it on every record appended, the Redis
+relay before forwarding one, and ``api.Record.from_wire`` on every record read.
+How a filter crosses the wire is ``api.py``'s; what it matches is ``Filter``'s.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from jobico.errors import UserError
 
@@ -21,9 +24,9 @@ if TYPE_CHECKING:
 
 STATUSES = ("ok", "error", "timeout", "trap", "limit")
 LOG_LEVELS = frozenset({"debug", "info", "warn", "error", "fatal", "panic", "none"})
-FILTER_KEYS = ("tenant", "event", "status", "since", "until", "text")
 
 _TEXT_FIELDS = ("event_id", "tenant", "event")
+_STRING_FIELDS = ("package", "result", "module_sha256")
 _UTC_FRACTION = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.(\d{3}|\d{6})Z", re.ASCII)
 _MICROS_FORM_LENGTH = len("2000-01-01T00:00:00.000000Z")
 _DEFAULTS: dict[str, Any] = {
@@ -80,69 +83,88 @@ def _is_text(value: object) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def _is_integer(value: object) -> bool:
+def _is_integer(value: object) -> TypeGuard[int]:
     return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return type(value) is float or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def normalize(raw: object, position: int, now: float) -> tuple[dict[str, Any], float]:
-    """A complete, checked copy of one incoming record, and its start time in epoch seconds.
+    """``checked`` for the record at ``position`` of a batch: its errors say which one.
+
+    Errors: ``UserError`` "record <position>: <field>: ...".
+    """
+    try:
+        return checked(raw, now)
+    except UserError as exc:
+        raise UserError(f"record {position}: {exc}") from None
+
+
+def checked(raw: object, now: float) -> tuple[dict[str, Any], float]:
+    """A complete, checked copy of one record, and its start time in epoch seconds: the
+    rules of an execution record (SPEC §5), here once (``api.Record.from_wire`` is this).
 
     Missing optional fields get their defaults (``id`` is ``<event_id>-<attempt>``,
     ``started_at`` is ``now``, ``accepted_at`` None, ``reason`` is the status for a
-    failure); unknown fields are kept. Errors: ``UserError`` "record <position>: <field>: ...".
+    failure); unknown fields are kept. Errors: ``UserError`` "<field>: ...".
     It runs for every record appended, so each field is checked once, without loops
     over field names.
     """
     if type(raw) is not dict and not isinstance(raw, Mapping):
-        raise UserError(f"record {position}: expected a map, got {type(raw).__name__}")
+        raise UserError(f"expected a map, got {type(raw).__name__}")
     record = {**_DEFAULTS, **raw}
     get = record.get
     event_id, tenant, event = get("event_id"), get("tenant"), get("event")
     if not (type(event_id) is type(tenant) is type(event) is str and event_id and tenant and event):
         for field in _TEXT_FIELDS:  # str subclasses are fine too; name the first bad field
             if not _is_text(get(field)):
-                raise UserError(f"record {position}: {field}: required, a non-empty string")
+                raise UserError(f"{field}: required, a non-empty string")
     attempt, status = get("attempt"), get("status")
     if not _is_integer(attempt) or attempt < 1:
-        raise UserError(f"record {position}: attempt: required, an integer >= 1, got {attempt!r}")
+        raise UserError(f"attempt: required, an integer >= 1, got {attempt!r}")
     if type(status) is not str or status not in STATUSES:
-        raise UserError(f"record {position}: status: {status!r} is not one of {', '.join(STATUSES)}")
-    if not isinstance(get("package"), str):
-        raise UserError(f"record {position}: package: expected a string, got {get('package')!r}")
+        raise UserError(f"status: {status!r} is not one of {', '.join(STATUSES)}")
+    if not type(get("package")) is type(get("result")) is type(get("module_sha256")) is str:
+        for field in _STRING_FIELDS:  # str subclasses are fine too
+            if not isinstance(get(field), str):
+                raise UserError(f"{field}: expected a string, got {type(get(field)).__name__}")
+    code = get("code")
+    if code is not None and not _is_integer(code):
+        raise UserError(f"code: expected an integer or nil, got {type(code).__name__}")
+    if type(get("truncated")) is not bool:
+        raise UserError(f"truncated: expected true or false, got {type(get('truncated')).__name__}")
     rid = record.setdefault("id", f"{event_id}-{attempt}")
     if not _is_text(rid):
-        raise UserError(f"record {position}: id: expected a non-empty string, got {rid!r}")
+        raise UserError(f"id: expected a non-empty string, got {rid!r}")
     reason = get("reason")
     if not reason:
         record["reason"] = None if status == "ok" else status
     elif not isinstance(reason, str):
-        raise UserError(f"record {position}: reason: expected a string, got {reason!r}")
+        raise UserError(f"reason: expected a string, got {reason!r}")
     duration = record.setdefault("duration_ms", 0)
     if not _is_number(duration) or duration < 0:
-        raise UserError(f"record {position}: duration_ms: expected a number >= 0, got {duration!r}")
+        raise UserError(f"duration_ms: expected a number >= 0, got {duration!r}")
     if "logs" in record:
-        _check_logs(record["logs"], position)
+        _check_logs(record["logs"])
     else:
         record["logs"] = []
-    record["started_at"], started = record_time(get("started_at", now),
-                                                f"record {position}: started_at")
+    record["started_at"], started = record_time(get("started_at", now), "started_at")
     accepted = get("accepted_at")
     if accepted is not None:
-        record["accepted_at"] = record_time(accepted, f"record {position}: accepted_at")[0]
+        record["accepted_at"] = record_time(accepted, "accepted_at")[0]
     return record, started
 
 
-def _check_logs(logs: object, position: int) -> None:
+def _check_logs(logs: object) -> None:
     if not isinstance(logs, list):
-        raise UserError(f"record {position}: logs: expected a list of {{level, message}}")
+        raise UserError("logs: expected a list of {level, message}")
     for i, line in enumerate(logs):
-        level = line.get("level") if type(line) is dict or isinstance(line, Mapping) else None
-        if type(level) is not str or level not in LOG_LEVELS:
-            raise UserError(f"record {position}: logs[{i}]: expected {{level, message}} with level "
+        level, message = (line.get("level"), line.get("message")) if (
+            type(line) is dict or isinstance(line, Mapping)) else (None, None)
+        if type(level) is not str or level not in LOG_LEVELS or not isinstance(message, str):
+            raise UserError(f"logs[{i}]: expected {{level, message}}: a text message, level "
                             f"one of {', '.join(sorted(LOG_LEVELS))}")
 
 
@@ -166,29 +188,6 @@ class Filter:
         if self.text is not None:
             object.__setattr__(self, "text", self.text.lower() or None)
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any], counts: tuple[str, ...] = ()) -> Filter:
-        """Parse RPC params; ``None`` values mean "no filter", ``counts`` are keys read elsewhere.
-
-        Errors: ``UserError`` naming an unknown key or a bad value.
-        """
-        unknown = set(params) - set(FILTER_KEYS) - set(counts)
-        if unknown:
-            raise UserError(f"unknown filter {', '.join(sorted(unknown))}; "
-                            f"known: {', '.join(FILTER_KEYS + counts)}")
-        get = {key: params.get(key) for key in FILTER_KEYS}
-        for key in ("tenant", "event", "text"):
-            if get[key] is not None and not isinstance(get[key], str):
-                raise UserError(f"{key}: expected a string, got {get[key]!r}")
-        return cls(
-            tenant=get["tenant"],
-            event=get["event"],
-            statuses=_statuses(get["status"]),
-            since=None if get["since"] is None else parse_time(get["since"], "since"),
-            until=None if get["until"] is None else parse_time(get["until"], "until"),
-            text=get["text"],
-        )
-
     def matches(self, entry: Entry) -> bool:
         if self.tenant is not None and entry.tenant != self.tenant:
             return False
@@ -202,24 +201,3 @@ class Filter:
             return False
         return self.text is None or self.text in entry.searchable()
 
-
-def _statuses(value: object) -> frozenset[str] | None:
-    if value is None:
-        return None
-    wanted = [value] if isinstance(value, str) else value
-    if not isinstance(wanted, list | tuple) or not wanted:
-        raise UserError(f"status: expected a status or a list of them, got {value!r}")
-    bad = [s for s in wanted if s not in STATUSES]
-    if bad:
-        raise UserError(f"status: {bad[0]!r} is not one of {', '.join(STATUSES)}")
-    return frozenset(wanted)
-
-
-def count_param(params: Mapping[str, Any], key: str, default: int, maximum: int) -> int:
-    """An integer count such as ``limit``; Errors: ``UserError`` naming ``key``."""
-    value = params.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
-        raise UserError(f"{key}: expected an integer from 0 to {maximum}, got {value!r}")
-    return value

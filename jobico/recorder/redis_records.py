@@ -2,7 +2,8 @@
 
 An executor-only node has no recorder of its own. Its executors talk, as
 everywhere, to a component named ``recorder``; on such a node that is the
-``RecordRelay``: ``append`` adds each record to the stream ``P:records`` and
+``RecordRelay``, which answers the recorder's ``append`` and ``ok_ids``
+(``jobico.recorder.api``): ``append`` adds each record to the stream ``P:records`` and
 answers once Redis has it (the executor acks the event only after that, so a
 record is never lost with its node). On the main node, the ``RecordInbox``
 reads that stream with a consumer group, hands batches to the real recorder,
@@ -32,7 +33,7 @@ and crash again).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from typing import Any, NamedTuple
 
@@ -44,7 +45,9 @@ from jobico.caps import MAX_RECORD_BYTES, MIB
 from jobico.component import Context
 from jobico.errors import Unavailable, UserError
 from jobico.queue.redis_backend import DEFAULT_PREFIX, connect, session, translated
+from jobico.recorder import api as recorder_api
 from jobico.recorder.records import normalize
+from jobico.rpc.dispatch import Methods
 from jobico.rpc.peer import Peer
 
 GROUP = "recorder"
@@ -133,22 +136,24 @@ class RecordRelay:
             task_status.started()
             await trio.sleep_forever()
 
-    async def rpc_append(self, params: Any) -> dict[str, Any]:
-        """Forward records; ``stored`` is False for a second ``ok`` seen by the relays, and for a
-        record refused on its own (listed in ``refused`` as ``[index, reason]``; see ``packed``).
+    def methods(self) -> Methods:
+        """The recorder's ``append`` and ``ok_ids`` (``jobico.recorder.api``): all an executor asks."""
+        return Methods().call(recorder_api.append, self.append).call(recorder_api.ok_ids, self.ok_ids)
 
-        Errors: ``UserError`` when ``records`` is not a list; ``Unavailable`` when Redis is down.
+    async def append(self, request: recorder_api.Append) -> recorder_api.Appended:
+        """Forward records; ``stored`` is False for a second ``ok`` seen by the relays, and for a
+        record refused on its own (listed in ``refused``; see ``packed``).
+
+        Errors: ``Unavailable`` when Redis is down.
         """
-        records = (params or {}).get("records")
-        if not isinstance(records, list):
-            raise UserError("records: required, a list of execution records")
-        refused: list[list[object]] = []
-        kept: list[tuple[int, dict[str, Any], bytes]] = []
+        records = request.wire_records()
+        refused: list[recorder_api.Refused] = []
+        kept: list[tuple[int, Mapping[str, Any], bytes]] = []
         for i, record in enumerate(records):
             try:
                 kept.append((i, record, packed(record, i)))
             except UserError as exc:
-                refused.append([i, str(exc)])
+                refused.append(recorder_api.Refused(i, str(exc)))
         argv: list[object] = [DEFAULT_PREFIX, self._retention_s]
         for _, record, data in kept:
             argv += [str(record.get("event_id")), str(record.get("status")), data]
@@ -158,17 +163,16 @@ class RecordRelay:
                 fresh = await self._append(keys=[], args=argv)
             for (i, _, _), flag in zip(kept, fresh, strict=True):
                 stored[i] = bool(flag)
-        return {"stored": stored, "refused": refused}
+        return recorder_api.Appended(tuple(stored), tuple(refused))
 
-    async def rpc_ok_ids(self, params: Any) -> list[str]:
-        ids = (params or {}).get("event_ids")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise UserError("event_ids: required, a list of event id strings")
+    async def ok_ids(self, request: recorder_api.EventIds) -> recorder_api.OkIds:
+        ids = request.event_ids
         if not ids:
-            return []
+            return recorder_api.OkIds(())
         with translated(self._ctx.config.queue.url, "ok_ids"):
             found = await self._redis.mget([f"{DEFAULT_PREFIX}:ok:{i}" for i in ids])
-        return sorted(i for i, hit in zip(ids, found, strict=True) if hit is not None)
+        have = sorted(i for i, hit in zip(ids, found, strict=True) if hit is not None)
+        return recorder_api.OkIds(tuple(have))
 
 
 class RecordInbox:
@@ -257,7 +261,7 @@ class RecordInbox:
         is asked again one record at a time, so only that one is refused.
         """
         try:
-            reply = await self._recorder.call_until_done("append", {"records": records})
+            reply = await recorder_api.append(self._recorder.retrying, recorder_api.Append(records))
         except UserError as exc:
             if len(records) == 1:
                 return [(0, str(exc))]
@@ -265,7 +269,7 @@ class RecordInbox:
             for i, record in enumerate(records):
                 refused += [(i, why) for _, why in await self._store([record])]
             return refused
-        return [(int(i), str(why)) for i, why in (reply or {}).get("refused", ())]
+        return [(r.index, r.reason) for r in reply.refused]
 
     async def _put_aside(self, bad: list[_Read]) -> None:
         if not bad:

@@ -1,35 +1,30 @@
 """The recorder component: the store behind RPC, group commit, follow streams, retention.
 
-RPC (docs/internals.md, recorder): ``append {"records"}`` -> ``{"stored": [bool],
-"refused": [[index, reason]]}`` once durable (a malformed record, or one over
-``caps.MAX_RECORD_BYTES`` encoded, is refused on its own; ``Unavailable`` when the
-fsync failed, see ``commit.py``); ``query {filters, "limit", "before"}`` -> records newest
-first, after the record ``before`` names when given (paging); ``get {"id"}``;
-``attempts {"event_id"}`` -> every run of an event; ``ok_ids {"event_ids"}`` ->
-the ids that already have an ``ok``; ``stats`` -> the store's size and the metrics
-counters (``stats.py``: runs, retries, run time, queue wait and end-to-end latency,
-kept in ``counters.json`` every ``SAVE_COUNTERS_S`` and on the way out);
-stream ``follow {filters, "backlog"}`` -> the last ``backlog`` matching records
-(oldest first), then every new one as it becomes durable. ``follow`` takes no
-``before``: what it streams live is newer than any record, so it would match none.
+Its contract is ``jobico.recorder.api`` (``append``, ``query``, ``get``, ``attempts``,
+``ok_ids``, ``stats``, stream ``follow``), answered as ``methods`` lists. An append is
+answered once durable (``commit.py``: ``Unavailable`` when the fsync failed); the
+metrics counters (``stats.py``) are kept in ``counters.json`` every ``SAVE_COUNTERS_S``
+and on the way out. Records read back from the store were checked when stored, so
+they are answered with ``api.Record.of``, not checked again.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from jobico.errors import UserError
+from jobico.recorder import api
 from jobico.recorder.commit import GroupCommit
 from jobico.recorder.follow import Hub
-from jobico.recorder.records import Filter, count_param
 from jobico.recorder.store import DAY, Store
 from jobico.repo.files import atomic_write
+from jobico.rpc.api import Empty
+from jobico.rpc.dispatch import Methods
 
 if TYPE_CHECKING:
     from jobico.component import Context
@@ -37,23 +32,6 @@ if TYPE_CHECKING:
 SWEEP_INTERVAL_S = DAY
 SAVE_COUNTERS_S = 1.0  # how much counting a restart redoes from the segments, at most
 GC_YOUNG_THRESHOLD = 50_000
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 10_000
-
-
-def _params(params: object) -> Mapping[str, Any]:
-    if params is None:
-        return {}
-    if not isinstance(params, Mapping):
-        raise UserError(f"expected a map of parameters, got {type(params).__name__}")
-    return params
-
-
-def _string(params: Mapping[str, Any], key: str) -> str:
-    value = params.get(key)
-    if not isinstance(value, str) or not value:
-        raise UserError(f"{key}: required, a non-empty string")
-    return value
 
 
 def _keep_gc_off_the_index(loaded: bool) -> None:
@@ -83,6 +61,16 @@ class RecorderService:
         self._hub = Hub()
         self._store: Store | None = None
         self._commit: GroupCommit | None = None
+
+    def methods(self) -> Methods:
+        return (Methods()
+                .call(api.append, self.append)
+                .call(api.query, self.query)
+                .call(api.get, self.get)
+                .call(api.attempts, self.attempts)
+                .call(api.ok_ids, self.ok_ids)
+                .call(api.stats, self.stats)
+                .stream(api.follow, self.follow))
 
     @property
     def store(self) -> Store:
@@ -156,47 +144,34 @@ class RecorderService:
                 "bytes": stats["bytes"], "damaged": stats["damaged"],
                 "damaged_bytes": stats["damaged_bytes"], "followers": len(self._hub)}
 
-    async def rpc_append(self, params: object) -> dict[str, list[Any]]:
-        records = _params(params).get("records")
-        if not isinstance(records, list):
-            raise UserError("records: required, a list of execution records")
+    async def append(self, request: api.Append) -> api.Appended:
         assert self._commit is not None
-        stored, refused = await self._commit.append(records)
-        return {"stored": stored, "refused": [list(r) for r in refused]}
+        stored, refused = await self._commit.append(request.wire_records())
+        return api.Appended(tuple(stored), tuple(api.Refused(i, why) for i, why in refused))
 
-    async def rpc_query(self, params: object) -> list[dict[str, Any]]:
-        given = _params(params)
-        where = Filter.from_params(given, counts=("limit", "before"))
-        before = given.get("before")
-        if before is not None and (not isinstance(before, str) or not before):
-            raise UserError(f"before: expected an execution id, got {before!r}")
-        return self.store.query(where, count_param(given, "limit", DEFAULT_LIMIT, MAX_LIMIT),
-                                before)
+    async def query(self, request: api.Query) -> api.Records:
+        found = self.store.query(request.where, request.limit, request.before)
+        return api.Records(tuple(map(api.Record.of, found)))
 
-    async def rpc_get(self, params: object) -> dict[str, Any]:
-        return self.store.get(_string(_params(params), "id"))
+    async def get(self, request: api.Get) -> api.Record:
+        return api.Record.of(self.store.get(request.id))
 
-    async def rpc_attempts(self, params: object) -> list[dict[str, Any]]:
-        return self.store.attempts(_string(_params(params), "event_id"))
+    async def attempts(self, request: api.Attempts) -> api.Records:
+        return api.Records(tuple(map(api.Record.of, self.store.attempts(request.event_id))))
 
-    async def rpc_ok_ids(self, params: object) -> list[str]:
-        event_ids = _params(params).get("event_ids")
-        if not isinstance(event_ids, list) or not all(isinstance(i, str) for i in event_ids):
-            raise UserError("event_ids: required, a list of event id strings")
-        return sorted(self.store.ok_ids(event_ids))
+    async def ok_ids(self, request: api.EventIds) -> api.OkIds:
+        return api.OkIds(tuple(sorted(self.store.ok_ids(request.event_ids))))
 
-    async def rpc_stats(self, params: object) -> dict[str, Any]:
-        return self.store.stats()
+    async def stats(self, request: Empty) -> api.RecorderStats:
+        return api.RecorderStats.from_wire(self.store.stats())
 
-    async def stream_follow(self, params: object) -> AsyncIterator[dict[str, Any]]:
+    async def follow(self, request: api.Follow) -> AsyncGenerator[api.Record, None]:
         """Backlog then live records; Errors: ``Unavailable`` for a subscriber left behind."""
-        given = _params(params)
-        where = Filter.from_params(given, counts=("backlog",))
-        backlog = count_param(given, "backlog", 0, MAX_LIMIT)
+        where, backlog = request.where, request.backlog
 
         def oldest_first() -> list[dict[str, Any]]:
             return self.store.query(where, backlog)[::-1]
 
         async with aclosing(self._hub.follow(where, oldest_first)) as records:
             async for record in records:
-                yield record
+                yield api.Record.of(record)

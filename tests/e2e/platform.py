@@ -21,6 +21,7 @@ from typing import Any
 import tomli_w
 import trio
 
+from jobico.recorder import api as recorder_api
 from jobico.rpc import trio_shell
 
 JOBICO = [sys.executable, "-m", "jobico.cli.main"]
@@ -202,8 +203,15 @@ class Platform:
 
     def query(self, **filters: str) -> list[dict[str, Any]]:
         """Records as ``records`` gives them, straight from the recorder: for polling, as a
-        CLI process costs half a second each time."""
-        return self.rpc("recorder", "query", {**filters, "limit": 10000})
+        CLI process costs half a second each time. ``filters`` are the query's params
+        (``tenant``, ``event``, ``status``, ``text``...), read as the recorder reads them."""
+        request = recorder_api.Query.from_wire({**filters, "limit": recorder_api.MAX_LIMIT})
+
+        async def ask() -> recorder_api.Records:
+            async with await trio_shell.connect(self.root / ".jobico" / "run" / "recorder.sock") as client:
+                return await recorder_api.query(client, request, timeout=30.0)
+
+        return [record.to_wire() for record in trio.run(ask).items]
 
     def wait_records(self, count: int, timeout: float = 30.0, **filters: str) -> list[dict[str, Any]]:
         return wait_until(lambda: (r := self.query(**filters)) and len(r) >= count and r,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import trio
 
-from jobico.component import Context
+from jobico.component import Context, component_methods
 from jobico.config import Config, ExecutorConfig, QueueConfig
 from jobico.executor.service import ExecutorService
 from jobico.home import Home
@@ -47,7 +47,7 @@ def context(home: Home, name: str) -> Context:
 
 async def serve(nursery: trio.Nursery, home: Home, name: str, service: Any) -> None:
     await nursery.start(service.run)
-    await nursery.start(trio_shell.serve, home.socket(name), service)
+    await nursery.start(trio_shell.serve, home.socket(name), component_methods(context(home, name), service))
 
 
 @pytest.mark.trio

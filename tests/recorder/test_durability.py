@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from jobico.errors import Unavailable
+from jobico.recorder import api
 from jobico.recorder.records import Filter
 from jobico.recorder.store import Store
+from jobico.rpc.api import EMPTY
 from tests.recorder.conftest import rec, running
 from tests.storage.sync import SyncGate
 
@@ -25,18 +27,18 @@ async def test_a_failed_fsync_is_unavailable_and_the_recorder_keeps_serving(
     gate = SyncGate(tmp_path, monkeypatch, shut=False)
     now = time.time()
     async with running(tmp_path) as service:
-        assert await service.rpc_append({"records": [rec("a", at=now)]}) == {
+        assert (await service.append(api.Append([rec("a", at=now)]))).to_wire() == {
             "stored": [True], "refused": []}
         gate.fail_next = OSError(errno.EIO, "Input/output error")
         with pytest.raises(Unavailable, match="Input/output error"):
-            await service.rpc_append({"records": [rec("b", at=now + 1)]})
-        assert [r["id"] for r in await service.rpc_query({})] == ["a-1"]
-        assert await service.rpc_ok_ids({"event_ids": ["b"]}) == []  # forgotten, not "stored"
+            await service.append(api.Append([rec("b", at=now + 1)]))
+        assert [r.id for r in (await service.query(api.Query())).items] == ["a-1"]
+        assert (await service.ok_ids(api.EventIds(("b",)))).ids == ()  # forgotten, not "stored"
         # the executor sends it again: stored now, not refused as a duplicate
-        assert await service.rpc_append({"records": [rec("b", at=now + 1)]}) == {
+        assert (await service.append(api.Append([rec("b", at=now + 1)]))).to_wire() == {
             "stored": [True], "refused": []}
-        assert [r["id"] for r in await service.rpc_query({})] == ["b-1", "a-1"]
-        assert (await service.rpc_stats(None))["tenants"]["acme"]["counts"] == {"ok": 2}
+        assert [r.id for r in (await service.query(api.Query())).items] == ["b-1", "a-1"]
+        assert dict((await service.stats(EMPTY)).tenants["acme"].counts) == {"ok": 2}
     reopened = Store(tmp_path / ".jobico" / "recorder")
     try:  # on disk: each record once, nothing torn or damaged between them
         assert [r["id"] for r in reopened.query(Filter(), 10)] == ["b-1", "a-1"]
@@ -77,8 +79,9 @@ async def test_a_full_disk_is_unavailable_and_nothing_half_written_stays(
     now = time.time()
     async with running(tmp_path) as service:
         with pytest.raises(Unavailable, match="No space left"):
-            await service.rpc_append({"records": [rec("a", at=now)]})
-        assert await service.rpc_append({"records": [rec("a", at=now)]}) == {"stored": [True], "refused": []}
+            await service.append(api.Append([rec("a", at=now)]))
+        assert (await service.append(api.Append([rec("a", at=now)]))).to_wire() == {
+            "stored": [True], "refused": []}
     reopened = Store(tmp_path / ".jobico" / "recorder")
     try:
         assert [r["id"] for r in reopened.query(Filter(), 10)] == ["a-1"]

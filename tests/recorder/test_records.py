@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from jobico.errors import UserError
+from jobico.recorder import api
 from jobico.recorder.records import Filter, normalize, parse_time
 from tests.recorder.conftest import T0, rec
 
@@ -46,6 +47,11 @@ def test_ok_has_no_reason_and_given_values_are_kept() -> None:
     ({"reason": 5}, "record 3: reason"),
     ({"logs": [{"level": ["info"]}]}, "record 3: logs[0]"),
     ({"event": 7}, "record 3: event: required"),
+    ({"result": b"bytes"}, "record 3: result: expected a string"),
+    ({"module_sha256": None}, "record 3: module_sha256: expected a string"),
+    ({"truncated": "no"}, "record 3: truncated: expected true or false"),
+    ({"code": "1"}, "record 3: code: expected an integer or nil"),
+    ({"logs": [{"level": "info", "message": 7}]}, "record 3: logs[0]"),
 ])
 def test_bad_record_names_position_and_field(change: dict[str, Any], message: str) -> None:
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -72,19 +78,18 @@ def test_parse_time_forms() -> None:
     assert parse_time(T0, "x") == T0
 
 
-def test_filter_from_params() -> None:
-    where = Filter.from_params({"tenant": "acme", "status": ["error", "trap"], "event": None,
-                                "since": "2023-11-14T22:13:20Z", "limit": 5},
-                               counts=("limit",))
-    assert where == Filter(tenant="acme", statuses=frozenset({"error", "trap"}), since=T0)
+def test_a_query_reads_its_filter() -> None:
+    query = api.Query.from_wire({"tenant": "acme", "status": ["error", "trap"], "event": None,
+                                 "since": "2023-11-14T22:13:20Z", "limit": 5})
+    assert query == api.Query(Filter(tenant="acme", statuses=frozenset({"error", "trap"}), since=T0), 5)
 
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"tenat": "acme"}, "unknown filter tenat"),
-    ({"status": "bad"}, "status: 'bad'"),
+    ({"status": "bad"}, "'status': 'bad'"),
     ({"until": "soon"}, "until"),
-    ({"tenant": 3}, "tenant: expected a string"),
+    ({"tenant": 3}, "'tenant' must be a string"),
 ])
 def test_filter_errors_name_the_key(params: dict[str, Any], message: str) -> None:
     with pytest.raises(UserError, match=message):
-        Filter.from_params(params)
+        api.Query.from_wire(params)

@@ -81,7 +81,7 @@ async def test_an_over_size_record_over_rpc_is_refused_not_a_protocol_error(tmp_
     now = time.time()
     async with running(tmp_path) as service, trio.open_nursery() as nursery:
         path = tmp_path / "r.sock"
-        await nursery.start(trio_shell.serve, path, service)
+        await nursery.start(trio_shell.serve, path, service.methods())
         async with await trio_shell.connect(path) as client:
             records = [rec("a", at=now), huge("big", 12 * 2**20), rec("c", at=now), {"tenant": 1}]
             reply = await client.call("append", {"records": records})

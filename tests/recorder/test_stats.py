@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trio
 
+from jobico.recorder import api
 from jobico.recorder.stats import BUCKETS_MS, LATENCY_BUCKETS_MS, Stats
 from jobico.recorder.store import COUNTERS_FILE, DAY, Store
 from tests.recorder.conftest import T0, rec, running
@@ -154,7 +155,7 @@ def test_saved_counters_from_other_buckets_are_not_trusted() -> None:
 async def test_the_service_saves_the_counters_while_running(tmp_path: Path) -> None:
     saved = tmp_path / ".jobico" / "recorder" / COUNTERS_FILE
     async with running(tmp_path) as service:
-        await service.rpc_append({"records": [rec("a"), rec("b", tenant="beta")]})
+        await service.append(api.Append([rec("a"), rec("b", tenant="beta")]))
         with trio.fail_after(10):
             while not saved.exists():  # noqa: ASYNC110 - polling a file another task writes
                 await trio.sleep(0.05)

@@ -26,6 +26,7 @@ from jobico.component import Context
 from jobico.config import Config, QueueConfig
 from jobico.errors import Unavailable
 from jobico.home import Home
+from jobico.recorder import api as recorder_api
 from jobico.recorder.records import Filter
 from jobico.recorder.redis_records import RecordInbox, RecordRelay
 from jobico.recorder.service import RecorderService
@@ -101,7 +102,7 @@ async def test_bad_entries_are_set_aside_and_the_records_behind_them_arrive(
 
     async with trio.open_nursery() as nursery:
         await nursery.start(recorder.run)
-        await nursery.start(trio_shell.serve, home.socket("recorder"), recorder)
+        await nursery.start(trio_shell.serve, home.socket("recorder"), recorder.methods())
         await nursery.start(inbox.run)  # crashed on the first bad entry before the fix
         await wait_for(lambda: _is(recorded, ["0000000000000001", "0000000000000002"]), "good records")
         await wait_for(lambda: _true(inbox.set_aside == len(bad) + 1), "every bad entry set aside")
@@ -136,7 +137,7 @@ async def test_the_relay_refuses_bad_records_one_by_one_and_forwards_the_rest(
             rec("0000000000000003", result="x" * (MAX_RECORD_BYTES + 1)),
             rec("0000000000000001"),  # a second ok of the same event
         ]
-        reply = await relay.rpc_append({"records": records})
+        reply = (await relay.append(recorder_api.Append(records))).to_wire()
         nursery.cancel_scope.cancel()
     assert reply["stored"] == [True, False, False, False, False]
     assert [i for i, _ in reply["refused"]] == [1, 2, 3]
@@ -163,9 +164,9 @@ async def test_a_backlog_larger_than_one_rpc_message_reaches_the_recorder_in_sev
         await nursery.start(relay.run)
         for start in range(0, count, 8):  # as executors append: a few records per call
             batch = [rec(f"{n:016x}", result=big) for n in range(start, min(start + 8, count))]
-            assert all((await relay.rpc_append({"records": batch}))["stored"])
+            assert all((await relay.append(recorder_api.Append(batch))).stored)
         await nursery.start(recorder.run)
-        await nursery.start(trio_shell.serve, home.socket("recorder"), recorder)
+        await nursery.start(trio_shell.serve, home.socket("recorder"), recorder.methods())
         await nursery.start(inbox.run)  # over 64 MiB in one append before the fix: a crash, every start
         await wait_for(lambda: _true(inbox.moved == count), f"{count} records of 1 MiB", timeout=120)
         assert recorder.store.ok_ids(f"{n:016x}" for n in range(count)) == {f"{n:016x}" for n in range(count)}
@@ -183,27 +184,28 @@ async def test_redis_down_is_unavailable_for_the_relay_and_a_retry_for_the_inbox
     inbox = RecordInbox(context(home, "records", server.url))
     async with trio.open_nursery() as nursery:
         await nursery.start(recorder.run)
-        await nursery.start(trio_shell.serve, home.socket("recorder"), recorder)
+        await nursery.start(trio_shell.serve, home.socket("recorder"), recorder.methods())
         await nursery.start(relay.run)
         await nursery.start(inbox.run)
-        await relay.rpc_append({"records": [rec("0000000000000001")]})
+        await relay.append(recorder_api.Append([rec("0000000000000001")]))
         await wait_for(lambda: _true(inbox.moved == 1), "the first record")
         server.kill()
-        for call in (lambda: relay.rpc_append({"records": [rec("0000000000000002")]}),
-                     lambda: relay.rpc_ok_ids({"event_ids": ["0000000000000001"]})):
+        for call in (lambda: relay.append(recorder_api.Append([rec("0000000000000002")])),
+                     lambda: relay.ok_ids(recorder_api.EventIds(("0000000000000001",)))):
             with pytest.raises(Unavailable, match="unreachable") as info:  # AttributeError before
                 await call()
             assert PASSWORD not in str(info.value)
         await wait_for(lambda: _true("records inbox: redis at redis://:****@" in caplog.text), "a retry")
         server.start()
-        await wait_for(lambda: _ok(relay.rpc_append({"records": [rec("0000000000000002")]})), "redis back")
+        again = recorder_api.Append([rec("0000000000000002")])
+        await wait_for(lambda: _ok(relay.append(again)), "redis back")
         await wait_for(lambda: _true(inbox.moved == 2), "the inbox to carry on")
         nursery.cancel_scope.cancel()
     assert PASSWORD not in caplog.text
 
 
 def _all() -> Filter:
-    return Filter.from_params({}, counts=())
+    return Filter()
 
 
 async def _is(get: Any, expected: object) -> bool:

@@ -12,7 +12,8 @@ from tests.redis.nodes import executor_node, kill_node, main_node, moved, ok_cou
 from tests.redis.server import redis_server
 
 pytestmark = pytest.mark.e2e
-LEASE = "[executor]\nlease_ms = 2000\n"
+# batch 8: an executor holds at most 8 of a tenant, so a fast main node leaves events to the other
+LEASE = "[executor]\nlease_ms = 2000\nbatch = 8\n"
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from jobico.queue import log_records
 from jobico.queue.api import Enqueue
 from jobico.queue.file_backend import FileBackend
 from jobico.queue.service import QueueService
+from jobico.recorder import api as recorder_api
 from jobico.recorder import frames as recorder_frames
 from jobico.recorder.records import Filter
 from jobico.recorder.store import Store
@@ -113,8 +114,8 @@ class _RecorderServing:
 
     async def put(self, n: int) -> list[str]:
         runs = [rec(f"{n:015x}{i}", at=time.time()) for i in range(1 + n % 3)]
-        reply = await self._service.rpc_append({"records": runs})
-        assert reply == {"stored": [True] * len(runs), "refused": []}
+        reply = await self._service.append(recorder_api.Append(runs))
+        assert reply.to_wire() == {"stored": [True] * len(runs), "refused": []}
         return [_key(run) for run in runs]
 
 
