@@ -26,9 +26,12 @@ def test_this_process_is_alive_and_has_figures() -> None:
 
 
 def test_a_process_command_line_and_the_environment_it_started_with() -> None:
-    argv = [sys.executable, "-c", "import sys; sys.stdin.read()", "two words"]
-    child = subprocess.Popen(argv, stdin=subprocess.PIPE, env={**os.environ, "JOBICO_PROBE": "é"})
+    argv = [sys.executable, "-c", "import sys; print(flush=True); sys.stdin.read()", "two words"]
+    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env={**os.environ, "JOBICO_PROBE": "é"})
     try:
+        assert child.stdout is not None
+        child.stdout.readline()  # running: Popen returns mid-exec, before the kernel has set argv
         assert procs.command_line(child.pid) == argv
         assert "JOBICO_PROBE=é".encode() in procs.started_environment(child.pid)
     finally:
