@@ -57,9 +57,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "perf"))
 
 import loadgen  # noqa: E402
-from procstat import cpu_model, cpu_seconds, memory_mb  # noqa: E402
+from procstat import cpu_model, memory_mb  # noqa: E402
 
 from jobico.errors import JobicoError  # noqa: E402
+from jobico.procs import cpu_seconds  # noqa: E402
 from jobico.rpc import asyncio_shell  # noqa: E402
 from tests.e2e.platform import JOBICO, Platform, package  # noqa: E402
 from tests.executor import guests  # noqa: E402

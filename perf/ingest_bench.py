@@ -35,9 +35,7 @@ from jobico.listener.app import ListenerApp  # noqa: E402
 from jobico.listener.catalog import Catalog  # noqa: E402
 from jobico.listener.quotas import Quotas  # noqa: E402
 from jobico.listener.server import bind, hypercorn_config, serve_app  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "perf"))
-from procstat import cpu_seconds  # noqa: E402
+from jobico.procs import cpu_seconds  # noqa: E402
 
 SCHEMA = {"type": "object", "required": ["user", "email"],
           "properties": {"user": {"type": "string"}, "email": {"type": "string"},

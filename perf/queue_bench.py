@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import trio
+from procstat import cpu_model  # perf/, the script's own folder
 
 from jobico.queue.api import Settlement
 from jobico.queue.commit import GroupCommit
@@ -28,16 +29,8 @@ BODY = b'{"name": "Ada Lovelace", "email": "ada@example.com", "plan": "pro", "n"
 
 
 def conditions(args: argparse.Namespace, root: Path) -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     return (
-        f"{platform.node()} · {cpu} · {os.cpu_count()} cores · load {os.getloadavg()[0]:.1f} · "
+        f"{platform.node()} · {cpu_model()} · {os.cpu_count()} cores · load {os.getloadavg()[0]:.1f} · "
         f"python {platform.python_version()} · dir {root} · fsync={not args.no_fsync} · "
         f"{args.producers} producers x batches of {args.batch} · body {len(BODY)} B"
     )

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from procstat import cpu_seconds  # perf/, the script's own folder
 
 from jobico.errors import Unavailable
 from jobico.home import Home
+from jobico.procs import cpu_seconds
 from jobico.recorder import api as recorder_api
 from jobico.recorder.commit import GroupCommit
 from jobico.recorder.records import Filter, normalize, parse_time

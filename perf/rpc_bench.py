@@ -24,16 +24,20 @@ from typing import Any
 import msgpack
 import trio
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from jobico.rpc import asyncio_shell, trio_shell
+from jobico.rpc.dispatch import Methods
+from tests.rpc.raw import Raw, raw_call
 
 
-class EchoHandler:
-    async def rpc_echo(self, params: Any) -> Any:
-        return params
+async def _echo(request: Raw) -> Raw:
+    return request
 
 
 async def _serve(path: str) -> None:
-    await trio_shell.serve(path, EchoHandler())
+    """Echo whatever comes, through a ``Methods`` table as every server answers."""
+    await trio_shell.serve(path, Methods().call(raw_call("echo"), _echo))
 
 
 def _item(size: int) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from jobico.errors import UserError
 from jobico.home import Home
+from jobico.procs import command_line, started_environment
 from supervisor.spec import is_component_argv
 
 PIDS_FILE = "pids.json"
@@ -84,12 +85,10 @@ def is_component_of(home: Home, pid: int) -> bool:
     (``/proc/<pid>/environ``), readable only for our own processes.
     """
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        argv, environ = command_line(pid), started_environment(pid)
     except OSError:
         return False
-    return (is_component_argv([os.fsdecode(a) for a in argv])
-            and b"JOBICO_HOME=" + os.fsencode(home.root) in environ)
+    return is_component_argv(argv) and b"JOBICO_HOME=" + os.fsencode(home.root) in environ
 
 
 def wait_for_strays(home: Home, pids: list[int], timeout: float) -> list[int]:

@@ -12,6 +12,7 @@ import trio
 
 from jobico import component_api
 from jobico.component import component_methods
+from jobico.errors import UserError
 from jobico.repo.service import RepoService
 from jobico.rpc import trio_shell
 from jobico.rpc.api import EMPTY
@@ -20,8 +21,8 @@ from tests.repo.helpers import make_ctx
 GUARD = 15
 
 
-class Legacy:
-    """A service without an api module yet: answered by name."""
+class Plain:
+    """A service with no methods of its own (as the listener and the executor): ``status`` only."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -29,15 +30,19 @@ class Legacy:
     async def status(self) -> Mapping[str, Any]:
         return {"in_flight": 3}
 
+
+class Legacy(Plain):
+    """A service answered by name (``Methods.named``): the bridge, until it is deleted."""
+
     async def rpc_ping(self, params: Any) -> str:
         return "pong"
 
 
 @pytest.mark.trio
-@pytest.mark.parametrize("kind", ["typed", "legacy"])
+@pytest.mark.parametrize("kind", ["typed", "plain", "legacy"])
 async def test_every_component_answers_status_beside_its_own_methods(tmp_path: Path, kind: str) -> None:
     ctx = make_ctx(tmp_path, "thing")
-    service = RepoService(ctx) if kind == "typed" else Legacy()
+    service = {"typed": RepoService, "plain": lambda ctx: Plain(), "legacy": lambda ctx: Legacy()}[kind](ctx)
     with trio.fail_after(GUARD):
         async with trio.open_nursery() as nursery:
             await nursery.start(trio_shell.serve, ctx.home.socket("thing"), component_methods(ctx, service))
@@ -50,5 +55,9 @@ async def test_every_component_answers_status_beside_its_own_methods(tmp_path: P
                 else:
                     assert status.details == {"in_flight": 3}
                     assert list(status.to_wire()) == ["in_flight", "name", "pid", "started_at"]
-                    assert await client.call("ping") == "pong"
+                    if kind == "legacy":
+                        assert await client.call("ping") == "pong"
+                    else:
+                        with pytest.raises(UserError, match="no method named 'ping'"):
+                            await client.call("ping")
             nursery.cancel_scope.cancel()

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from jobico import component_api
 from jobico.cli import webhook
 from jobico.ctl import api as ctl_api
 from jobico.errors import JobicoError, Unavailable, UserError
@@ -113,13 +114,12 @@ class PlatformClient:
         """
         return method.decode(await self._call(name, method.name, request.to_wire()))
 
-    async def _optional(self, name: str, method: str) -> dict[str, Any]:
-        """A call whose failure only blanks part of a screen (an empty document)."""
+    async def _details(self, name: str) -> Mapping[str, Any]:
+        """A component's own ``status`` figures; none when it fails (that part of a screen blanks)."""
         try:
-            result = await self._call(name, method)
+            return (await self._ask(name, component_api.status, EMPTY)).details
         except JobicoError:
             return {}
-        return result if isinstance(result, dict) else {}
 
     async def overview(self) -> Overview:
         status = await self._ask("supervisor", supervisor_api.status, EMPTY)
@@ -127,7 +127,7 @@ class PlatformClient:
         listeners = [c.name for c in comps if c.name.startswith("listener")]
         queues, rstats, *lstats = await asyncio.gather(
             self._queues(), self._recorder_stats(),
-            *(self._optional(name, "status") for name in listeners))
+            *(self._details(name) for name in listeners))
         now = self._clock()
         self._procs.forget_except({c.pid for c in comps if c.pid})
         comps = [replace(c, **dict(zip(("cpu_percent", "rss_mb"),
@@ -247,9 +247,9 @@ class PlatformClient:
 
     async def _webhook_url(self) -> str:
         """Where the webhook listens, as the running home reports it (jobico/cli/webhook.py)."""
-        status = await self._call("supervisor", "status")
+        status = await self._ask("supervisor", supervisor_api.status, EMPTY)
         names = webhook.listener_names(status)
-        reports = await asyncio.gather(*(self._optional(name, "status") for name in names))
+        reports = await asyncio.gather(*(self._details(name) for name in names))
         return webhook.live_webhook_url(self.home, status, (r.get("urls") or [] for r in reports))
 
     async def upload(self, tenant: str, path: Path) -> Upload:

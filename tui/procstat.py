@@ -7,27 +7,15 @@ simply ``None``: the overview shows a dash, never an error.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def cpu_ticks(stat: str) -> int:
-    """utime + stime from a /proc/<pid>/stat line (the command name may hold spaces)."""
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def rss_mb(statm: str) -> float:
-    return int(statm.split()[1]) * PAGE_MB
+from jobico.procs import PROC, TICKS_PER_S, cpu_ticks, resident_bytes, stat_fields
 
 
 class ProcSampler:
     """Turns successive /proc samples per pid into CPU percent and resident memory."""
 
-    def __init__(self, proc: Path = Path("/proc")) -> None:
+    def __init__(self, proc: Path = PROC) -> None:
         self._proc = proc
         self._last: dict[int, tuple[float, int]] = {}
 
@@ -36,14 +24,14 @@ class ProcSampler:
         if not pid:
             return None, None
         try:
-            ticks = cpu_ticks((self._proc / str(pid) / "stat").read_text())
-            memory = rss_mb((self._proc / str(pid) / "statm").read_text())
+            ticks = cpu_ticks(stat_fields(pid, self._proc))
+            memory = resident_bytes(pid, self._proc) / 2**20
         except (OSError, ValueError, IndexError):
             return None, None
         previous, self._last[pid] = self._last.get(pid), (now, ticks)
         if previous is None or now <= previous[0]:
             return None, memory
-        return 100.0 * (ticks - previous[1]) / TICKS / (now - previous[0]), memory
+        return 100.0 * (ticks - previous[1]) / TICKS_PER_S / (now - previous[0]), memory
 
     def forget_except(self, pids: set[int]) -> None:
         """Drop samples of processes that are gone, so memory stays bounded."""

@@ -171,11 +171,6 @@ class RecordFilter:
     since: str | None = None
     until: str | None = None
 
-    def params(self) -> dict[str, str]:
-        fields = {"tenant": self.tenant, "event": self.event, "status": self.status,
-                  "text": self.text, "since": self.since, "until": self.until}
-        return {k: v for k, v in fields.items() if v}
-
     def matches(self, record: Record) -> bool:
         """The recorder's own rule, for records that reach the screen another way."""
         if any(getattr(record, k) != getattr(self, k) for k in ("tenant", "event", "status")

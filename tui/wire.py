@@ -12,14 +12,11 @@ from typing import Any
 
 from tui.source import (
     Catalog,
-    ComponentInfo,
-    DeadLetter,
     EventInfo,
     LoadError,
     LogLine,
     PackageInfo,
     Record,
-    TenantQueue,
 )
 
 BlobInfo = Callable[[str], tuple[int, tuple[str, ...]] | None]
@@ -30,34 +27,6 @@ def text(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", errors="replace")
     return "" if value is None else str(value)
-
-
-def components(status: Mapping[str, Any]) -> list[ComponentInfo]:
-    return [
-        ComponentInfo(
-            name=str(c["name"]),
-            state=str(c.get("state", "?")),
-            pid=c.get("pid"),
-            restarts=int(c.get("restarts") or 0),
-            uptime_s=c.get("uptime_s"),
-        )
-        for c in status.get("components", ())
-    ]
-
-
-def queues(stats: Mapping[str, Any]) -> list[TenantQueue]:
-    """Queue ``stats``: ``{tenant: {depth, inflight, dead, paused}}``."""
-    return [
-        TenantQueue(
-            tenant=tenant,
-            depth=int(s.get("depth", 0)),
-            inflight=int(s.get("inflight", 0)),
-            dead=int(s.get("dead", 0)),
-            paused=bool(s.get("paused", False)),
-        )
-        for tenant, s in sorted(stats.items())
-        if isinstance(s, Mapping)
-    ]
 
 
 def accepted_total(listeners: Iterable[Mapping[str, Any]]) -> int | None:
@@ -184,16 +153,4 @@ def record(doc: Mapping[str, Any]) -> Record:
         ),
         module_sha256=str(doc.get("module_sha256", "")),
         accepted_at=None if doc.get("accepted_at") is None else str(doc["accepted_at"]),
-    )
-
-
-def dead_letter(doc: Mapping[str, Any]) -> DeadLetter:
-    return DeadLetter(
-        id=str(doc["id"]),
-        tenant=str(doc.get("tenant", "")),
-        event=str(doc.get("event", "")),
-        attempt=int(doc.get("attempt", 0)),
-        reason=text(doc.get("reason")),
-        body=text(doc.get("body")),
-        dead_at=doc.get("dead_at"),
     )

@@ -7,7 +7,6 @@ which files each under a help panel with an example; errors are translated once,
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -104,19 +103,12 @@ def home_of(path: Path | None) -> Home:
     return open_home(path)
 
 
-def rpc(home: Home, component: str, method: str, params: Any = None, timeout: float = 30.0) -> Any:
-    """One call to a component of a running home.
+def ask(home: Home, component: str, method: Call[Req, Rep], request: Req, timeout: float = 30.0) -> Rep:
+    """One call of a component's api module (``repo_api.upload``...) to a running home.
 
     Errors: ``NotRunning`` when no supervisor serves the home; ``Unavailable`` when the
-    supervisor does but ``component`` does not answer (restarting); remote errors as raised.
-    """
-    return _on(home, component, functools.partial(_call, home.socket(component), method, params, timeout))
-
-
-def ask(home: Home, component: str, method: Call[Req, Rep], request: Req, timeout: float = 30.0) -> Rep:
-    """``rpc`` with a typed call of the component's api module (``repo_api.upload``...).
-
-    Errors: as ``rpc``; ``BadReply`` for an answer off the contract.
+    supervisor does but ``component`` does not answer (restarting); remote errors as raised;
+    ``BadReply`` for an answer off the contract.
     """
 
     async def once() -> Rep:

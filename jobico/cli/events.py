@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from jobico import component_api
 from jobico.cli import webhook
-from jobico.cli.app import EVENTS_PANEL, HomeOption, JsonOption, ask, command, home_of, print_json, rpc
+from jobico.cli.app import EVENTS_PANEL, HomeOption, JsonOption, ask, command, home_of, print_json
 from jobico.cli.completion import complete_event, complete_tenant
 from jobico.cli.webhook import Webhook
 from jobico.ctl import api as ctl_api
@@ -20,6 +21,7 @@ from jobico.errors import JobicoError, UserError
 from jobico.home import Home
 from jobico.listener.body import encode
 from jobico.rpc.api import EMPTY
+from supervisor import api as supervisor_api
 
 BATCH = 100
 
@@ -109,12 +111,12 @@ def _webhook_url(home: Home) -> str:
     Errors: ``NotRunning`` (exit 3) when the home is not running; ``UserError`` when it
     runs no listener.
     """
-    status = rpc(home, "supervisor", "status", timeout=5)
+    status = ask(home, "supervisor", supervisor_api.status, EMPTY, timeout=5)
 
     def reports() -> Iterator[list[str]]:
         for name in webhook.listener_names(status):
             try:
-                yield list(rpc(home, name, "status", timeout=2).get("urls") or [])
+                yield list(ask(home, name, component_api.status, EMPTY, timeout=2).details.get("urls") or [])
             except JobicoError:  # restarting: the next one, or the supervisor's view
                 continue
 

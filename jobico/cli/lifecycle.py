@@ -31,6 +31,7 @@ from jobico.cli.app import (
 from jobico.config import flags_as_env, load_config
 from jobico.errors import JobicoError, UserError
 from jobico.home import CONFIG_NAME, Home
+from jobico.procs import alive
 from jobico.queue import api as queue_api
 from jobico.rpc.api import EMPTY
 from supervisor import api as supervisor_api
@@ -169,10 +170,10 @@ def down(home: HomeOption = None) -> None:
         return
     deadline = time.monotonic() + 120
     waiting = Waiting()
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         waiting.show(_stopping(where, pid))
         time.sleep(0.1)
-    if _alive(pid):
+    if alive(pid):
         fail(f"supervisor (pid {pid}) is still stopping after 120 s")
     typer.echo(f"jobico stopped on {where.root}")
 
@@ -202,18 +203,6 @@ def _in_flight(home: Home, component: str) -> int:
         return int(ask(home, component, component_api.status, EMPTY, timeout=1).details.get("in_flight", 0))
     except JobicoError:
         return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 @command(HOME_PANEL, "jobico status --json")

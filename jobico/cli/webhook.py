@@ -30,14 +30,15 @@ from urllib.parse import urlsplit
 from jobico.ctl.api import Catalog
 from jobico.errors import Unavailable, UserError
 from jobico.listener.signatures import decode_secret, sign
+from supervisor.api import SupervisorStatus
 
 _LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
-def listener_names(supervisor_status: Mapping[str, Any]) -> list[str]:
+def listener_names(supervisor_status: SupervisorStatus) -> list[str]:
     """The home's listener components (``listener``, or ``listener-1..N``), as running."""
-    return [c["name"] for c in supervisor_status.get("components", [])
-            if c["name"] == "listener" or c["name"].startswith("listener-")]
+    return [c.name for c in supervisor_status.components
+            if c.name == "listener" or c.name.startswith("listener-")]
 
 
 def webhook_url(reported: Sequence[str], started_with: Mapping[str, Any] | None) -> str:
@@ -59,7 +60,7 @@ def webhook_url(reported: Sequence[str], started_with: Mapping[str, Any] | None)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def live_webhook_url(where: Path, status: Mapping[str, Any],
+def live_webhook_url(where: Path, status: SupervisorStatus,
                      reports: Iterable[Sequence[str]]) -> str:
     """``http://host:port`` of the webhook of the home at ``where``, from its supervisor's
     ``status`` and the URLs each of its ``listener_names`` reports (in that order; taken
@@ -67,11 +68,11 @@ def live_webhook_url(where: Path, status: Mapping[str, Any],
 
     Errors: ``UserError`` for an executor-only node, or a home running no listener.
     """
-    if status.get("role", "all") != "all":
+    if status.role != "all":
         raise UserError(f"{where} is an executor-only node: it runs no webhook; "
                         "send to the main node's home")
     reported = next((list(urls) for urls in reports if urls), [])
-    return webhook_url(reported, status.get("listener"))
+    return webhook_url(reported, {"host": status.host, "port": status.port})
 
 
 def event_secret(catalog: Catalog, tenant: str, event: str) -> str | None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from jobico import caps
 from jobico.errors import UserError
 from jobico.names import check_id
-from jobico.rpc.api import EMPTY, Call, Empty, Fields, Stream, each_of
+from jobico.rpc.api import EMPTY, Call, Empty, Fields, Stream, each_of, string
 
 if TYPE_CHECKING:
     from jobico.rpc.follow import Connect
@@ -162,7 +162,7 @@ class PackageSummary:
         f, raw = _read(data, "package")
         return cls(
             _or(f.text_or_none("file"), ""), f.text_or_none("name"), _or(f.integer_or_none("version"), 0),
-            f.each("events", _text) if "events" in raw else (),
+            f.each("events", string) if "events" in raw else (),
             f.each("files", PackageFile.from_wire) if "files" in raw else (),
             Limits.from_wire(raw["limits"]) if "limits" in raw else Limits(),
         )
@@ -278,7 +278,7 @@ class PackageStatus:
             raise UserError(f"package 'state' must be one of {', '.join(PACKAGE_STATES)}, got {state!r:.40}")
         return cls(f.text("tenant"), f.text("package"), f.text("file"), f.text_or_none("name"),
                    f.integer_or_none("version"), state, f.each("files", PackageFile.from_wire),
-                   f.each("events", _text), f.each("errors", Problem.from_wire))
+                   f.each("events", string), f.each("errors", Problem.from_wire))
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +360,3 @@ def _entries(f: Fields, raw: dict[str, Any], key: str, where: str) -> Iterator[t
         yield name, value
 
 
-def _text(data: object) -> str:
-    if type(data) is not str:
-        raise UserError(f"must be a string, got {type(data).__name__}")
-    return data

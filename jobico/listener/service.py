@@ -31,6 +31,7 @@ from jobico.queue import api as queue_api
 from jobico.recorder import api as recorder_api
 from jobico.rpc import asyncio_shell
 from jobico.rpc.api import Empty
+from supervisor import api as supervisor_api
 
 FIRST_CATALOG_WAIT_S = 10.0
 PROBE_TIMEOUT_S = 1.0
@@ -123,10 +124,10 @@ class ListenerService:
         """
         try:
             async with await self._connect("supervisor", PROBE_TIMEOUT_S) as client:
-                status = await client.call("status", {}, timeout=PROBE_TIMEOUT_S)
+                status = await supervisor_api.status(client, Empty(), timeout=PROBE_TIMEOUT_S)
         except Unavailable:
             return await self._health_alone()
-        states = {c["name"]: c["state"] for c in status.get("components", [])}
+        states = {c.name: c.state for c in status.components}
         ok = bool(states) and all(state == "running" for state in states.values())
         return ok, {"components": states, "catalog_version": self.app.catalog.version}
 
@@ -142,10 +143,11 @@ class ListenerService:
         queue's and recorder's stats and the supervisor's status, fetched together."""
         queue, recorder, supervisor = await asyncio.gather(
             self._queue_stats(), self._recorder_stats(),
-            self._stats_of("supervisor", "status"))
+            self._supervisor_status())
         counters = await asyncio.to_thread(self.tally.total)
         return Sources(counters, None if queue is None else queue.to_wire(),
-                       None if recorder is None else recorder.to_wire(), supervisor, self.ctx.name)
+                       None if recorder is None else recorder.to_wire(),
+                       None if supervisor is None else supervisor.to_wire(), self.ctx.name)
 
     async def _queue_stats(self) -> queue_api.QueueStats | None:
         return await self._probe("queue", partial(queue_api.stats, request=Empty(), timeout=PROBE_TIMEOUT_S))
@@ -154,9 +156,9 @@ class ListenerService:
         return await self._probe("recorder",
                                  partial(recorder_api.stats, request=Empty(), timeout=PROBE_TIMEOUT_S))
 
-    async def _stats_of(self, component: str, method: str = "stats") -> dict[str, Any] | None:
-        result = await self._probe(component, lambda client: client.call(method, {}, timeout=PROBE_TIMEOUT_S))
-        return result if isinstance(result, dict) else None
+    async def _supervisor_status(self) -> supervisor_api.SupervisorStatus | None:
+        return await self._probe("supervisor",
+                                 partial(supervisor_api.status, request=Empty(), timeout=PROBE_TIMEOUT_S))
 
     async def _probe(self, component: str, ask: Callable[[asyncio_shell.Client], Awaitable[T]]) -> T | None:
         """``ask`` on a connection of its own; None (logged) when the component does not answer."""

@@ -23,7 +23,7 @@ from typing import Any, Literal, overload
 
 from jobico.errors import UserError
 from jobico.names import EVENT_ID_PATTERN, check_event, check_event_id, check_id
-from jobico.rpc.api import Call, Empty, Fields, each_of
+from jobico.rpc.api import Call, Empty, Fields, each_of, string
 
 Outcome = Literal["ack", "retry", "dead"]
 OUTCOMES: tuple[Outcome, ...] = ("ack", "retry", "dead")
@@ -118,7 +118,7 @@ class EnqueueResult:
     @classmethod
     def from_wire(cls, data: object) -> EnqueueResult:
         f = Fields(data, "reply")
-        return cls(list(f.each("ids", _text)), f.flag("duplicate"))
+        return cls(list(f.each("ids", string)), f.flag("duplicate"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class Settled:
     @classmethod
     def from_wire(cls, data: object) -> Settled:
         f = Fields(data, "reply")
-        return cls(list(f.each("applied", _text)), list(f.each("stale", _text)))
+        return cls(list(f.each("applied", string)), list(f.each("stale", string)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,7 @@ class Renewed:
     @classmethod
     def from_wire(cls, data: object) -> Renewed:
         f = Fields(data, "reply")
-        return cls(list(f.each("renewed", _text)), list(f.each("lost", _text)))
+        return cls(list(f.each("renewed", string)), list(f.each("lost", string)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +166,7 @@ class Applied:
 
     @classmethod
     def from_wire(cls, data: object) -> Applied:
-        return cls(list(Fields(data, "reply").each("ids", _text)))
+        return cls(list(Fields(data, "reply").each("ids", string)))
 
 
 # --- requests, and the replies only the wire has ---------------------------------------
@@ -432,10 +432,6 @@ class Paused:
         return cls(f.text("tenant"), f.flag("paused"))
 
 
-def _text(data: object) -> str:
-    if type(data) is str:
-        return data
-    raise UserError(f"must be a string, got {type(data).__name__}")
 
 
 def _body(data: object) -> bytes:

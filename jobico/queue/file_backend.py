@@ -37,7 +37,8 @@ from typing import Any
 from jobico.names import ID_PATTERN
 from jobico.queue import leases
 from jobico.queue import log_records as records
-from jobico.queue.backend import IDEMPOTENCY_TTL_S, DeadLetter, Limits, LimitsFor
+from jobico.queue.api import DeadLetter
+from jobico.queue.backend import IDEMPOTENCY_TTL_S, Limits, LimitsFor
 from jobico.queue.file_journal import KEY_BUCKET_S, SEGMENT_BYTES, FileJournal, expired_key_files
 from jobico.queue.keys import KeyEntry, from_stored
 from jobico.queue.memory import Item, MemoryBackend

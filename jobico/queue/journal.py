@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from jobico.queue.backend import DeadLetter
+from jobico.queue.api import DeadLetter
 from jobico.queue.leases import LeaseGroup
 from jobico.queue.log_records import ItemsBatch
 

@@ -16,16 +16,14 @@ it stored already checked, so it is sent back with ``Record.of``, unchecked.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict, TypeVar, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from jobico.errors import UserError
 from jobico.recorder.records import STATUSES, checked, parse_time
 from jobico.recorder.records import Filter as Filter  # a query's filter: part of this contract
-from jobico.rpc.api import Call, Empty, Fields, Stream, each_of
-
-T = TypeVar("T")
+from jobico.rpc.api import Call, Empty, Fields, Stream, by_name, each_of, flag, integer, kind, number, string
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -226,7 +224,7 @@ class Refused:
     def from_wire(cls, data: object) -> Refused:
         if type(data) is list and len(data) == 2 and type(data[0]) is int and type(data[1]) is str:
             return cls(data[0], data[1])
-        raise UserError(f"a refusal must be [index, reason], got {_kind(data)}")
+        raise UserError(f"a refusal must be [index, reason], got {kind(data)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +242,7 @@ class Appended:
     @classmethod
     def from_wire(cls, data: object) -> Appended:
         f = Fields(data, "reply")
-        return cls(f.each("stored", _flag), f.each("refused", Refused.from_wire))
+        return cls(f.each("stored", flag), f.each("refused", Refused.from_wire))
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +330,7 @@ class EventIds:
 
     @classmethod
     def from_wire(cls, data: object) -> EventIds:
-        return cls(Fields(data).each("event_ids", _string))
+        return cls(Fields(data).each("event_ids", string))
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +344,7 @@ class OkIds:
 
     @classmethod
     def from_wire(cls, data: object) -> OkIds:
-        return cls(each_of(data, _string, "ok ids"))
+        return cls(each_of(data, string, "ok ids"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +362,7 @@ class Histogram:
     @classmethod
     def from_wire(cls, data: object) -> Histogram:
         f = Fields(data, "histogram")
-        return cls(f.each("buckets", _integer), f.number("sum"), f.integer("count"))
+        return cls(f.each("buckets", integer), f.number("sum"), f.integer("count"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +384,7 @@ class TenantStats:
     @classmethod
     def from_wire(cls, data: object) -> TenantStats:
         f = Fields(data, "tenant")
-        return cls(_by_name(_get(data, "counts"), _integer, "tenant.counts"), f.integer("retries"),
+        return cls(by_name(_get(data, "counts"), integer, "tenant.counts"), f.integer("retries"),
                    Histogram.from_wire(_get(data, "duration_ms")), Histogram.from_wire(_get(data, "wait_ms")),
                    Histogram.from_wire(_get(data, "latency_ms")))
 
@@ -416,9 +414,9 @@ class RecorderStats:
     def from_wire(cls, data: object) -> RecorderStats:
         f = Fields(data, "stats")
         return cls(f.integer("records"), f.integer("segments"), f.integer("bytes"), f.integer("damaged"),
-                   f.integer("damaged_bytes"), f.each("buckets_ms", _number),
-                   f.each("latency_buckets_ms", _number),
-                   _by_name(_get(data, "tenants"), TenantStats.from_wire, "stats.tenants"))
+                   f.integer("damaged_bytes"), f.each("buckets_ms", number),
+                   f.each("latency_buckets_ms", number),
+                   by_name(_get(data, "tenants"), TenantStats.from_wire, "stats.tenants"))
 
 
 append = Call("append", Append.from_wire, Appended.from_wire)
@@ -492,10 +490,10 @@ def _statuses(value: object) -> frozenset[str] | None:
     wanted = [value] if type(value) is str else value
     if type(wanted) is not list or not wanted:
         raise UserError(f"params 'status' must be a status or a non-empty array of them, "
-                        f"got {_kind(value)}")
+                        f"got {kind(value)}")
     for status in wanted:
         if status not in STATUSES:
-            shown = f"{status!r:.40}" if type(status) is str else _kind(status)
+            shown = f"{status!r:.40}" if type(status) is str else kind(status)
             raise UserError(f"params 'status': {shown} is not one of {', '.join(STATUSES)}")
     return frozenset(wanted)
 
@@ -524,47 +522,3 @@ def _execution_id(value: str, key: str) -> str:
 def _get(data: object, key: str) -> object:
     """``data[key]`` once ``Fields`` has checked that ``data`` is a map (None when absent)."""
     return data.get(key) if isinstance(data, dict) else None
-
-
-def _by_name(data: object, read: Callable[[object], T], where: str) -> dict[str, T]:
-    """A map from names to values, each read by ``read``; an error names the key."""
-    if type(data) is not dict:
-        raise UserError(f"{where} must be a map, got {_kind(data)}")
-    out: dict[str, T] = {}
-    for name, value in data.items():
-        if type(name) is not str:
-            raise UserError(f"{where} keys must be strings, got {_kind(name)}")
-        try:
-            out[name] = read(value)
-        except UserError as exc:
-            raise UserError(f"{where}[{name!r:.40}]: {exc}") from None
-    return out
-
-
-def _string(value: object) -> str:
-    if type(value) is str:
-        return value
-    raise UserError(f"must be a string, got {_kind(value)}")
-
-
-def _flag(value: object) -> bool:
-    if type(value) is bool:
-        return value
-    raise UserError(f"must be true or false, got {_kind(value)}")
-
-
-def _integer(value: object) -> int:
-    if type(value) is int:
-        return value
-    raise UserError(f"must be an integer, got {_kind(value)}")
-
-
-def _number(value: object) -> float:
-    """An int or a float, kept as sent (an int stays an int on the way back out)."""
-    if type(value) is float or type(value) is int:
-        return value
-    raise UserError(f"must be a number, got {_kind(value)}")
-
-
-def _kind(value: object) -> str:
-    return "nil" if value is None else type(value).__name__

@@ -153,7 +153,7 @@ class Fields:
         if data is None:
             data = {}
         elif type(data) is not dict:
-            raise UserError(f"{where} must be a map, got {_kind(data)}")
+            raise UserError(f"{where} must be a map, got {kind(data)}")
         self._data: dict[Any, Any] = data
         self._where = where
 
@@ -214,7 +214,7 @@ class Fields:
         return each_of(value, read, f"{self._where}.{key}")
 
     def _bad(self, key: str, expected: str) -> UserError:
-        got = f"got {_kind(self._data[key])}" if key in self._data else "is missing"
+        got = f"got {kind(self._data[key])}" if key in self._data else "is missing"
         return UserError(f"{self._where} {key!r} must be {expected}, {got}")
 
 
@@ -224,7 +224,7 @@ def each_of(data: object, read: Callable[[object], T], where: str) -> tuple[T, .
     The index is only worked out on failure, so a long array costs one ``read`` per element.
     """
     if type(data) is not list:
-        raise UserError(f"{where} must be an array, got {_kind(data)}")
+        raise UserError(f"{where} must be an array, got {kind(data)}")
     try:
         return tuple(map(read, data))
     except UserError:
@@ -240,5 +240,50 @@ def _raise_at(data: Iterable[object], read: Callable[[object], object], where: s
             raise UserError(f"{where}[{index}]: {exc}") from None
 
 
-def _kind(value: object) -> str:
+def by_name(data: object, read: Callable[[object], T], where: str) -> dict[str, T]:
+    """A map from names to values, each read by ``read``; an error names the key."""
+    if type(data) is not dict:
+        raise UserError(f"{where} must be a map, got {kind(data)}")
+    out: dict[str, T] = {}
+    for name, value in data.items():
+        if type(name) is not str:
+            raise UserError(f"{where} keys must be strings, got {kind(name)}")
+        try:
+            out[name] = read(value)
+        except UserError as exc:
+            raise UserError(f"{where}[{name!r:.40}]: {exc}") from None
+    return out
+
+
+# Element readers, for the values of an array (``Fields.each``, ``each_of``) or a map
+# (``by_name``): the error says what the element is; the caller adds where it was.
+
+
+def string(value: object) -> str:
+    if type(value) is str:
+        return value
+    raise UserError(f"must be a string, got {kind(value)}")
+
+
+def flag(value: object) -> bool:
+    if type(value) is bool:
+        return value
+    raise UserError(f"must be true or false, got {kind(value)}")
+
+
+def integer(value: object) -> int:
+    if type(value) is int:
+        return value
+    raise UserError(f"must be an integer, got {kind(value)}")
+
+
+def number(value: object) -> float:
+    """An int or a float, kept as sent (an int stays an int on the way back out)."""
+    if type(value) is float or type(value) is int:
+        return value
+    raise UserError(f"must be a number, got {kind(value)}")
+
+
+def kind(value: object) -> str:
+    """What an error says a value is: its type, never the value (it may be hostile, or huge)."""
     return "nil" if value is None else type(value).__name__

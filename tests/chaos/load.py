@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobico.procs import alive
 from tests.chaos import guests, runs
 from tests.chaos.schedule import SUPERVISOR
-from tests.e2e.platform import Platform, alive, package, started_at, wait_until
+from tests.e2e.platform import Platform, package, started_at, wait_until
 from tests.executor.guests import ECHO
 
 TENANT, EVENT, SLOW_EVENT = "chaos", "tick", "slow"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from jobico.procs import PROC, stat_fields
 from tests.cli.test_offline import JOBICO
 from tests.e2e.platform import Platform, package, wait_until
 from tests.executor.guests import ECHO
@@ -57,10 +58,10 @@ def _require_password(port: int) -> None:
 def _descendants(root: int) -> list[int]:
     """``root`` and every process below it, from /proc/*/stat."""
     parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
+    for entry in PROC.iterdir():
         if entry.name.isdigit():
             try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents[int(entry.name)] = int(stat_fields(int(entry.name))[1])
             except (OSError, ValueError):
                 continue
     found, frontier = [root], [root]

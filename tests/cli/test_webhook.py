@@ -12,6 +12,14 @@ import pytest
 from jobico.cli.webhook import event_secret, listener_names, live_webhook_url, webhook_url
 from jobico.ctl.api import EMPTY_CATALOG, Catalog, Job, TenantCatalog
 from jobico.errors import UserError
+from supervisor.api import Component, SupervisorStatus
+
+
+def supervisor_status(*names: str, role: str = "all", host: str = "127.0.0.1",
+                      port: int = 8080) -> SupervisorStatus:
+    """The supervisor's ``status`` of a home running ``names``."""
+    return SupervisorStatus("/home", 1, "running", role, 1.0, host, port,
+                            tuple(Component(n, "running", 2, 0, 1.0, None) for n in names))
 
 
 def test_the_listeners_bound_address_wins() -> None:
@@ -42,15 +50,13 @@ def test_no_listener_is_a_clear_error() -> None:
 
 
 def test_listener_names_one_or_several() -> None:
-    status = {"components": [{"name": n} for n in ("ctl", "listener-1", "listener-2", "queue",
-                                                   "executor-1", "listenerx")]}
+    status = supervisor_status("ctl", "listener-1", "listener-2", "queue", "executor-1", "listenerx")
     assert listener_names(status) == ["listener-1", "listener-2"]
-    assert listener_names({"components": [{"name": "listener"}]}) == ["listener"]
+    assert listener_names(supervisor_status("listener")) == ["listener"]
 
 
 def test_the_first_listener_that_answers_wins_and_is_asked_no_further(tmp_path: Path) -> None:
-    status = {"role": "all", "listener": {"host": "127.0.0.1", "port": 8080},
-              "components": [{"name": "listener-1"}, {"name": "listener-2"}]}
+    status = supervisor_status("listener-1", "listener-2", host="127.0.0.1", port=8080)
     asked: list[int] = []
 
     def reports() -> Iterator[list[str]]:
@@ -65,7 +71,7 @@ def test_the_first_listener_that_answers_wins_and_is_asked_no_further(tmp_path: 
 
 def test_an_executor_only_node_names_its_home(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=rf"{tmp_path} is an executor-only node"):
-        live_webhook_url(tmp_path, {"role": "executor"}, [])
+        live_webhook_url(tmp_path, supervisor_status(role="executor"), [])
 
 
 def test_the_secret_is_the_catalogs_for_that_event() -> None:

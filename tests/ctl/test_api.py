@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,11 @@ from jobico.ctl.validate import Checker
 from jobico.errors import UserError
 from jobico.repo.files import sha256_bytes
 from jobico.rpc import trio_shell
+from jobico.rpc.dispatch import Methods
 from jobico.rpc.errors import BadReply
 from tests.ctl import guests
 from tests.ctl.guests import SCHEMA, package
+from tests.rpc.raw import Raw, raw_stream
 
 LIMITS = "[limits]\nmax_queue_depth = 5\nrate = 2.5\n"
 HOOK = '[webhook]\nsecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\nmax_body_kb = 8\n'
@@ -133,21 +135,24 @@ def test_bad_package_requests_and_replies_name_the_field() -> None:
 
 
 class FlakyCtl:
-    """ctl's catalog stream, by name: version 1 (and the stream ends, as when ctl restarts),
-    then a version off the contract, then version 3."""
+    """ctl's catalog stream, as raw documents: version 1 (and the stream ends, as when ctl
+    restarts), then a version off the contract, then version 3."""
 
     def __init__(self) -> None:
         self.streams = 0
 
-    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
+    def methods(self) -> Methods:
+        return Methods().stream(raw_stream(api.catalog_stream.name), self.catalogs)
+
+    async def catalogs(self, request: Raw) -> AsyncGenerator[Raw, None]:
         self.streams += 1
         if self.streams == 1:
-            yield {"version": 1, "tenants": {}}
+            yield Raw({"version": 1, "tenants": {}})
             return
         if self.streams == 2:
-            yield {"version": 2, "tenants": []}
+            yield Raw({"version": 2, "tenants": []})
         else:
-            yield {"version": 3, "tenants": {"acme": {"events": {"e": {"package": "p"}}}}}
+            yield Raw({"version": 3, "tenants": {"acme": {"events": {"e": {"package": "p"}}}}})
         await trio.sleep_forever()
 
 
@@ -166,7 +171,7 @@ async def test_a_follower_gets_typed_versions_and_never_one_off_the_contract(
     connect = functools.partial(trio_shell.connect, tmp_path / "ctl.sock", timeout=1)
     with trio.fail_after(20), caplog.at_level(logging.INFO, "test.ctl"):
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio_shell.serve, tmp_path / "ctl.sock", FlakyCtl())
+            await nursery.start(trio_shell.serve, tmp_path / "ctl.sock", FlakyCtl().methods())
             nursery.start_soon(api.follow_catalog, connect, adopt, logging.getLogger("test.ctl"))
             await third.wait()
             nursery.cancel_scope.cancel()

@@ -44,15 +44,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.05)
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def started_at(record: dict[str, Any]) -> float:
     """A record's ``started_at`` as a POSIX time."""
     return datetime.fromisoformat(record["started_at"].replace("Z", "+00:00")).timestamp()

@@ -24,6 +24,7 @@ import pytest
 import wasmtime
 
 from jobico.caps import MAX_LOG_BYTES, MAX_LOG_LINES, MAX_RECORD_BYTES, MAX_RESULT_BYTES, MIB
+from jobico.procs import status_kib
 from tests.e2e.conftest import Factory
 from tests.e2e.platform import Platform, finished_at, package, started_at, wait_until
 from tests.executor.guests import ECHO
@@ -75,9 +76,7 @@ def flood(seconds: float | None, line: int) -> bytes:
 
 def rss(pid: int) -> int:
     """Process ``pid``'s resident memory, in bytes."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        kib = next(line.split()[1] for line in f if line.startswith("VmRSS:"))
-    return int(kib) * 1024
+    return status_kib(pid, "VmRSS") * 1024
 
 
 class RssWatch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +13,30 @@ import trio
 
 from jobico.component import Context
 from jobico.config import Config, ListenerConfig
+from jobico.ctl import api as ctl_api
 from jobico.errors import ConfigError
 from jobico.home import Home
 from jobico.listener.server import bind
 from jobico.listener.service import ListenerService
+from jobico.queue import api as queue_api
 from jobico.rpc import trio_shell
+from jobico.rpc.api import Empty
+from jobico.rpc.dispatch import Methods
 
 from .conftest import CATALOG, job, post, request
 
 
 class FakeCtl:
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
+    """ctl's catalog stream: one version (given as its wire document), then nothing more."""
 
-    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
-        yield self.document
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.catalog = ctl_api.Catalog.from_wire(document)
+
+    def methods(self) -> Methods:
+        return Methods().stream(ctl_api.catalog_stream, self.catalogs)
+
+    async def catalogs(self, request: Empty) -> AsyncGenerator[ctl_api.Catalog, None]:
+        yield self.catalog
         await trio.sleep_forever()
 
 
@@ -38,22 +47,25 @@ class FakeQueue:
         self.delay = delay  # a slow disk: requests pile up while a call is in flight
         self.calls = 0
 
-    async def rpc_enqueue(self, params: dict[str, Any]) -> dict[str, Any]:
+    def methods(self) -> Methods:
+        return Methods().call(queue_api.enqueue, self.enqueue).call(queue_api.stats, self.stats)
+
+    async def enqueue(self, request: queue_api.Enqueue) -> queue_api.EnqueueResult:
         self.calls += 1
         await trio.sleep(self.delay)
         if self.broken:
             raise RuntimeError("disk on fire")
         start = len(self.items)
-        self.items += params["items"]
-        return {"ids": [f"{i:016x}" for i in range(start, len(self.items))], "duplicate": False}
+        self.items += request.items
+        return queue_api.EnqueueResult([f"{i:016x}" for i in range(start, len(self.items))], False)
 
-    async def rpc_stats(self, params: Any) -> dict[str, Any]:
-        return {"acme": {"depth": len(self.items), "inflight": 0, "dead": 0, "paused": False}}
+    async def stats(self, request: Empty) -> queue_api.QueueStats:
+        return queue_api.QueueStats({"acme": queue_api.TenantStats(len(self.items), 0, 0, False)})
 
 
 async def start_server(nursery: trio.Nursery, path: Path,
-                       handler: object) -> Callable[[], Awaitable[None]]:
-    """Serve ``handler`` on ``path``; returns ``stop``, which waits until the server is gone.
+                       fake: FakeCtl | FakeQueue) -> Callable[[], Awaitable[None]]:
+    """Serve ``fake`` on ``path``; returns ``stop``, which waits until the server is gone.
 
     Waiting matters: a server unlinks its socket file on the way out, so a restart on the
     same path must not bind before the old one has finished.
@@ -63,7 +75,7 @@ async def start_server(nursery: trio.Nursery, path: Path,
     async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         try:
             with scope:
-                await trio_shell.serve(path, handler, task_status=task_status)
+                await trio_shell.serve(path, fake.methods(), task_status=task_status)
         finally:
             gone.set()
 

@@ -7,7 +7,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 import trio
 
+from jobico.ctl import api as ctl_api
 from jobico.errors import Conflict, NotFound, QueueFull, UserError
 from jobico.home import Home
 from jobico.queue import api
 from jobico.rpc import trio_shell
-from jobico.rpc.api import EMPTY
+from jobico.rpc.api import EMPTY, Empty
+from jobico.rpc.dispatch import Methods
 from jobico.rpc.errors import ConnectFailed
 
 
@@ -215,14 +217,26 @@ async def test_every_typed_call_reads_what_the_real_queue_answers(home: Home) ->
 
 
 class Ctl:
-    """ctl's catalog stream, with one package capped at one event in flight."""
+    """ctl's catalog stream: one version, ``acme``'s events by package, and its packages' limits."""
 
-    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
-        yield {"version": 1, "tenants": {"acme": {
-            "events": {"slow": {"package": "heavy"}, "fast": {"package": "light"}},
-            "packages": {"heavy": {"limits": {"max_concurrency": 1}}, "light": {"limits": {}}},
-        }}}
+    def __init__(self, packages: dict[str, tuple[ctl_api.Limits, tuple[str, ...]]]) -> None:
+        events = {event: ctl_api.Job("acme", package, event)
+                  for package, (_, names) in packages.items() for event in names}
+        summaries = {package: ctl_api.PackageSummary(limits=limits)
+                     for package, (limits, _) in packages.items()}
+        self.catalog = ctl_api.Catalog(1, {"acme": ctl_api.TenantCatalog(events, summaries)})
+
+    def methods(self) -> Methods:
+        return Methods().stream(ctl_api.catalog_stream, self.catalogs)
+
+    async def catalogs(self, request: Empty) -> AsyncGenerator[ctl_api.Catalog, None]:
+        yield self.catalog
         await trio.sleep_forever()
+
+
+CONCURRENCY = Ctl({"heavy": (ctl_api.Limits(max_concurrency=1), ("slow",)),
+                   "light": (ctl_api.Limits(), ("fast",))})
+"""One package capped at one event in flight."""
 
 
 @pytest.mark.trio
@@ -230,7 +244,7 @@ async def test_package_max_concurrency_comes_from_ctls_catalog(home: Home) -> No
     with trio.fail_after(30):
         home.ensure()
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio_shell.serve, home.socket("ctl"), Ctl())
+            await nursery.start(trio_shell.serve, home.socket("ctl"), CONCURRENCY.methods())
             async with queue_process(home) as (_, client):
                 for event in ("slow", "fast"):
                     await client.call("enqueue", {"tenant": "acme", "event": event, "items": [b"x"] * 3})
@@ -243,19 +257,11 @@ async def test_package_max_concurrency_comes_from_ctls_catalog(home: Home) -> No
             nursery.cancel_scope.cancel()
 
 
-class DepthCtl:
-    """ctl's catalog stream: acme's package ``flow`` (two events) holds at most 2 items, and
-    ``gate`` 1, which tells a test the queue has this catalog."""
-
-    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
-        yield {"version": 1, "tenants": {"acme": {
-            "events": {"signup": {"package": "flow"}, "welcome": {"package": "flow"},
-                       "other": {"package": "free"}, "gate": {"package": "gate"}},
-            "packages": {"flow": {"limits": {"max_queue_depth": 2, "max_concurrency": None}},
-                         "free": {"limits": {"max_queue_depth": 0}},
-                         "gate": {"limits": {"max_queue_depth": 1}}},
-        }}}
-        await trio.sleep_forever()
+DEPTH = Ctl({"flow": (ctl_api.Limits(max_queue_depth=2), ("signup", "welcome")),
+             "free": (ctl_api.Limits(max_queue_depth=0), ("other",)),
+             "gate": (ctl_api.Limits(max_queue_depth=1), ("gate",))})
+"""acme's package ``flow`` (two events) holds at most 2 items, and ``gate`` 1, which tells a
+test the queue has this catalog."""
 
 
 @pytest.mark.trio
@@ -266,7 +272,7 @@ async def test_package_max_queue_depth_comes_from_ctls_catalog(home: Home) -> No
     with trio.fail_after(30):
         home.ensure()
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio_shell.serve, home.socket("ctl"), DepthCtl())
+            await nursery.start(trio_shell.serve, home.socket("ctl"), DEPTH.methods())
             async with queue_process(home) as (_, client):
                 await client.call("enqueue", items("gate", 1))
                 while True:  # until the queue has the catalog: then the gate is full

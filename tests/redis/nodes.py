@@ -11,6 +11,7 @@ import os
 import signal
 from pathlib import Path
 
+from jobico.procs import alive
 from tests.e2e.platform import Platform, package, wait_until
 from tests.executor.guests import ECHO
 
@@ -46,18 +47,10 @@ def kill_node(p: Platform) -> None:
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     for pid in pids:
-        wait_until(lambda pid=pid: not _alive(pid), 10, f"pid {pid} to die")
+        wait_until(lambda pid=pid: not alive(pid), 10, f"pid {pid} to die")
     assert p.process is not None
     p.process.wait(timeout=10)
     p.process = None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 def post_batch(p: Platform, n: int, start: int = 0) -> list[str]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from typing import Any
 
 import trio
 
 from jobico.errors import NotFound, Unavailable
 from jobico.rpc import trio_shell
+from jobico.rpc.dispatch import Methods
+from tests.rpc.raw import Raw, raw_call, raw_stream
 
 
 class QueueFull(Unavailable):
@@ -20,7 +21,11 @@ class QueueFull(Unavailable):
 
 
 class Handler:
-    """Echoes, fails on demand, streams, and records what got cancelled or closed."""
+    """Echoes, fails on demand, streams, and records what got cancelled or closed.
+
+    Its methods take and give any value (``Raw``): the shells under test carry whatever
+    msgpack holds, and an unencodable reply is one of the cases.
+    """
 
     def __init__(self) -> None:
         self.cancelled: list[str] = []
@@ -28,10 +33,24 @@ class Handler:
         self.sleeping = 0  # calls to ``sleep`` now running
         self.notify: Callable[[], object] = lambda: None  # called after each change above
 
-    async def rpc_echo(self, params: Any) -> Any:
-        return params
+    def methods(self) -> Methods:
+        return (Methods()
+                .call(raw_call("echo"), self.echo)
+                .call(raw_call("sleep"), self.sleep)
+                .call(raw_call("missing"), self.missing)
+                .call(raw_call("full"), self.full)
+                .call(raw_call("crash"), self.crash)
+                .call(raw_call("unencodable"), self.unencodable)
+                .call(raw_call("catalog"), self.catalog)
+                .stream(raw_stream("catalog"), self.catalogs)
+                .stream(raw_stream("count"), self.count)
+                .stream(raw_stream("forever"), self.forever)
+                .stream(raw_stream("fail_after_two"), self.fail_after_two))
 
-    async def rpc_sleep(self, params: Any) -> None:
+    async def echo(self, request: Raw) -> Raw:
+        return request
+
+    async def sleep(self, request: Raw) -> Raw:
         self.sleeping += 1
         self.notify()
         try:
@@ -41,46 +60,46 @@ class Handler:
             self.cancelled.append("sleep")
             self.notify()
 
-    async def rpc_missing(self, params: Any) -> None:
-        raise NotFound(f"no tenant {params!r}")
+    async def missing(self, request: Raw) -> Raw:
+        raise NotFound(f"no tenant {request.value!r}")
 
-    async def rpc_full(self, params: Any) -> None:
+    async def full(self, request: Raw) -> Raw:
         raise QueueFull("queue is full")
 
-    async def rpc_crash(self, params: Any) -> None:
+    async def crash(self, request: Raw) -> Raw:
         raise RuntimeError("boom")
 
-    async def rpc_unencodable(self, params: Any) -> object:
-        return object()
+    async def unencodable(self, request: Raw) -> Raw:
+        return Raw(object())
 
-    async def rpc_catalog(self, params: Any) -> dict[str, int]:
-        return {"version": 1}
+    async def catalog(self, request: Raw) -> Raw:
+        return Raw({"version": 1})
 
-    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, int]]:
+    async def catalogs(self, request: Raw) -> AsyncGenerator[Raw, None]:
         for version in (1, 2):
-            yield {"version": version}
+            yield Raw({"version": version})
 
-    async def stream_count(self, params: int) -> AsyncIterator[int]:
+    async def count(self, request: Raw) -> AsyncGenerator[Raw, None]:
         try:
-            for i in range(params):
-                yield i
+            for i in range(request.value):
+                yield Raw(i)
         finally:
             self.closed_streams += 1
             self.notify()
 
-    async def stream_forever(self, params: Any) -> AsyncIterator[int]:
+    async def forever(self, request: Raw) -> AsyncGenerator[Raw, None]:
         try:
             i = 0
             while True:
-                yield i
+                yield Raw(i)
                 i += 1
         finally:
             self.closed_streams += 1
             self.notify()
 
-    async def stream_fail_after_two(self, params: Any) -> AsyncIterator[int]:
-        yield 1
-        yield 2
+    async def fail_after_two(self, request: Raw) -> AsyncGenerator[Raw, None]:
+        yield Raw(1)
+        yield Raw(2)
         raise NotFound("item 3 is gone")
 
 
@@ -104,14 +123,14 @@ async def asyncio_wait_until(handler: Handler, predicate: Callable[[], bool]) ->
 
 
 class ServerThread:
-    """Serve a handler from a trio run in another thread (the asyncio shell's peer).
+    """Serve ``methods`` from a trio run in another thread (the asyncio shell's peer).
 
     ``stop()`` cancels the server, as a crashing component would vanish.
     """
 
-    def __init__(self, path: Path, handler: object) -> None:
+    def __init__(self, path: Path, methods: Methods) -> None:
         self.path = path
-        self.handler = handler
+        self.methods = methods
         self._ready = threading.Event()
         self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True)
 
@@ -132,5 +151,5 @@ class ServerThread:
         self._token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:
             self._scope = nursery.cancel_scope
-            await nursery.start(trio_shell.serve, self.path, self.handler)
+            await nursery.start(trio_shell.serve, self.path, self.methods)
             self._ready.set()

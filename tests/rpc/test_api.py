@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jobico.errors import UserError
-from jobico.rpc.api import EMPTY, Call, Empty, Fields, Stream, each_of
+from jobico.rpc.api import EMPTY, Call, Empty, Fields, Stream, by_name, each_of, flag, integer, number, string
 from jobico.rpc.errors import BadReply
 
 
@@ -72,6 +72,26 @@ def test_each_of_reads_every_element_and_names_the_bad_one() -> None:
         each_of([*wire[:2], {"x": None}], Point.from_wire, "points")
     with pytest.raises(UserError, match=r"^points must be an array, got dict"):
         each_of({}, Point.from_wire, "points")
+
+
+def test_element_readers_take_their_kind_and_say_what_else_came() -> None:
+    assert (string("a"), flag(False), integer(3), number(2.5), type(number(2))) == ("a", False, 3, 2.5, int)
+    for read, wrong, message in ((string, None, "must be a string, got nil"),
+                                 (flag, 0, "must be true or false, got int"),
+                                 (integer, True, "must be an integer, got bool"),
+                                 (number, "1", "must be a number, got str")):
+        with pytest.raises(UserError, match=f"^{message}$"):
+            read(wrong)
+
+
+def test_by_name_reads_each_value_and_names_the_bad_key() -> None:
+    assert by_name({"acme": 1, "globex": 2}, integer, "counts") == {"acme": 1, "globex": 2}
+    with pytest.raises(UserError, match=r"^counts\['globex'\]: must be an integer, got str$"):
+        by_name({"acme": 1, "globex": "2"}, integer, "counts")
+    with pytest.raises(UserError, match=r"^counts keys must be strings, got int$"):
+        by_name({1: 1}, integer, "counts")
+    with pytest.raises(UserError, match=r"^counts must be a map, got list$"):
+        by_name([], integer, "counts")
 
 
 def test_empty_is_an_empty_map_and_accepts_anything() -> None:

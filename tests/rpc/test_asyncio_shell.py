@@ -25,7 +25,7 @@ def handler() -> Handler:
 
 @pytest.fixture
 def server(tmp_path: Path, handler: Handler) -> Iterator[ServerThread]:
-    with ServerThread(tmp_path / "a.sock", handler) as running:
+    with ServerThread(tmp_path / "a.sock", handler.methods()) as running:
         yield running
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -13,7 +14,7 @@ from jobico.rpc import asyncio_shell, trio_shell
 from jobico.rpc.api import EMPTY, Call, Empty, Stream
 from jobico.rpc.dispatch import Methods
 from jobico.rpc.errors import UnknownMethod
-from tests.rpc.handlers import Handler, ServerThread
+from tests.rpc.handlers import ServerThread
 from tests.rpc.test_api import Point
 
 GUARD = 15
@@ -138,8 +139,19 @@ def test_a_name_answered_twice_is_refused_when_the_table_is_built() -> None:
         Methods().stream(line, plane.line).include(plane.methods())
 
 
+class Legacy:
+    """A handler of before the api modules: methods found by name (``Methods.named``, the bridge)."""
+
+    async def rpc_echo(self, params: Any) -> Any:
+        return params
+
+    async def stream_count(self, params: int) -> AsyncGenerator[int, None]:
+        for i in range(params):
+            yield i
+
+
 def test_a_table_finds_its_own_methods_first_then_those_named_on_a_legacy_handler() -> None:
-    plane, legacy = Plane(), Handler()
+    plane, legacy = Plane(), Legacy()
     methods = plane.methods().include(Methods.named(legacy))
     assert methods.find_call("echo") == legacy.rpc_echo
     assert methods.find_stream("count") == legacy.stream_count

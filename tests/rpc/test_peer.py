@@ -36,7 +36,7 @@ async def serving(tmp_path: Path, *, task_status: trio.TaskStatus[trio.CancelSco
     """Serve an echoing handler until the scope handed to the starter is cancelled."""
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio_shell.serve, tmp_path / "echo.sock", Handler())
+            await nursery.start(trio_shell.serve, tmp_path / "echo.sock", Handler().methods())
             task_status.started(scope)
 
 

@@ -33,7 +33,7 @@ async def path(tmp_path: Path, handler: Handler) -> AsyncIterator[Path]:
     """A socket served by ``handler`` for the duration of the test."""
     sock = tmp_path / "t.sock"
     async with trio.open_nursery() as nursery:
-        await nursery.start(trio_shell.serve, sock, handler)
+        await nursery.start(trio_shell.serve, sock, handler.methods())
         yield sock
         nursery.cancel_scope.cancel()
 
@@ -49,7 +49,7 @@ async def test_socket_is_private_and_removed_after_serving(tmp_path: Path) -> No
     sock = tmp_path / "p.sock"
     with trio.fail_after(GUARD):
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio_shell.serve, sock, Handler())
+            await nursery.start(trio_shell.serve, sock, Handler().methods())
             assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
             nursery.cancel_scope.cancel()
     assert not sock.exists()
@@ -62,7 +62,7 @@ async def test_a_stale_socket_is_replaced(tmp_path: Path) -> None:
     stale.close()
     with trio.fail_after(GUARD):
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio_shell.serve, sock, Handler())
+            await nursery.start(trio_shell.serve, sock, Handler().methods())
             assert await trio_shell.call(sock, "echo", 7) == 7
             nursery.cancel_scope.cancel()
 
@@ -70,7 +70,7 @@ async def test_a_stale_socket_is_replaced(tmp_path: Path) -> None:
 async def test_serve_refuses_to_replace_a_file_that_is_not_a_socket(tmp_path: Path) -> None:
     (tmp_path / "queue.sock").write_text("precious")
     with trio.fail_after(GUARD), pytest.raises(UserError, match="not a socket"):
-        await trio_shell.serve(tmp_path / "queue.sock", Handler())
+        await trio_shell.serve(tmp_path / "queue.sock", Handler().methods())
     assert (tmp_path / "queue.sock").read_text() == "precious"
 
 
@@ -181,7 +181,7 @@ async def test_server_going_away_fails_every_pending_call_and_stream(tmp_path: P
 
     async def run_server(task_status: trio.TaskStatus[None]) -> None:
         with server:
-            await trio_shell.serve(sock, handler, task_status=task_status)
+            await trio_shell.serve(sock, handler.methods(), task_status=task_status)
 
     async def pending_call(client: trio_shell.Client) -> None:
         with pytest.raises(ConnectionLost) as info:

@@ -47,13 +47,6 @@ def test_record_decodes_bytes_with_replacement_and_timestamps_log_lines() -> Non
     assert (record.logs[0].level, record.logs[0].at) == ("warn", "2025-01-01T00:00:00Z")
 
 
-def test_queue_stats_per_tenant() -> None:
-    stats = {"b": {"depth": 2, "inflight": 1, "dead": 1, "paused": False},
-             "a": {"depth": 0, "inflight": 0, "dead": 0, "paused": True}}
-    assert [(q.tenant, q.depth, q.dead, q.paused) for q in wire.queues(stats)] == [
-        ("a", 0, 0, True), ("b", 2, 1, False)]
-
-
 def test_accepted_is_summed_over_listeners_and_tenants() -> None:
     listeners = [{"accepted": {"a": 5, "b": 2}}, {"accepted": {"a": 1}}, {}]
     assert wire.accepted_total(listeners) == 8
@@ -70,12 +63,6 @@ def test_package_files_are_named_relative_to_their_tenant() -> None:
     catalog = wire.catalog({"tenants": {}}, [{"tenant": "t", "package": "p",
                                               "file": "tenants/t/p.toml", "errors": []}])
     assert catalog.packages[0].file == "p.toml"
-
-
-def test_dead_letter_body_is_text() -> None:
-    letter = wire.dead_letter({"id": "0a", "tenant": "t", "event": "e", "attempt": 3,
-                               "body": b'{"a": 1}', "reason": "trap", "dead_at": 5.0})
-    assert (letter.body, letter.reason, letter.dead_at) == ('{"a": 1}', "trap", 5.0)
 
 
 def test_record_carries_accepted_at_when_the_recorder_has_it() -> None:
