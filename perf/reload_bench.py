@@ -26,10 +26,11 @@ from jobico.component import Context, Task, component_methods
 from jobico.config import Config
 from jobico.ctl.service import CtlService
 from jobico.home import Home
-from jobico.repo.files import atomic_write, sha256_bytes
+from jobico.repo.files import sha256_bytes
 from jobico.repo.service import RepoService
 from jobico.repo.watcher import DEBOUNCE_MS, STEP_MS
 from jobico.rpc import trio_shell
+from jobico.storage.files import atomic_write
 
 GUEST = '(module (memory (export "memory") 1) (func (export "_start")))'
 PACKAGE = '[[jobs]]\nevent = "signup"\nschema = "s.json"\nwasm = "g.wasm"\n'

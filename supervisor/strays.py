@@ -17,13 +17,13 @@ import json
 import os
 import select
 import signal
-import tempfile
 import time
 from pathlib import Path
 
 from jobico.errors import UserError
 from jobico.home import Home
 from jobico.procs import command_line, started_environment
+from jobico.storage.files import atomic_write
 from supervisor.spec import is_component_argv
 
 PIDS_FILE = "pids.json"
@@ -34,20 +34,8 @@ def pids_file(home: Home) -> Path:
 
 
 def write_pids(path: Path, pids: list[int]) -> None:
-    """Replace ``path`` with ``pids``: a crash leaves the old list or the new one, never half.
-
-    ``mkstemp`` creates the file 0600; it is fsync'd before the rename.
-    """
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(pids, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` with ``pids``: a crash leaves the old list or the new one, never half."""
+    atomic_write(path, json.dumps(pids).encode())
 
 
 def read_pids(path: Path) -> list[int]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from jobico.ctl.api import Catalog
 from jobico.private import private_dir
-from jobico.repo.files import atomic_write
+from jobico.storage.files import atomic_write
 
 KEEP_VERSIONS = 4
 GRACE_S = 60.0

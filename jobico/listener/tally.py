@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobico.repo.files import atomic_write
+from jobico.storage.files import atomic_write
 
 SAVE_S = 0.5
 SUFFIX = ".counters.json"

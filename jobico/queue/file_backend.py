@@ -155,7 +155,7 @@ class FileBackend(MemoryBackend):
                     for number in record[1]:
                         mine.pop(number, None)
             if removed:
-                files.replace(
+                files.atomic_write(
                     path,
                     b"".join(
                         records.dead_record(n, d.event, d.attempt, d.enqueued_at, d.dead_at, d.reason, d.body)

@@ -37,7 +37,7 @@ from jobico.queue.api import DeadLetter
 from jobico.queue.backend import IDEMPOTENCY_TTL_S
 from jobico.queue.leases import LeaseGroup, LeaseLog
 from jobico.storage import segments
-from jobico.storage.files import AppendFile, AppendFiles, replace
+from jobico.storage.files import AppendFile, AppendFiles, atomic_write
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 STRAGGLERS_MAX = 1024  # copy forward at most this many items to free the oldest segment
@@ -191,7 +191,7 @@ class FileJournal:
 
     def paused(self, tenants: set[str]) -> None:
         """Rewritten whole and at once: it is tiny and rarely changes."""
-        replace(self.root / "paused.json", json.dumps(sorted(tenants)).encode(), fsync=self._fsync)
+        atomic_write(self.root / "paused.json", json.dumps(sorted(tenants)).encode(), fsync=self._fsync)
 
     def _log_segment(self, size: int) -> int:
         """The segment the next ``size`` bytes go to, starting a new one when full."""

@@ -22,9 +22,9 @@ from jobico.recorder import api
 from jobico.recorder.commit import GroupCommit
 from jobico.recorder.follow import Hub
 from jobico.recorder.store import DAY, Store
-from jobico.repo.files import atomic_write
 from jobico.rpc.api import Empty
 from jobico.rpc.dispatch import Methods
+from jobico.storage.files import atomic_write
 
 if TYPE_CHECKING:
     from jobico.component import Context

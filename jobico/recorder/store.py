@@ -40,8 +40,7 @@ from jobico.recorder.index import Entry, Index
 from jobico.recorder.records import Filter, normalize, parse_time
 from jobico.recorder.segments import Segment, SegmentDir
 from jobico.recorder.stats import Stats
-from jobico.repo.files import atomic_write
-from jobico.storage.files import SyncPlan
+from jobico.storage.files import SyncPlan, atomic_write
 from jobico.storage.frames import Damage
 from jobico.storage.recovery import Recovery
 from jobico.storage.segments import Rollover

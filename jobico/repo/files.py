@@ -13,14 +13,14 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from jobico.errors import NotFound, UserError
 from jobico.names import check_id, is_id
-from jobico.private import FILE_MODE, new_dir, private_dir, private_dirs
+from jobico.private import new_dir, private_dir, private_dirs
 from jobico.repo.api import MAX_FILE_BYTES, FileInfo
+from jobico.storage.files import atomic_write
 
 CHUNK_BYTES = 1024 * 1024
 # Editor and tool leftovers that must never reach the catalog: vim swap files and
@@ -145,31 +145,6 @@ def read_file(tenants: Path, tenant: str, path: str, cap: int = MAX_FILE_BYTES) 
     why it cannot be read (not a regular file, a symlink loop, over ``cap``...).
     """
     return b"".join(_chunks(tenants, tenant, path, cap))
-
-
-def atomic_write(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` (mode 0600) so readers see the old or the new file.
-
-    A dot-named temp file in the same, existing folder (ignored by the watcher)
-    is written, fsync'd, renamed over the target, and the folder fsync'd so the
-    rename survives a crash.
-    """
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), FILE_MODE)
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def write_file(tenants: Path, tenant: str, path: str, data: bytes) -> str:

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from jobico.private import FILE_MODE
 
 _FLAGS = os.O_RDWR | os.O_APPEND
 
@@ -169,15 +172,33 @@ class AppendFiles:
             self.close(file)
 
 
-def replace(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Replace ``path`` with ``data`` at once (written aside, synced, renamed over it), so that
-    a crash leaves the old file or the new one, never a mix."""
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        if fsync:
-            os.fsync(handle.fileno())
-    tmp.replace(path)
+def atomic_write(target: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Replace ``target`` with ``data`` (mode 0600) so readers, and a crash, see the old file
+    or the new one, never a mix.
+
+    A dot-named temp file in the same, existing folder (the repo's watcher ignores
+    dot names) is written, synced, renamed over the target, and the folder synced so
+    the rename survives a crash too; ``fsync=False`` (a queue with ``queue.fsync``
+    off) skips both syncs, never the rename.
+    """
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), FILE_MODE)
+            out.write(data)
+            out.flush()
+            if fsync:
+                os.fsync(out.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    if fsync:
+        folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def truncate(path: Path, size: int, *, fsync: bool = True) -> None:

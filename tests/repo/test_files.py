@@ -13,7 +13,6 @@ from jobico.repo import files as files_module
 from jobico.repo.files import (
     FileInfo,
     UnusableFile,
-    atomic_write,
     check_id,
     clean_relpath,
     file_info,
@@ -24,6 +23,7 @@ from jobico.repo.files import (
     sha256_bytes,
     write_file,
 )
+from jobico.storage.files import atomic_write
 from tests.repo.hostile import HUGE, call_within, fifos_released, plant
 
 

@@ -125,10 +125,11 @@ def test_a_new_file_is_new(tmp_path: Path) -> None:
     store.close_all()
 
 
-def test_replace_and_truncate(tmp_path: Path) -> None:
+def test_atomic_write_and_truncate(tmp_path: Path) -> None:
     path = tmp_path / "paused.json"
-    files.replace(path, b"[1]")
-    files.replace(path, b"[2, 3]")
-    assert path.read_bytes() == b"[2, 3]" and not path.with_suffix(".tmp").exists()
+    files.atomic_write(path, b"[1]")
+    files.atomic_write(path, b"[2, 3]", fsync=False)
+    assert path.read_bytes() == b"[2, 3]" and [p.name for p in tmp_path.iterdir()] == ["paused.json"]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
     files.truncate(path, 2, fsync=False)
     assert path.read_bytes() == b"[2"
