@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from jobico.ctl import api as ctl_api
-from jobico.errors import QueueFull
-from jobico.names import check_id
+from jobico.errors import QueueFull, UserError
+from jobico.names import check_event, check_id
 from jobico.queue.api import (
     Applied,
     DeadLetter,
@@ -33,13 +33,23 @@ from jobico.queue.api import (
     Settlement,
     TenantStats,
 )
-
-IDEMPOTENCY_TTL_S = 24 * 3600.0
+from jobico.queue.keys import check_key
 
 
 def check_tenant(tenant: object) -> str:
     """A tenant id, validated: it names files, so it must match SPEC §1."""
     return check_id(tenant, "tenant")
+
+
+def check_enqueue(tenant: str, event: str, items: Sequence[bytes], key: str | None,
+                  digest: str | None, scope: str) -> None:
+    """What every backend checks of an ``enqueue`` before touching its state (a caller
+    in the same process skips ``queue_api.Enqueue.from_wire``)."""
+    check_tenant(tenant)
+    check_event(event)
+    check_key(key, digest, scope)
+    if not items or not all(isinstance(body, bytes) for body in items):
+        raise UserError("items must be a non-empty list of bytes")
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,9 +38,9 @@ from jobico.names import ID_PATTERN
 from jobico.queue import leases
 from jobico.queue import log_records as records
 from jobico.queue.api import DeadLetter
-from jobico.queue.backend import IDEMPOTENCY_TTL_S, Limits, LimitsFor
+from jobico.queue.backend import Limits, LimitsFor
 from jobico.queue.file_journal import KEY_BUCKET_S, SEGMENT_BYTES, FileJournal, expired_key_files
-from jobico.queue.keys import KeyEntry, from_stored
+from jobico.queue.keys import IDEMPOTENCY_TTL_S, KeyEntry, from_stored
 from jobico.queue.memory import Item, MemoryBackend
 from jobico.queue.policy import format_id
 from jobico.storage import files, segments

@@ -34,7 +34,7 @@ from pathlib import Path
 from jobico.errors import UserError
 from jobico.queue import log_records as records
 from jobico.queue.api import DeadLetter
-from jobico.queue.backend import IDEMPOTENCY_TTL_S
+from jobico.queue.keys import IDEMPOTENCY_TTL_S
 from jobico.queue.leases import LeaseGroup, LeaseLog
 from jobico.storage import segments
 from jobico.storage.files import AppendFile, AppendFiles, atomic_write

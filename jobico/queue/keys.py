@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from jobico.errors import Conflict, UserError
-from jobico.queue.backend import IDEMPOTENCY_TTL_S
 from jobico.queue.policy import format_id
+
+IDEMPOTENCY_TTL_S = 24 * 3600.0  # how long a key is remembered (SPEC §3)
 
 SCOPES = ("sender", "platform")
 

@@ -38,7 +38,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from jobico.errors import NotFound, UserError
-from jobico.names import check_event
 from jobico.queue.api import (
     Applied,
     DeadLetter,
@@ -49,9 +48,9 @@ from jobico.queue.api import (
     Settlement,
     TenantStats,
 )
-from jobico.queue.backend import Limits, LimitsFor, Packages, check_tenant, queue_full
+from jobico.queue.backend import Limits, LimitsFor, Packages, check_enqueue, check_tenant, queue_full
 from jobico.queue.journal import Journal, NullJournal
-from jobico.queue.keys import IdempotencyKeys, KeyEntry, KeyName, check_key, stored
+from jobico.queue.keys import IdempotencyKeys, KeyEntry, KeyName, stored
 from jobico.queue.leases import Lease, LeaseGroup
 from jobico.queue.log_records import ItemsBatch
 from jobico.queue.policy import allocate_ids, fair_shares, format_id, lane_shares, parse_id, retry_delay
@@ -133,11 +132,7 @@ class MemoryBackend:
         digest: str | None = None,
         scope: str = "sender",
     ) -> EnqueueResult:
-        check_tenant(tenant)
-        check_event(event)
-        check_key(key, digest, scope)
-        if not items or not all(isinstance(body, bytes) for body in items):
-            raise UserError("items must be a non-empty list of bytes")
+        check_enqueue(tenant, event, items, key, digest, scope)
         now = self._clock()
         name = KeyName(scope, tenant, event, key) if key is not None else None
         if name is not None:

@@ -56,7 +56,6 @@ import msgpack
 from coredis.retry import ConstantRetryPolicy
 
 from jobico.errors import Conflict, NotFound, Unavailable, UserError
-from jobico.names import check_event
 from jobico.queue import redis_scripts
 from jobico.queue.api import (
     Applied,
@@ -68,8 +67,8 @@ from jobico.queue.api import (
     Settlement,
     TenantStats,
 )
-from jobico.queue.backend import IDEMPOTENCY_TTL_S, Limits, LimitsFor, Packages, check_tenant, queue_full
-from jobico.queue.keys import check_key
+from jobico.queue.backend import Limits, LimitsFor, Packages, check_enqueue, check_tenant, queue_full
+from jobico.queue.keys import IDEMPOTENCY_TTL_S
 from jobico.queue.policy import parse_id, retry_delay
 from jobico.redact import redact_text, redact_url
 
@@ -265,11 +264,7 @@ class RedisBackend:
         digest: str | None = None,
         scope: str = "sender",
     ) -> EnqueueResult:
-        check_tenant(tenant)
-        check_event(event)
-        check_key(key, digest, scope)
-        if not items or not all(isinstance(body, bytes) for body in items):
-            raise UserError("items must be a non-empty list of bytes")
+        check_enqueue(tenant, event, items, key, digest, scope)
         limit = self._limits(tenant).max_depth
         package, cap, events = self._packages.depth_cap(tenant, event) or ("", 0, ())
         now_us = int(self._clock() * 1_000_000)
