@@ -77,6 +77,7 @@ class Reporter:
 
     async def _report(self, batch: list[Done]) -> None:
         records: list[dict[str, Any]] = []
+        sizes: list[int] = []  # records[i] encoded, in bytes: measured once, for the cap and the chunks
         owners: list[int] = []  # records[i] is the run of batch[owners[i]]
         settles: list[queue_api.Settlement] = []
         for index, done in enumerate(batch):
@@ -85,25 +86,29 @@ class Reporter:
             if done.result is None or done.job is None:
                 continue
             entry = settle.record(done.delivery, done.job, done.result, done.started_at)
-            too_big = settle.oversize(settle.encoded_size(entry))
+            size = settle.encoded_size(entry)
+            too_big = settle.oversize(size)
             if too_big:  # the recorder would refuse it: never send it, never retry it
                 entry = settle.refused(entry, too_big)
+                size = settle.encoded_size(entry)
                 settles[index] = settle.dead_letter(done.delivery, entry["reason"])
             elif follow := settle.chained(done.delivery, done.job, done.result, outcome.outcome):
                 problem = await self._chaining.publish(follow, done.catalog)
                 if problem:
                     entry["logs"].append({"level": "error", "message": problem})
+                    size = settle.encoded_size(entry)
             records.append(entry)
+            sizes.append(size)
             owners.append(index)
         if records:
-            refusals = await self._append(records)
+            refusals = await self._append(records, sizes)
             if refusals:
                 small = [settle.refused(records[i], reason) for i, reason in refusals.items()]
                 for i, entry in zip(refusals, small, strict=True):
                     settles[owners[i]] = settle.dead_letter(batch[owners[i]].delivery, entry["reason"])
                 self._ctx.log.warning("the recorder refused %d records; their events are dead-lettered: %s",
                                       len(small), small[0]["reason"])
-                if again := await self._append(small):
+                if again := await self._append(small, [settle.encoded_size(entry) for entry in small]):
                     self._ctx.log.error("the recorder refused even the short records: %s",
                                         next(iter(again.values())))
         request = queue_api.Settle(self._ctx.name, tuple(settles))
@@ -116,10 +121,11 @@ class Reporter:
             self._ctx.log.warning("%d results were stale, e.g. event %s", len(reply.stale), reply.stale[0])
         self._log_failures(batch, settles, set(reply.applied))
 
-    async def _append(self, records: list[dict[str, Any]]) -> dict[int, str]:
-        """Append in calls of at most ``settle.MAX_APPEND_BYTES``; the refused records, by index."""
+    async def _append(self, records: list[dict[str, Any]], sizes: list[int]) -> dict[int, str]:
+        """Append in calls of at most ``settle.MAX_APPEND_BYTES`` (``sizes``: each record's,
+        encoded); the refused records, by index."""
         refusals: dict[int, str] = {}
-        for part in settle.chunks([settle.encoded_size(entry) for entry in records], settle.MAX_APPEND_BYTES):
+        for part in settle.chunks(sizes, settle.MAX_APPEND_BYTES):
             request = recorder_api.Append([records[i] for i in part])
             reply = await recorder_api.append(self._recorder.retrying, request)
             for refusal in reply.refused:
