@@ -31,6 +31,7 @@ from jobico.executor.running import Runner, Work
 from jobico.executor.sandbox import Sandbox
 from jobico.executor.slots import Going, Slots
 from jobico.queue.api import Delivery
+from jobico.rpc.dispatch import Methods
 from jobico.rpc.peer import Peer
 
 
@@ -71,6 +72,11 @@ class ExecutorService:
                 await self.queue.aclose()
                 await self.recorder.aclose()
             self.sandbox.close()
+
+    def methods(self) -> Methods:
+        """The executor serves no method of its own: it calls the others. Its socket answers
+        ``status`` (``component_methods``), fed by ``status`` below."""
+        return Methods()
 
     async def shutdown(self) -> None:
         """Stop leasing; return once every leased delivery has been reported and settled."""
