@@ -38,8 +38,8 @@ class Modules:
         key = (job.module_sha256, job.abi, job.entry)
         loaded = self._loaded.get(key)
         if loaded is None:
-            loaded = self._loaded.put(key, await trio.to_thread.run_sync(self._compile, key,
-                                                                         limiter=self._compiles))
+            compiled = await trio.to_thread.run_sync(self._compile, key, limiter=self._compiles)
+            loaded = self._loaded.put(key, compiled)
         return loaded
 
     def _compile(self, key: tuple[str, str, str]) -> LoadedModule:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,3 +211,11 @@ async def test_retries_and_dead_letters_are_logged_with_the_events_ids(
     assert (dead.levelname, dead.attempt, dead.tenant) == ("WARNING", 2, "acme")
     assert "dead-lettered after attempt 2" in dead.getMessage()
     assert dead.reason == fakes.settled[eid("c1")]["reason"]
+
+
+def test_an_executor_that_never_chains_does_not_load_jsonschema_rs() -> None:
+    """``jsonschema_rs`` is ~6 MB of RSS: only a follow-up's schema loads it (chaining.py)."""
+    code = "import sys; import jobico.executor.service; print('jsonschema_rs' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "False"
