@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 import wasmtime
 
+from jobico.ctl.api import ABIS
 from jobico.errors import UserError
 
 Abi = Literal["jobicolet", "wasi"]
-ABIS = ("auto", "jobicolet", "wasi")
 
 
 def exports_of(module: wasmtime.Module) -> dict[str, Any]:

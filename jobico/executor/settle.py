@@ -17,7 +17,7 @@ import functools
 import json
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,73 +25,61 @@ from typing import Any
 import msgpack
 
 from jobico.caps import MAX_RECORD_BYTES, MIB
+from jobico.ctl.api import DEFAULT_MAX_ATTEMPTS, Job
 from jobico.executor.limits import RunResult
+from jobico.queue.api import Delivery, Settlement
+from jobico.queue.policy import retry_delay
 
-FIRST_RETRY_MS = 1000
-MAX_RETRY_MS = 60_000
-JITTER = 0.25
-DEFAULT_MAX_ATTEMPTS = 3
 MAX_APPEND_BYTES = 16 * MIB
 REFUSED = "record refused by the recorder: "
 
-Job = Mapping[str, Any]
-Delivery = Mapping[str, Any]
+_JITTER = random.Random()  # the retry delays' jitter; only ever drawn on the trio loop
 
 
-def retry_delay_ms(attempt: int, rand: Callable[[], float] = random.random) -> int:
-    """Delay before the retry that follows failed ``attempt`` (1-based).
-
-    About 1 s after the first failure, doubling each time, ±25 % jitter, at most 60 s.
-    """
-    base = FIRST_RETRY_MS * 2 ** min(max(attempt - 1, 0), 16)
-    jittered = base * (1 - JITTER + 2 * JITTER * rand())
-    return int(min(jittered, MAX_RETRY_MS))
-
-
-def settlement(
-    delivery: Delivery, job: Job | None, result: RunResult | None, reason: str = ""
-) -> dict[str, Any]:
+def settlement(delivery: Delivery, job: Job | None, result: RunResult | None, reason: str = "") -> Settlement:
     """The ``settle`` entry for one delivery: ack on ok, retry, or dead after the last try.
 
     ``result`` None with no ``reason`` means "already ok": acknowledge without running.
+    A retry names its delay, SPEC §4's schedule (``jobico.queue.policy.retry_delay``).
     """
     ran_ok = result is not None and result.ok
     already_ok = result is None and not reason
     if ran_ok or already_ok:
-        return {"id": delivery["id"], "outcome": "ack", "reason": "", "delay_ms": 0}
-    attempt = int(delivery["attempt"])
+        return Settlement(delivery.id, "ack", "", 0)
+    attempt = delivery.attempt
     why = reason or (result.reason if result else "") or "failed"
-    max_attempts = int(job.get("max_attempts") or DEFAULT_MAX_ATTEMPTS) if job else DEFAULT_MAX_ATTEMPTS
+    max_attempts = job.max_attempts if job is not None else DEFAULT_MAX_ATTEMPTS
     if attempt < max_attempts:
-        return {"id": delivery["id"], "outcome": "retry", "reason": why, "delay_ms": retry_delay_ms(attempt)}
-    return {"id": delivery["id"], "outcome": "dead", "reason": why, "delay_ms": 0}
+        return Settlement(delivery.id, "retry", why, int(retry_delay(attempt, _JITTER) * 1000))
+    return Settlement(delivery.id, "dead", why, 0)
 
 
-def dead_letter(delivery: Delivery, reason: str) -> dict[str, Any]:
+def dead_letter(delivery: Delivery, reason: str) -> Settlement:
     """The ``settle`` entry that dead-letters a delivery at once, whatever its attempt."""
-    return {"id": delivery["id"], "outcome": "dead", "reason": reason, "delay_ms": 0}
+    return Settlement(delivery.id, "dead", reason, 0)
 
 
 def record(delivery: Delivery, job: Job, result: RunResult, started_at: float) -> dict[str, Any]:
-    """The execution record of SPEC §5 for one run."""
-    event_id = delivery["id"]
+    """The execution record of SPEC §5 for one run, as its wire map (``recorder_api.Append``
+    takes it as is: the recorder checks each record once, as it stores it)."""
+    event_id = delivery.id
     return {
-        "id": f"{event_id}-{delivery['attempt']}",
+        "id": f"{event_id}-{delivery.attempt}",
         "event_id": event_id,
-        "tenant": delivery["tenant"],
-        "package": job.get("package", ""),
-        "event": delivery["event"],
-        "attempt": int(delivery["attempt"]),
+        "tenant": delivery.tenant,
+        "package": job.package,
+        "event": delivery.event,
+        "attempt": delivery.attempt,
         "status": result.status,
         "reason": result.reason,
         "truncated": result.truncated,
         "code": result.code,
         "result": result.result,
         "logs": result.logs,
-        "accepted_at": iso_utc(float(delivery["enqueued_at"])),
+        "accepted_at": iso_utc(delivery.enqueued_at),
         "started_at": iso_utc(started_at),
         "duration_ms": result.duration_ms,
-        "module_sha256": job.get("module_sha256", ""),
+        "module_sha256": job.module_sha256,
     }
 
 
@@ -145,10 +133,10 @@ def _second(whole: int) -> str:
 def wasi_env(delivery: Delivery) -> dict[str, str]:
     """The environment a wasi guest sees (SPEC §4), and nothing else."""
     return {
-        "JOBICO_TENANT": str(delivery["tenant"]),
-        "JOBICO_EVENT": str(delivery["event"]),
-        "JOBICO_EVENT_ID": str(delivery["id"]),
-        "JOBICO_ATTEMPT": str(delivery["attempt"]),
+        "JOBICO_TENANT": delivery.tenant,
+        "JOBICO_EVENT": delivery.event,
+        "JOBICO_EVENT_ID": delivery.id,
+        "JOBICO_ATTEMPT": str(delivery.attempt),
     }
 
 
@@ -164,14 +152,18 @@ class Chained:
 
 def chained(delivery: Delivery, job: Job, result: RunResult, outcome: str) -> Chained | None:
     """The follow-up event: ``on_ok`` after an ok run, ``on_error`` once dead-lettered."""
-    which = "on_ok" if result.ok else "on_error" if outcome == "dead" else None
-    target = job.get(which) if which else None
+    if result.ok:
+        which, target = "on_ok", job.on_ok
+    elif outcome == "dead":
+        which, target = "on_error", job.on_error
+    else:
+        return None
     if not target:
         return None
-    body = delivery["body"]
+    body = delivery.body
     try:
         original: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        original = bytes(body).decode("utf-8", errors="replace")
-    item = {"event_id": delivery["id"], "code": result.code, "result": result.result, "input": original}
-    return Chained(str(delivery["tenant"]), str(target), item, f"{delivery['id']}:{which}")
+        original = body.decode("utf-8", errors="replace")
+    item = {"event_id": delivery.id, "code": result.code, "result": result.result, "input": original}
+    return Chained(delivery.tenant, target, item, f"{delivery.id}:{which}")

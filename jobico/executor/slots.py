@@ -1,4 +1,10 @@
-"""An executor's run slots, shared fairly across tenants, and the hand-off of finished runs.
+"""Everything the executor's worker threads and its trio loop share: the one hand-off.
+
+``Slots`` takes runs from the loop to the threads, ``Outbox`` brings finished runs
+back, and ``Going`` says what each thread runs now (for ``status``). Nothing else
+in the executor is touched by both sides: the loop's own state (leases held,
+runs to report, caches) lives in the modules that own it, and a worker thread
+only reads what it was handed.
 
 SPEC §4 Fairness: when several tenants have events waiting, free run slots go
 to them in turn, so each of N waiting tenants gets at least 1/N of the slots
@@ -24,6 +30,7 @@ behind a slow run on the same thread).
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
@@ -179,3 +186,29 @@ class Outbox(Generic[T]):
                 items, self._items = self._items, []
             if items:
                 self._deliver(items)
+
+
+class Going(Generic[T]):
+    """What each worker thread runs now, and since when (POSIX seconds): ``status`` reads it
+    from the trio loop while the threads start and end runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_thread: dict[int, tuple[T, float]] = {}
+
+    def start(self, item: T) -> float:
+        """On a worker thread: it starts running ``item`` now; that moment, as its record will say."""
+        started_at = time.time()
+        with self._lock:
+            self._by_thread[threading.get_ident()] = (item, started_at)
+        return started_at
+
+    def end(self) -> None:
+        """On a worker thread: its run ended (before the run is handed to the outbox, so a run
+        reported is never listed as going)."""
+        with self._lock:
+            del self._by_thread[threading.get_ident()]
+
+    def now(self) -> list[tuple[T, float]]:
+        with self._lock:
+            return list(self._by_thread.values())

@@ -20,9 +20,11 @@ def retry_delay(failed_attempt: int, rng: random.Random) -> float:
     """Seconds before the retry that follows attempt ``failed_attempt`` (1-based).
 
     SPEC §4: the first retry after about 1 s, doubling each time, ±25 % jitter,
-    capped at 60 s (the cap holds after jitter too).
+    capped at 60 s after the jitter (from the seventh failure on, 48 to 60 s). The
+    one copy of the schedule: the executor names it as the delay of every retry it
+    settles (``jobico.executor.settle``); the queue applies it to a retry that names none.
     """
-    base = min(RETRY_CAP_S, RETRY_FIRST_S * 2.0 ** max(0, failed_attempt - 1))
+    base = RETRY_FIRST_S * 2.0 ** min(max(failed_attempt - 1, 0), 16)  # 2^16 s is far past the cap
     return min(RETRY_CAP_S, base * rng.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import trio
 
@@ -57,19 +57,3 @@ async def follow(
                         what, exc)
         await trio.sleep(backoff_s(max(failures, 1)))
 
-
-async def follow_catalog(
-    connect: Connect, adopt: Callable[[dict[str, Any]], Awaitable[object]], log: logging.Logger
-) -> NoReturn:
-    """Hand ``adopt`` ctl's catalog as its wire document, then every newer version, for good.
-
-    Transitional: the executor's, until it takes the typed catalog of
-    ``jobico.ctl.api.follow_catalog`` as every other follower does (issue 14,
-    wave C, then deletes this).
-    **Cancellation:** the only way it ends.
-    """
-    await follow(connect, _catalog_stream, adopt, log=log, what="catalog stream from ctl")
-
-
-def _catalog_stream(client: Client) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
-    return client.stream("catalog", {})

@@ -10,8 +10,9 @@ import trio
 
 from jobico.errors import Unavailable
 from jobico.home import Home
+from jobico.queue import api as queue_api
 
-from .test_service import Fakes, delivery, start
+from .test_service import Fakes, delivery, eid, start
 
 
 class Losing(Fakes):
@@ -22,13 +23,13 @@ class Losing(Fakes):
         self.lost = lost
         self.told = trio.Event()
 
-    async def rpc_renew(self, params: dict[str, Any]) -> dict[str, Any]:
-        await super().rpc_renew(params)
+    async def renew(self, request: queue_api.Renew) -> queue_api.Renewed:
+        renewed = await super().renew(request)
         if self.told.is_set():
-            return {"renewed": params["ids"], "lost": []}
+            return renewed
         self.told.set()
-        lost = [i for i in params["ids"] if i in self.lost]
-        return {"renewed": [i for i in params["ids"] if i not in self.lost], "lost": lost}
+        lost = [i for i in request.ids if i in self.lost]
+        return queue_api.Renewed([i for i in request.ids if i not in self.lost], lost)
 
 
 @pytest.mark.trio
@@ -40,14 +41,14 @@ async def test_every_lease_held_is_renewed_running_or_waiting(home: Home) -> Non
             await start(nursery, home, fakes, lease_ms=300)
             await fakes.all_settled.wait()
             nursery.cancel_scope.cancel()
-    assert {"s0", "s1", "s2"} <= set(fakes.renewed)
-    assert fakes.renewed.count("s2") >= 2  # while it waited for a slot, then while it ran
+    assert {eid("s0"), eid("s1"), eid("s2")} <= set(fakes.renewed)
+    assert fakes.renewed.count(eid("s2")) >= 2  # while it waited for a slot, then while it ran
 
 
 @pytest.mark.trio
 async def test_an_event_whose_lease_was_lost_before_it_started_is_left_to_its_new_holder(home: Home) -> None:
     fakes = Losing([delivery("s0", "spin"), delivery("s1", "spin"), delivery("late", "greet")],
-                   lost={"late"})
+                   lost={eid("late")})
     fakes.expected = 2
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
@@ -55,7 +56,7 @@ async def test_an_event_whose_lease_was_lost_before_it_started_is_left_to_its_ne
             await fakes.all_settled.wait()
             await service.shutdown()  # returns: nothing is left outstanding
             nursery.cancel_scope.cancel()
-    assert set(fakes.settled) == {"s0", "s1"} and "late" not in fakes.records
+    assert set(fakes.settled) == {eid("s0"), eid("s1")} and eid("late") not in fakes.records
 
 
 @pytest.mark.trio
@@ -66,7 +67,8 @@ async def test_one_tenant_never_fills_the_lease_window(home: Home) -> None:
             service = await start(nursery, home, fakes, max_concurrency=2, batch=8)
             await fakes.all_settled.wait()
             nursery.cancel_scope.cancel()
-    assert (service.window, service.per_tenant) == (16, 8)  # the other half is for other tenants
+    leases = service.leases
+    assert (leases.window, leases.per_tenant) == (16, 8)  # the other half is for other tenants
     assert fakes.leases[0]["per_tenant"] == 8 and fakes.leases[0]["held"] == {}
     later = [call["held"] for call in fakes.leases[1:]]
     assert {"acme": 8} in later  # it says what it holds, by tenant
@@ -103,16 +105,16 @@ class Arriving(Fakes):
         super().__init__([d for batch in batches for d in batch])
         self.batches = batches
 
-    async def rpc_lease(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        self.leases.append(params)
+    async def lease(self, request: queue_api.Lease) -> queue_api.Deliveries:
+        self.leases.append(request.to_wire())
         if not self.batches:
-            return []
+            return queue_api.Deliveries(())
         if len(self.leases) > 1:
             await trio.sleep(0.15)
         taken = self.batches.pop(0)
         if not self.batches:
             self.all_leased.set()
-        return taken
+        return queue_api.Deliveries(tuple(map(queue_api.Delivery.from_wire, taken)))
 
 
 @pytest.mark.trio
@@ -137,16 +139,16 @@ class SlowToRecover(Fakes):
         super().__init__(*args, **kwargs)
         self.failures = 3
 
-    async def rpc_release(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def release(self, request: queue_api.Release) -> queue_api.Released:
         if self.failures:
             self.failures -= 1
             raise Unavailable("queue recovering")
-        self.log.append(("release", params["worker"]))
-        return {"released": 1}
+        self.log.append(("release", request.worker))
+        return queue_api.Released(1)
 
-    async def rpc_lease(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        self.log.append(("lease", params["worker"]))
-        return await super().rpc_lease(params)
+    async def lease(self, request: queue_api.Lease) -> queue_api.Deliveries:
+        self.log.append(("lease", request.worker))
+        return await super().lease(request)
 
 
 @pytest.mark.trio

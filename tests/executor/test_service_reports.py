@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +16,12 @@ import msgpack
 import pytest
 import trio
 
-from jobico.executor import service as service_module
-from jobico.executor import settle
+from jobico.executor import chaining, modules, settle
 from jobico.home import Home
+from jobico.recorder import api as recorder_api
 
 from . import guests
-from .test_service import SCHEMA, Fakes, delivery, job, start
+from .test_service import SCHEMA, Fakes, delivery, eid, job, start
 
 
 class Refusing(Fakes):
@@ -29,32 +31,33 @@ class Refusing(Fakes):
         super().__init__(*args, **kwargs)
         self.refuse = refuse
 
-    async def rpc_append(self, params: dict[str, Any]) -> dict[str, Any]:
-        self.appends.append(params["records"])
-        refused = [[i, "record of 5000000 bytes is over the cap"] for i, r in enumerate(params["records"])
-                   if r["event_id"] in self.refuse and r["result"]]
-        for index, record in enumerate(params["records"]):
-            if index not in {i for i, _ in refused}:
+    async def append(self, request: recorder_api.Append) -> recorder_api.Appended:
+        records = [dict(r) for r in request.wire_records()]
+        self.appends.append(records)
+        refused = {i for i, r in enumerate(records) if r["event_id"] in self.refuse and r["result"]}
+        for index, record in enumerate(records):
+            if index not in refused:
                 self.log.append(("append", record["event_id"]))
                 self.records[record["event_id"]] = record
-        return {"stored": [i not in {j for j, _ in refused} for i in range(len(params["records"]))],
-                "refused": refused}
+        why = "record of 5000000 bytes is over the cap"
+        return recorder_api.Appended(tuple(i not in refused for i in range(len(records))),
+                                     tuple(recorder_api.Refused(i, why) for i in sorted(refused)))
 
 
 @pytest.mark.trio
 async def test_a_record_the_recorder_refuses_is_replaced_and_its_event_dead_lettered(home: Home) -> None:
-    fakes = Refusing([delivery("big", "greet"), delivery("fine", "greet")], refuse={"big"})
+    fakes = Refusing([delivery("big", "greet"), delivery("fine", "greet")], refuse={eid("big")})
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             await start(nursery, home, fakes)
             await fakes.all_settled.wait()
             nursery.cancel_scope.cancel()
     reason = "record refused by the recorder: record of 5000000 bytes is over the cap"
-    assert fakes.settled["big"] == {"id": "big", "outcome": "dead", "reason": reason, "delay_ms": 0}
-    small = fakes.records["big"]
+    assert fakes.settled[eid("big")] == {"id": eid("big"), "outcome": "dead", "reason": reason, "delay_ms": 0}
+    small = fakes.records[eid("big")]
     assert (small["status"], small["reason"], small["result"], small["logs"], small["truncated"]) == (
         "ok", reason, "", [], True)
-    assert fakes.settled["fine"]["outcome"] == "ack" and fakes.records["fine"]["result"]
+    assert fakes.settled[eid("fine")]["outcome"] == "ack" and fakes.records[eid("fine")]["result"]
 
 
 @pytest.mark.trio
@@ -68,19 +71,19 @@ async def test_a_record_over_the_cap_is_never_sent_and_publishes_nothing(
             await start(nursery, home, fakes)
             await fakes.all_settled.wait()
             nursery.cancel_scope.cancel()
-    assert fakes.settled["big"]["outcome"] == "dead"
-    assert fakes.settled["big"]["reason"].startswith("record refused by the recorder: ")
-    assert "over the 600-byte cap" in fakes.settled["big"]["reason"]
-    assert fakes.records["big"]["result"] == "" and fakes.records["big"]["truncated"]
-    assert [e["key"] for e in fakes.enqueued] == ["fine:on_ok"]  # no on_ok for a dead-lettered run
+    assert fakes.settled[eid("big")]["outcome"] == "dead"
+    assert fakes.settled[eid("big")]["reason"].startswith("record refused by the recorder: ")
+    assert "over the 600-byte cap" in fakes.settled[eid("big")]["reason"]
+    assert fakes.records[eid("big")]["result"] == "" and fakes.records[eid("big")]["truncated"]
+    assert [e["key"] for e in fakes.enqueued] == [f"{eid('fine')}:on_ok"]  # no on_ok for a dead-lettered run
 
 
 class SlowRecorder(Fakes):
     """Each append takes a while, so finished runs pile up into big report batches."""
 
-    async def rpc_append(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def append(self, request: recorder_api.Append) -> recorder_api.Appended:
         await trio.sleep(0.2)
-        return await super().rpc_append(params)
+        return await super().append(request)
 
 
 @pytest.mark.trio
@@ -109,8 +112,8 @@ def echo_variant(n: int) -> bytes:
 async def test_compiled_modules_and_validators_are_bounded(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_module, "LOADED_MODULES", 2)
-    monkeypatch.setattr(service_module, "VALIDATORS", 2)
+    monkeypatch.setattr(modules, "LOADED_MODULES", 2)
+    monkeypatch.setattr(chaining, "VALIDATORS", 2)
     events: dict[str, Any] = {}
     for n in range(6):
         module = echo_variant(n)
@@ -124,9 +127,10 @@ async def test_compiled_modules_and_validators_are_bounded(
             service = await start(nursery, home, fakes)
             await fakes.all_settled.wait()
             nursery.cancel_scope.cancel()
-    assert {fakes.records[f"e{n}"]["status"] for n in range(6)} == {"ok"}
+    assert {fakes.records[eid(f"e{n}")]["status"] for n in range(6)} == {"ok"}
     assert len(fakes.enqueued) == 6
-    assert len(service._loaded) <= 2 and len(service._validators) <= 2
+    assert service.runner is not None
+    assert len(service.runner.modules) <= 2 and len(service.chaining.validators) <= 2
 
 
 @pytest.fixture
@@ -178,7 +182,7 @@ async def test_a_follow_up_schema_is_compiled_offline(
             nursery.cancel_scope.cancel()
     assert hits == []  # nothing was fetched
     assert fakes.enqueued == []  # nor published against a schema that could not be read
-    for event_id in ("h1", "f1"):
+    for event_id in (eid("h1"), eid("f1")):
         (note,) = fakes.records[event_id]["logs"]
         assert "does not compile offline" in note["message"], note
 
@@ -200,9 +204,18 @@ async def test_retries_and_dead_letters_are_logged_with_the_events_ids(
             await trio.sleep(0.05)  # and no third one comes
             nursery.cancel_scope.cancel()
     lines = logged()
-    assert set(lines) == {"b1", "c1"}, "one line per retry or dead letter, none for an ok run"
-    retry, dead = lines["b1"], lines["c1"]
-    assert (retry.levelname, retry.attempt, retry.delay_ms) == ("INFO", 1, fakes.settled["b1"]["delay_ms"])
+    assert set(lines) == {eid("b1"), eid("c1")}, "one line per retry or dead letter, none for an ok run"
+    retry, dead = lines[eid("b1")], lines[eid("c1")]
+    delay_ms = fakes.settled[eid("b1")]["delay_ms"]
+    assert (retry.levelname, retry.attempt, retry.delay_ms) == ("INFO", 1, delay_ms)
     assert (dead.levelname, dead.attempt, dead.tenant) == ("WARNING", 2, "acme")
     assert "dead-lettered after attempt 2" in dead.getMessage()
-    assert dead.reason == fakes.settled["c1"]["reason"]
+    assert dead.reason == fakes.settled[eid("c1")]["reason"]
+
+
+def test_an_executor_that_never_chains_does_not_load_jsonschema_rs() -> None:
+    """``jsonschema_rs`` is ~6 MB of RSS: only a follow-up's schema loads it (chaining.py)."""
+    code = "import sys; import jobico.executor.service; print('jsonschema_rs' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "False"

@@ -10,7 +10,7 @@ import trio
 from jobico.home import Home
 from tests.e2e.platform import started_at
 
-from .test_service import Fakes, delivery, start
+from .test_service import Fakes, delivery, eid, start
 
 
 @pytest.mark.trio
@@ -33,7 +33,7 @@ async def test_status_lists_each_run_going_with_its_event_attempt_and_start(home
     assert after["running_events"] == []
     assert most == 2  # max_concurrency
     assert {e: (r["tenant"], r["attempt"]) for e, r in seen.items()} == {
-        "s0": ("acme", 3), "s1": ("acme", 1), "s2": ("acme", 1)}
+        eid("s0"): ("acme", 3), eid("s1"): ("acme", 1), eid("s2"): ("acme", 1)}
     for event_id, run in seen.items():
         started = run["started_at"]
         assert isinstance(started, float) and before <= started <= time.time()

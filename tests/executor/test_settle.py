@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from jobico.caps import MAX_RECORD_BYTES
+from jobico.ctl.api import Job
 from jobico.executor.limits import RunResult
 from jobico.executor.settle import (
     chained,
@@ -12,37 +14,31 @@ from jobico.executor.settle import (
     oversize,
     record,
     refused,
-    retry_delay_ms,
     settlement,
     wasi_env,
 )
+from jobico.queue.api import Delivery, Settlement
 
-DELIVERY = {"id": "00aa", "tenant": "acme", "event": "signup", "attempt": 1, "body": b'{"a":1}',
-            "enqueued_at": 1.5}
-JOB = {"package": "pkg", "module_sha256": "f" * 64, "max_attempts": 3, "on_ok": "hi", "on_error": "oops"}
+DELIVERY = Delivery("00aa", "acme", "signup", 1, b'{"a":1}', 1.5)
+JOB = Job("acme", "pkg", "signup", module_sha256="f" * 64, max_attempts=3, on_ok="hi", on_error="oops")
 OK = RunResult("ok", 0, "done", [], False, None, 1.5)
 FAILED = RunResult("trap", -1, "", [], False, "wasm trap: unreachable", 1.0)
 
 
-def test_retry_delay_starts_near_one_second_doubles_and_caps() -> None:
-    assert retry_delay_ms(1, lambda: 0.5) == 1000
-    assert retry_delay_ms(2, lambda: 0.5) == 2000
-    assert retry_delay_ms(3, lambda: 0.0) == 3000  # -25 %
-    assert retry_delay_ms(3, lambda: 1.0) == 5000  # +25 %
-    assert retry_delay_ms(30, lambda: 1.0) == 60_000
-
-
 def test_settlement_acks_ok_retries_then_dead_letters() -> None:
-    assert settlement(DELIVERY, JOB, OK)["outcome"] == "ack"
+    assert settlement(DELIVERY, JOB, OK) == Settlement("00aa", "ack", "", 0)
     retry = settlement(DELIVERY, JOB, FAILED)
-    assert retry["outcome"] == "retry" and retry["reason"] == "wasm trap: unreachable"
-    last = settlement({**DELIVERY, "attempt": 3}, JOB, FAILED)
-    assert last["outcome"] == "dead"
+    assert retry.outcome == "retry" and retry.reason == "wasm trap: unreachable"
+    assert retry.delay_ms is not None and 750 <= retry.delay_ms <= 1250  # queue.policy's schedule
+    later = settlement(dataclasses.replace(DELIVERY, attempt=2), JOB, FAILED)
+    assert later.delay_ms is not None and 1500 <= later.delay_ms <= 2500
+    last = settlement(dataclasses.replace(DELIVERY, attempt=3), JOB, FAILED)
+    assert last == Settlement("00aa", "dead", "wasm trap: unreachable", 0)
 
 
 def test_settlement_without_a_run() -> None:
-    assert settlement(DELIVERY, JOB, None)["outcome"] == "ack"  # already recorded ok
-    assert settlement(DELIVERY, None, None, "no job")["outcome"] == "retry"
+    assert settlement(DELIVERY, JOB, None).outcome == "ack"  # already recorded ok
+    assert settlement(DELIVERY, None, None, "no job").outcome == "retry"
 
 
 def test_record_has_the_spec_fields() -> None:
@@ -62,7 +58,7 @@ def test_on_ok_after_success_and_on_error_only_when_dead() -> None:
     assert chained(DELIVERY, JOB, FAILED, "retry") is None
     dead = chained(DELIVERY, JOB, FAILED, "dead")
     assert dead is not None and (dead.event, dead.key) == ("oops", "00aa:on_error")
-    assert chained(DELIVERY, {**JOB, "on_ok": None}, OK, "ack") is None
+    assert chained(DELIVERY, dataclasses.replace(JOB, on_ok=None), OK, "ack") is None
     assert json.loads(json.dumps(dead.item))["code"] == -1
 
 
@@ -90,5 +86,4 @@ def test_a_record_over_the_cap_is_replaced_by_a_short_one() -> None:
     small = refused(entry, "too big")
     assert small == {**entry, "reason": "record refused by the recorder: too big", "result": "", "logs": [],
                      "truncated": True}
-    assert dead_letter(DELIVERY, small["reason"]) == {"id": "00aa", "outcome": "dead",
-                                                      "reason": small["reason"], "delay_ms": 0}
+    assert dead_letter(DELIVERY, small["reason"]) == Settlement("00aa", "dead", small["reason"], 0)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobico.executor.lru import LRU
-from jobico.executor.slots import POST_EVERY, Outbox, Slots, next_tenant
+from jobico.executor.slots import POST_EVERY, Going, Outbox, Slots, next_tenant
 
 
 def test_a_free_slot_goes_to_the_waiting_tenant_with_the_fewest_runs() -> None:
@@ -127,3 +127,27 @@ def test_lru_keeps_the_most_recently_used() -> None:
     assert cache.get("a") == 1
     cache.put("c", 3)  # b is the least recently used now
     assert (cache.get("b"), cache.get("a"), cache.get("c"), len(cache)) == (None, 1, 3, 2)
+
+
+def test_going_lists_what_each_thread_runs_until_it_ends() -> None:
+    going: Going[str] = Going()
+    started, ended, done = threading.Barrier(3), threading.Barrier(3), threading.Event()
+    moments: dict[str, float] = {}
+
+    def run(item: str) -> None:
+        moments[item] = going.start(item)
+        started.wait()
+        done.wait()
+        going.end()
+        ended.wait()
+
+    threads = [threading.Thread(target=run, args=(item,)) for item in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    assert sorted(going.now()) == sorted(moments.items())  # one entry per thread, its start
+    done.set()
+    ended.wait()
+    for thread in threads:
+        thread.join()
+    assert going.now() == []

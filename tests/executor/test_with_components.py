@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -18,11 +18,14 @@ import trio
 
 from jobico.component import Context, component_methods
 from jobico.config import Config, ExecutorConfig, QueueConfig
+from jobico.ctl import api as ctl_api
 from jobico.executor.service import ExecutorService
 from jobico.home import Home
 from jobico.queue.service import QueueService
 from jobico.recorder.service import RecorderService
 from jobico.rpc import trio_shell
+from jobico.rpc.api import Empty
+from jobico.rpc.dispatch import Methods
 
 from .test_service import CATALOG
 
@@ -30,10 +33,12 @@ from .test_service import CATALOG
 EXPECTED_RUNS = 5
 
 
-class Ctl:
-    async def stream_catalog(self, params: Any) -> AsyncIterator[dict[str, Any]]:
-        yield CATALOG
-        await trio.sleep_forever()
+async def catalog_stream(request: Empty) -> AsyncGenerator[ctl_api.Catalog, None]:
+    yield ctl_api.Catalog.from_wire(CATALOG)
+    await trio.sleep_forever()
+
+
+CTL = Methods().stream(ctl_api.catalog_stream, catalog_stream)
 
 
 def context(home: Home, name: str) -> Context:
@@ -54,7 +59,7 @@ async def serve(nursery: trio.Nursery, home: Home, name: str, service: Any) -> N
 async def test_events_flow_through_queue_executor_and_recorder(home: Home) -> None:
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio_shell.serve, home.socket("ctl"), Ctl())
+            await nursery.start(trio_shell.serve, home.socket("ctl"), CTL)
             await serve(nursery, home, "queue", QueueService(context(home, "queue")))
             await serve(nursery, home, "recorder", RecorderService(context(home, "recorder")))
             await nursery.start(ExecutorService(context(home, "executor-1")).run)

@@ -12,6 +12,17 @@ from jobico.queue.backend import Packages
 from jobico.queue.policy import allocate_ids, fair_shares, format_id, lane_shares, parse_id, retry_delay
 
 
+class Fixed(random.Random):
+    """A generator whose every draw is ``draw``: the jitter's ends, exactly."""
+
+    def __init__(self, draw: float) -> None:
+        super().__init__()
+        self.draw = draw
+
+    def random(self) -> float:
+        return self.draw
+
+
 def test_retry_delay_starts_near_one_second_doubles_and_caps_at_sixty() -> None:
     rng = random.Random(1)
     for attempt, base in [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0)]:
@@ -19,6 +30,16 @@ def test_retry_delay_starts_near_one_second_doubles_and_caps_at_sixty() -> None:
         assert base * 0.75 <= min(delays) and max(delays) <= base * 1.25
         assert max(delays) - min(delays) > base * 0.3  # jittered, not constant
     assert all(45.0 <= retry_delay(a, rng) <= 60.0 for a in (7, 20, 100) for _ in range(50))
+
+
+def test_retry_delay_jitters_the_doubling_then_caps() -> None:
+    assert retry_delay(1, Fixed(0.5)) == 1.0
+    assert retry_delay(2, Fixed(0.5)) == 2.0
+    assert retry_delay(3, Fixed(0.0)) == 3.0  # -25 %
+    assert retry_delay(3, Fixed(1.0)) == 5.0  # +25 %
+    assert retry_delay(7, Fixed(0.0)) == 48.0  # 64 s less 25 %: the cap comes after the jitter
+    assert retry_delay(30, Fixed(1.0)) == 60.0
+    assert retry_delay(5000, Fixed(1.0)) == 60.0  # no float overflow, however many attempts
 
 
 def test_fair_shares_round_robin_whatever_the_backlog() -> None:

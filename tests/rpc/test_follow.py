@@ -14,7 +14,7 @@ import trio
 
 from jobico.errors import UserError
 from jobico.rpc import trio_shell
-from jobico.rpc.follow import follow, follow_catalog
+from jobico.rpc.follow import follow
 from tests.rpc.test_peer import serving
 
 GUARD = 15
@@ -99,15 +99,3 @@ async def test_an_item_its_handler_refuses_reopens_the_stream_instead_of_crashin
             server.cancel()
     assert seen.items[:3] == [0, 1, 0]
 
-
-@pytest.mark.trio
-async def test_follow_catalog_hands_over_each_catalog_document(tmp_path: Path) -> None:
-    seen = Seen(2)
-    with trio.fail_after(GUARD):
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(serving, tmp_path)
-            nursery.start_soon(follow_catalog, connect_to(tmp_path), seen, log)
-            await seen.enough.wait()
-            nursery.cancel_scope.cancel()
-            server.cancel()
-    assert seen.items[:2] == [{"version": 1}, {"version": 2}]
