@@ -74,11 +74,8 @@ class Service(Task, Protocol):
 
 
 def component_methods(ctx: Context, service: Service | Task) -> Methods:
-    """What a component's socket answers: ``status`` (``jobico.component_api``), then the service's.
-
-    A service without ``methods()`` (no api module yet) is answered by name
-    (``Methods.named``) until issue 14 has converted every component.
-    """
+    """What a component's socket answers: ``status`` (``jobico.component_api``), then the service's
+    (a service without ``methods()``, the listener, answers only ``status``)."""
     started_at = time.time()
     figures = getattr(service, "status", None)
 
@@ -86,7 +83,7 @@ def component_methods(ctx: Context, service: Service | Task) -> Methods:
         details = dict(await figures()) if figures is not None else {}
         return ComponentStatus(ctx.name, os.getpid(), started_at, details)
 
-    own = service.methods() if isinstance(service, Service) else Methods.named(service)
+    own = service.methods() if isinstance(service, Service) else Methods()
     return Methods().call(component_api.status, status).include(own)
 
 

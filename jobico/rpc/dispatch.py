@@ -14,9 +14,6 @@ sends each item's ``to_wire()``. A type checker sees that the handler takes the
 call's request type and returns its reply type; a reader follows a method from
 its api object to its handler with find-references. One name may be both a
 call and a stream (ctl's ``catalog``). An unknown name is ``UnknownMethod``.
-
-``Methods.named`` is the way in for handlers that have no api module yet: their
-``rpc_<name>`` and ``stream_<name>`` methods, found by name as before.
 """
 
 from __future__ import annotations
@@ -38,12 +35,11 @@ Produce = Callable[[Any], AsyncGenerator[Any, None]]
 class Methods:
     """The calls and streams one server answers; built once, read on every request."""
 
-    __slots__ = ("_calls", "_named", "_streams")
+    __slots__ = ("_calls", "_streams")
 
     def __init__(self) -> None:
         self._calls: dict[str, Run] = {}
         self._streams: dict[str, Produce] = {}
-        self._named: object | None = None
 
     def call(self, method: Call[Req, Rep], handler: Callable[[Req], Awaitable[Rep]]) -> Methods:
         """Answer ``method`` with ``handler``. **Errors:** ``ValueError`` if already answered."""
@@ -79,44 +75,21 @@ class Methods:
             _add(self._calls, name, run)
         for name, produce in other._streams.items():
             _add(self._streams, name, produce)
-        if other._named is not None:
-            self._named = other._named
         return self
-
-    @classmethod
-    def named(cls, handler: object) -> Methods:
-        """``handler``'s ``rpc_<name>`` / ``stream_<name>`` methods, looked up by name.
-
-        Transitional: for the components and test fakes that have no api module
-        yet (issue 14 converts them one by one). Their params and results pass
-        unchecked, as they always did.
-        """
-        methods = cls()
-        methods._named = handler
-        return methods
 
     def find_call(self, name: str) -> Run:
         """**Errors:** ``UnknownMethod`` when no call has that name."""
         run = self._calls.get(name)
         if run is None:
-            run = getattr(self._named, f"rpc_{name}", None)
-            if run is None:
-                raise UnknownMethod(f"no method named {name!r}")
+            raise UnknownMethod(f"no method named {name!r}")
         return run
 
     def find_stream(self, name: str) -> Produce:
         """**Errors:** ``UnknownMethod`` when no stream has that name."""
         produce = self._streams.get(name)
         if produce is None:
-            produce = getattr(self._named, f"stream_{name}", None)
-            if produce is None:
-                raise UnknownMethod(f"no stream named {name!r}")
+            raise UnknownMethod(f"no stream named {name!r}")
         return produce
-
-
-def methods_of(handler: Methods | object) -> Methods:
-    """A ``Methods`` as is; any other object through ``Methods.named`` (until all are converted)."""
-    return handler if isinstance(handler, Methods) else Methods.named(handler)
 
 
 def _add(table: dict[str, Any], name: str, handler: Any) -> None:

@@ -29,7 +29,7 @@ import trio
 from jobico.errors import JobicoError, UserError
 from jobico.rpc._trio_io import PEER_CLOSED, Outbox, pump
 from jobico.rpc.calls import Calls
-from jobico.rpc.dispatch import Methods, methods_of
+from jobico.rpc.dispatch import Methods
 from jobico.rpc.errors import ConnectFailed, ConnectionLost, describe
 from jobico.rpc.events import Error, Event, Reply, Request, StreamEnd, StreamItem
 from jobico.rpc.protocol import Connection, Role, socket_address
@@ -43,14 +43,11 @@ log = logging.getLogger("jobico.rpc")
 
 async def serve(
     path: str | Path,
-    methods: Methods | object,
+    methods: Methods,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``methods`` on a Unix socket at ``path`` (mode 0600) until cancelled.
-
-    ``methods`` is a ``Methods`` table, or (until every handler has an api module)
-    an object whose ``rpc_<name>``/``stream_<name>`` methods are found by name.
+    """Serve the ``methods`` table on a Unix socket at ``path`` (mode 0600) until cancelled.
 
     A stale socket file at ``path`` is replaced; ``task_status.started()`` is
     called once connections are accepted. Each connection answers many
@@ -60,7 +57,6 @@ async def serve(
     **Errors:** ``UserError`` when ``path`` is too long or is not a socket; ``OSError``
     from bind (e.g. the folder does not exist).
     """
-    table = methods_of(methods)
     address = socket_address(path)
     _remove_stale_socket(address)
     sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
@@ -74,7 +70,7 @@ async def serve(
         raise
     try:
         async with trio.open_nursery() as nursery:
-            serve_one = functools.partial(_serve_connection, table)
+            serve_one = functools.partial(_serve_connection, methods)
             await nursery.start(trio.serve_listeners, serve_one, [trio.SocketListener(sock)])
             task_status.started()
     finally:

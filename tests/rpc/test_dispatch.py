@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
@@ -139,22 +138,8 @@ def test_a_name_answered_twice_is_refused_when_the_table_is_built() -> None:
         Methods().stream(line, plane.line).include(plane.methods())
 
 
-class Legacy:
-    """A handler of before the api modules: methods found by name (``Methods.named``, the bridge)."""
-
-    async def rpc_echo(self, params: Any) -> Any:
-        return params
-
-    async def stream_count(self, params: int) -> AsyncGenerator[int, None]:
-        for i in range(params):
-            yield i
-
-
-def test_a_table_finds_its_own_methods_first_then_those_named_on_a_legacy_handler() -> None:
-    plane, legacy = Plane(), Legacy()
-    methods = plane.methods().include(Methods.named(legacy))
-    assert methods.find_call("echo") == legacy.rpc_echo
-    assert methods.find_stream("count") == legacy.stream_count
+def test_an_unknown_name_is_unknown_method() -> None:
+    methods = Plane().methods()
     assert methods.find_call("move") is not None
     with pytest.raises(UnknownMethod, match="no method named 'nope'"):
         methods.find_call("nope")
