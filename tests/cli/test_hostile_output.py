@@ -24,7 +24,7 @@ import trio
 
 from jobico.home import Home
 from jobico.rpc import trio_shell
-from tests.cli.test_offline import JOBICO, run
+from tests.cli.test_offline import JOBICO, ctrl_c_restored, run
 from tests.e2e.platform import wait_until
 
 HOSTILE = ["[/]", "[bold]x", "\x1b[2J\x1b]0;pwned\x07", "\x9b31m"]
@@ -128,7 +128,8 @@ def test_json_output_stays_exact(home: Home) -> None:
 def test_follow_prints_new_records_escaped(home: Home) -> None:
     """``--follow`` prints lines of its own; records are appended until one arrives."""
     follower = subprocess.Popen([*JOBICO, "executions", "--follow", "--tenant", "globex", "--home",
-                                 str(home.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                 str(home.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=ctrl_c_restored)
     assert follower.stdout is not None
     try:
         deadline = time.monotonic() + 30

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from jobico.cli.logfiles import merged, rotated
+from tests.cli.test_offline import JOBICO, ctrl_c_restored
 from tests.e2e.platform import wait_until
-
-JOBICO = [sys.executable, "-m", "jobico.cli.main"]
 
 
 def home_with_logs(tmp_path: Path) -> Path:
@@ -76,7 +74,7 @@ def test_logs_follow_prints_lines_written_after_it_started(tmp_path: Path) -> No
     out = tmp_path / "out.txt"
     with open(out, "w") as sink:
         proc = subprocess.Popen([*JOBICO, "logs", "queue", "-f", "--home", str(home)], stdout=sink,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, preexec_fn=ctrl_c_restored)
     try:
         wait_until(lambda: "newest" in out.read_text(), 30, "the history")
         current = home / ".jobico" / "logs" / "queue.log"

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 JOBICO = [sys.executable, "-m", "jobico.cli.main"]
+
+
+def ctrl_c_restored() -> None:
+    """``preexec_fn`` of a command the test stops with SIGINT (Ctrl-C): a suite run as a
+    background job (``make test &``) starts with SIGINT ignored, and Python keeps an
+    inherited ignore, so the command would never see it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
