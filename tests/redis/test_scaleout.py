@@ -61,8 +61,12 @@ def test_kill_9_of_an_executor_node_mid_load_loses_nothing_and_records_ok_once(
     for batch in range(6, 10):
         accepted += post_batch(main, 100, batch * 100)
     wait_until(lambda: len(ok_counts(main)) >= len(accepted), 90, "every accepted event recorded ok")
-    counts = ok_counts(main)
-    assert sorted(counts) == sorted(accepted)
-    assert [i for i, n in counts.items() if n > 1] == []
-    stats = main.rpc("queue", "stats")["acme"]
-    assert (stats["depth"], stats["inflight"], stats["dead"]) == (0, 0, 0)
+    # The dead node may have recorded ok but not acked: those leases expire after lease_ms,
+    # are leased again, found recorded, and acked without a second run.
+    wait_until(lambda: settled(main) == (0, 0, 0), 30, "the dead node's leases to expire and settle")
+    assert ok_counts(main) == dict.fromkeys(accepted, 1), "a re-leased event ran a second time"
+
+
+def settled(node: Platform) -> tuple[int, int, int]:
+    stats = node.rpc("queue", "stats")["acme"]
+    return stats["depth"], stats["inflight"], stats["dead"]
