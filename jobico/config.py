@@ -71,6 +71,10 @@ class ExecutorConfig:
     # for their records' fsync; with 64, one executor ran 1,868 C guest events/s at 344 us of
     # CPU each, with 128 or 256 2,487/s at 275 us (perf/bench.py, load 6-7).
     batch: int = 256
+    # Compiling one guest module, in ctl's check and in each executor (executor/compiler.py):
+    # a real 11.9 MB Go module takes 4.6 s and 350 MB on 2 cores.
+    compile_timeout_ms: int = 30_000
+    compile_memory_mb: int = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,8 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "executor.max_concurrency": (lambda v: 1 <= v <= 1024, "must be 1..1024"),
     "executor.lease_ms": (lambda v: v >= 1000, "must be at least 1000"),
     "executor.batch": (lambda v: 1 <= v <= 10_000, "must be 1..10000"),
+    "executor.compile_timeout_ms": (lambda v: v >= 100, "must be at least 100"),
+    "executor.compile_memory_mb": (lambda v: 256 <= v <= 1_048_576, "must be 256..1048576"),
     "queue.backend": (lambda v: v in QUEUE_BACKENDS, f"must be one of {', '.join(QUEUE_BACKENDS)}"),
     "queue.max_depth": (lambda v: v >= 1, "must be at least 1"),
     "queue.max_inflight_per_tenant": (lambda v: v >= 1, "must be at least 1"),

@@ -43,6 +43,7 @@ from jobico.caps import KIB, MIB
 from jobico.errors import UserError
 from jobico.executor import abi as abis
 from jobico.executor import fastcall, jobicolet, wasi
+from jobico.executor.compiler import CompileError, CompileLimits, compile_artifact, engine_config
 
 ENGINE_SETTINGS: dict[str, bool | str] = {
     "epoch_interruption": True,
@@ -119,9 +120,7 @@ class LoadedModule:
 
 def new_engine(pool_slots: int = 0) -> wasmtime.Engine:
     """The engine of ``ENGINE_SETTINGS``; with ``pool_slots``, on a pool of that many instances."""
-    config = wasmtime.Config()
-    for name, value in ENGINE_SETTINGS.items():
-        setattr(config, name, value)
+    config = engine_config(ENGINE_SETTINGS)
     if pool_slots:
         pool = capi.wasmtime_pooling_allocation_config_new()
         try:
@@ -158,10 +157,12 @@ class Runtime:
 
     ``pool_slots`` > 0: the engine uses the pooling allocator with that many instance
     slots, so at most that many of its instances may exist at once (``Sandbox`` counts).
+    Modules are compiled in a child process within ``limits`` (``compiler.py``).
     """
 
-    def __init__(self, pool_slots: int = 0) -> None:
+    def __init__(self, pool_slots: int = 0, limits: CompileLimits = CompileLimits()) -> None:
         self.pool_slots = pool_slots
+        self.limits = limits
         self.engine = new_engine(pool_slots)
         self.linker = wasmtime.Linker(self.engine)
         wasi.define_all(self.linker)
@@ -173,11 +174,16 @@ class Runtime:
         return {**ENGINE_SETTINGS, "pool": POOL_SETTINGS} if self.pool_slots else dict(ENGINE_SETTINGS)
 
     def compile(self, data: bytes, name: str) -> wasmtime.Module:
-        """Errors: ``UserError`` "<name> does not compile: <why>"; ``PoolMisfit`` when the
-        module is valid but too large for a slot of this runtime's pool."""
+        """Blocks while a child compiles (up to ``limits.timeout_ms``).
+
+        Errors: ``UserError`` "<name> does not compile: <why>" (wasmtime's reason, or
+        the limit it hit); ``PoolMisfit`` when the module is valid but too large for
+        a slot of this runtime's pool.
+        """
         try:
-            return wasmtime.Module(self.engine, data)
-        except (wasmtime.WasmtimeError, ValueError, TypeError) as exc:
+            artifact = compile_artifact(data, ENGINE_SETTINGS, self.limits)
+            return wasmtime.Module.deserialize(self.engine, artifact)
+        except (CompileError, wasmtime.WasmtimeError) as exc:
             if self.pool_slots and "pooling allocator" in str(exc):
                 raise PoolMisfit(_explain(exc)) from None
             raise UserError(f"{name} does not compile: {_explain(exc)}") from None

@@ -59,31 +59,37 @@ class Runner:
 
     def dispatch(self, deliveries: tuple[Delivery, ...], catalog: Catalog) -> None:
         """On the trio loop: run ``deliveries`` as ``catalog`` (the version current now) says."""
-        self._nursery.start_soon(self._admit, deliveries, catalog)
+        ids = tuple(d.id for d in deliveries)
+        self._slots.expect(ids)
+        self._nursery.start_soon(self._admit, deliveries, ids, catalog)
 
-    async def _admit(self, deliveries: tuple[Delivery, ...], catalog: Catalog) -> None:
-        """Skip deliveries already recorded ok; queue the others for the worker threads."""
-        request = recorder_api.EventIds(tuple(d.id for d in deliveries))
-        already = set((await recorder_api.ok_ids(self._recorder.retrying, request)).ids)
+    async def _admit(self, deliveries: tuple[Delivery, ...], ids: tuple[str, ...], catalog: Catalog) -> None:
+        """Skip deliveries already recorded ok; queue the others for the worker threads, except
+        those whose lease was lost while their modules loaded (left to their new holder)."""
+        already = set((await recorder_api.ok_ids(self._recorder.retrying, recorder_api.EventIds(ids))).ids)
+        done: list[Done] = []
         work: list[tuple[str, str, Work]] = []
         for delivery in deliveries:
             job = catalog.job(delivery.tenant, delivery.event)
             if delivery.id in already:
-                self._report([Done(delivery, job, catalog)])
+                done.append(Done(delivery, job, catalog))
             elif job is None:
                 why = (f"no job for event {delivery.event!r} of tenant {delivery.tenant!r} "
                        f"in catalog version {catalog.version}")
-                self._report([Done(delivery, None, catalog, reason=why)])
+                done.append(Done(delivery, None, catalog, reason=why))
             else:
                 try:
                     loaded = await self.modules.load(job)
                 except (UserError, OSError) as exc:
                     failure = _host_failure(f"cannot load module {job.wasm!r}: {exc}")
-                    self._report([Done(delivery, job, catalog, failure, time.time())])
+                    done.append(Done(delivery, job, catalog, failure, time.time()))
                     continue
                 work.append((delivery.tenant, delivery.id, (delivery, job, loaded, catalog)))
+        withdrawn = self._slots.admit(ids)
+        if done := [d for d in done if d.delivery.id not in withdrawn]:
+            self._report(done)
         run_slots = functools.partial(trio.to_thread.run_sync, self._run_slots, limiter=self._threads)
-        for _ in range(self._slots.put(work)):
+        for _ in range(self._slots.put(w for w in work if w[1] not in withdrawn)):
             self._nursery.start_soon(run_slots)
 
     def _run_slots(self) -> None:

@@ -58,6 +58,7 @@ from jobico.caps import MAX_RESULT_BYTES, MIB
 from jobico.errors import UserError
 from jobico.executor import fastcall, hostcalls, jobicolet
 from jobico.executor.cache import MAX_ARTIFACTS, ArtifactCache, engine_key
+from jobico.executor.compiler import CompileLimits
 from jobico.executor.engine import Compiled, LoadedModule, PoolMisfit, Runtime, bind, fits_pool, table_limits
 from jobico.executor.limits import LogSink, RunResult, store_limits, ticks_for
 from jobico.executor.outcome import Outcome, classify
@@ -139,8 +140,9 @@ class Sandbox:
         max_modules: int = MAX_MODULES,
         max_module_bytes: int = MAX_MODULE_BYTES,
         max_artifacts: int = MAX_ARTIFACTS,
+        limits: CompileLimits = CompileLimits(),
     ) -> None:
-        self.runtime = Runtime(pool_slots=slots)
+        self.runtime = Runtime(pool_slots=slots, limits=limits)
         self.engine = self.runtime.engine
         self._cache_dir = cache_dir
         self._max_artifacts = max_artifacts
@@ -195,22 +197,28 @@ class Sandbox:
         return ArtifactCache(self._cache_dir, engine_key(runtime.settings), max_files=self._max_artifacts)
 
     def _compile(self, module_bytes: bytes, sha256: str, name: str) -> Compiled:
+        """The compiled module; compiling happens outside ``_lock``, so one tenant's slow
+        module holds up no other's (two threads may compile the same one: both results
+        are the same, the first kept)."""
         with self._lock:
             found = self._compiled.get(sha256)
             if found is not None:
                 self._compiled.move_to_end(sha256)
                 return found
-            if hashlib.sha256(module_bytes).hexdigest() != sha256:
-                raise UserError(f"{name}: bytes do not match their sha256 {sha256}")
-            runtime, cache = (self.runtime, self._cache)
-            if not _fits_pool(module_bytes):
-                runtime, cache = self._unpooled_runtime()
-            try:
-                module = self._build(runtime, cache, module_bytes, sha256, name)
-            except PoolMisfit:
-                runtime, cache = self._unpooled_runtime()
-                module = self._build(runtime, cache, module_bytes, sha256, name)
-            found = self._compiled[sha256] = runtime.link(module, module_bytes, sha256, name)
+        if hashlib.sha256(module_bytes).hexdigest() != sha256:
+            raise UserError(f"{name}: bytes do not match their sha256 {sha256}")
+        runtime, cache = (self.runtime, self._cache)
+        if not _fits_pool(module_bytes):
+            runtime, cache = self._unpooled_runtime()
+        try:
+            module = self._build(runtime, cache, module_bytes, sha256, name)
+        except PoolMisfit:
+            runtime, cache = self._unpooled_runtime()
+            module = self._build(runtime, cache, module_bytes, sha256, name)
+        compiled = runtime.link(module, module_bytes, sha256, name)
+        with self._lock:
+            found = self._compiled.setdefault(sha256, compiled)
+            self._compiled.move_to_end(sha256)
             self._evict()
             return found
 
@@ -221,18 +229,20 @@ class Sandbox:
         module = cache.load(runtime.engine, sha256) if cache else None
         if module is None:
             module = runtime.compile(module_bytes, name)
-            self.compiles += 1
+            with self._lock:
+                self.compiles += 1
             if cache:
                 cache.store(sha256, module)
         return module
 
     def _unpooled_runtime(self) -> tuple[Runtime, ArtifactCache | None]:
-        """The default-allocator runtime (and its artifact cache), made on first use; under ``_lock``."""
-        if self._unpooled is None:
-            runtime = Runtime()
-            self._ticker.add(runtime.engine)
-            self._unpooled = (runtime, self._cache_for(runtime))
-        return self._unpooled
+        """The default-allocator runtime (and its artifact cache), made on first use."""
+        with self._lock:
+            if self._unpooled is None:
+                runtime = Runtime(limits=self.runtime.limits)
+                self._ticker.add(runtime.engine)
+                self._unpooled = (runtime, self._cache_for(runtime))
+            return self._unpooled
 
     def _evict(self) -> None:
         """Drop least recently used modules past the count or code-size bound (never the newest)."""

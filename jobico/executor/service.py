@@ -25,6 +25,7 @@ import trio
 from jobico.component import Context
 from jobico.ctl import api as ctl_api
 from jobico.executor.chaining import Chaining
+from jobico.executor.compiler import CompileLimits
 from jobico.executor.leasing import Leases
 from jobico.executor.reporting import Reporter
 from jobico.executor.running import Runner, Work
@@ -52,8 +53,9 @@ class ExecutorService:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. **Cancellation:** waits for runs already on threads."""
-        slots = self.ctx.config.executor.max_concurrency  # the runs going at once, at most
-        sandbox = functools.partial(Sandbox, self.ctx.home.cache, slots=slots)
+        config = self.ctx.config.executor
+        sandbox = functools.partial(Sandbox, self.ctx.home.cache, slots=config.max_concurrency,
+                                    limits=CompileLimits.of(config))
         self.sandbox = await trio.to_thread.run_sync(sandbox)
         try:
             async with trio.open_nursery() as nursery:

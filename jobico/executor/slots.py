@@ -61,7 +61,9 @@ class Slots(Generic[W]):
     """Runnable work by tenant, taken by up to ``slots`` threads in ``next_tenant`` order.
 
     Each item of work is keyed by an id (an event id) so that work whose lease
-    was lost can be withdrawn before it runs (``discard``).
+    was lost can be withdrawn before it runs (``discard``), also while it is still
+    being admitted (its module compiling, up to ``compile_timeout_ms``): ``expect``
+    names work on its way, ``admit`` says which of it was withdrawn meanwhile.
     """
 
     def __init__(self, slots: int) -> None:
@@ -75,6 +77,19 @@ class Slots(Generic[W]):
         self._running: Counter[str] = Counter()
         self._threads = 0
         self._last: str | None = None
+        self._expected: set[str] = set()  # on the trio loop only, as are expect/admit/discard
+        self._withdrawn: set[str] = set()
+
+    def expect(self, keys: Iterable[str]) -> None:
+        """Work for these ids is on its way: a ``discard`` until ``admit`` withdraws it too."""
+        self._expected.update(keys)
+
+    def admit(self, keys: Collection[str]) -> set[str]:
+        """The work for ``keys`` has arrived; those of them withdrawn meanwhile (not to run)."""
+        self._expected.difference_update(keys)
+        withdrawn = self._withdrawn.intersection(keys)
+        self._withdrawn -= withdrawn
+        return withdrawn
 
     def put(self, work: Iterable[tuple[str, str, W]]) -> int:
         """Queue ``(tenant, id, work)`` items; return how many more threads to start for them
@@ -120,8 +135,11 @@ class Slots(Generic[W]):
             return tenant, item
 
     def discard(self, keys: Collection[str]) -> list[str]:
-        """Withdraw waiting work by id; the ids withdrawn (running work is not touched)."""
-        gone: list[str] = []
+        """Withdraw waiting and expected work by id; the ids withdrawn (running work is not touched)."""
+        coming = self._expected.intersection(keys)
+        self._expected -= coming
+        self._withdrawn |= coming
+        gone = list(coming)
         with self._lock:
             for tenant in list(self._waiting):
                 kept = deque(entry for entry in self._waiting[tenant] if entry[0] not in keys)
@@ -130,7 +148,7 @@ class Slots(Generic[W]):
                     self._waiting[tenant] = kept
                 else:
                     del self._waiting[tenant]
-            self._count -= len(gone)
+            self._count -= len(gone) - len(coming)
         return gone
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.conftest import Factory
 from tests.e2e.platform import Platform, package, wait_until
 from tests.e2e.test_catalog import LIVE_S, errors_of, install, run_one
-from tests.executor.guests import ECHO
+from tests.executor.guests import ECHO, nested_blocks
 from tests.repo.hostile import REASONS, fifos_released, plant
 
 pytestmark = pytest.mark.e2e
@@ -49,6 +49,25 @@ def test_a_symlink_loop_and_a_fifo_break_one_package_and_hot_reload_goes_on(home
         home.wait_for_event("evil", "fifo", timeout=LIVE_S)
         assert run_one(home, "evil", "fifo", {"x": 1})["result"] == '{"x":1}'
     assert [home.component(c)["restarts"] for c in ("repo", "ctl")] == [0, 0]
+
+
+def peak_rss_mb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) // 1024
+
+
+def test_a_module_too_costly_to_compile_is_a_load_error_and_ctl_stays_small(home: Platform) -> None:
+    # 6 MB of nested blocks: more than 4 GB to compile, past the default 1024 MB.
+    home.write("greedy/blocks.wasm", nested_blocks(2_000_000))
+    home.write("greedy/blocks.toml", package({"event": "blocks", "wasm": "blocks.wasm"}))
+    wasm = "tenants/greedy/blocks.wasm"  # (the package may first see it missing, while it is written)
+    error = wait_until(lambda: next((e for e in errors_of(home, "greedy") if e["file"] == wasm), None),
+                       30, f"a load error for {wasm}")
+    assert "compiling it needs more than 1024 MB (executor.compile_memory_mb)" in error["message"]
+    install(home, "patient")  # another tenant goes live
+    home.wait_for_event("patient", "ping", timeout=LIVE_S)
+    ctl = home.component("ctl")
+    assert ctl["restarts"] == 0 and peak_rss_mb(ctl["pid"]) < 300
 
 
 def modes(folder: Path) -> dict[str, int]:

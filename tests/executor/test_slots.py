@@ -89,6 +89,16 @@ def test_waiting_work_can_be_withdrawn_but_not_running_work() -> None:
     assert slots.put([("a", "a3", 3)]) == 1  # the exited thread is replaced
 
 
+def test_work_still_on_its_way_can_be_withdrawn() -> None:
+    # A lease lost while the event's module compiles: the event must not run here.
+    slots: Slots[int] = Slots(1)
+    slots.expect(["a1", "a2"])
+    assert slots.discard({"a1", "x"}) == ["a1"]
+    assert slots.admit(["a1", "a2"]) == {"a1"}
+    assert slots.discard({"a1"}) == []  # admitted: no longer expected, nor withdrawn twice
+    assert slots.admit(["a1"]) == set()
+
+
 @pytest.mark.trio
 async def test_finished_runs_reach_the_loop_in_groups_and_soon() -> None:
     groups: list[list[int]] = []
