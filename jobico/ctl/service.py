@@ -31,7 +31,7 @@ from jobico.ctl.documents import catalog_of, package_list
 from jobico.ctl.validate import Checker
 from jobico.errors import NotFound
 from jobico.executor.compiler import CompileLimits
-from jobico.executor.engine import Runtime
+from jobico.executor.engine import Runtime, artifact_cache
 from jobico.repo import api as repo_api
 from jobico.repo.files import list_files, read_file
 from jobico.rpc.api import EMPTY, Empty
@@ -74,7 +74,9 @@ class CtlService:
         self._log = ctx.log
         self._tenants_dir: Path = ctx.home.tenants
         self._blobs = Blobs(ctx.home.blobs, grace_s=blobs.GRACE_S)
-        self._checker = Checker(Runtime(limits=CompileLimits.of(ctx.config.executor)))
+        # what it compiles goes to the executors' artifact cache: they load it, not compile it again
+        limits = CompileLimits.of(ctx.config.executor)
+        self._checker = Checker(Runtime(limits=limits, cache=artifact_cache(ctx.home.cache)))
         # tenant -> path -> (sha256, error), as repo sees it: what changes triggers a build
         self._files: dict[str, dict[str, tuple[str | None, str | None]]] = {}
         self._states: dict[str, TenantState] = {}

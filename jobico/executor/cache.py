@@ -1,7 +1,9 @@
 """Compiled guest code kept on disk, so a restarted executor does not recompile.
 
-Compiling a 1.3 MB module takes ~660 ms; loading its artifact takes ~1 ms.
-Files live in ``<home>/.jobico/cache/<module sha256>-<engine key>.cwasm``: the
+Compiling a 1.3 MB module takes ~660 ms (plus ~60 ms to start the compiling
+child, ``compiler.py``); loading its artifact takes ~1 ms. ctl writes the
+artifacts of the modules it checks, so executors load them instead of
+compiling them again. Files live in ``<home>/.jobico/cache/<module sha256>-<engine key>.cwasm``: the
 engine key hashes the wasmtime version, the platform and every engine setting,
 so an upgrade or a settings change simply misses the cache (compiled code is
 only valid for the exact engine that made it).
@@ -14,9 +16,10 @@ the folder is a real directory owned by the user and not group/world-writable
 (it is created 0700 and tightened to 0700 before each write, whatever the
 umask), and the file, opened without following a symlink, is a regular file
 owned by the user and not group/world-writable (files are written 0600). The
-digest is then checked before ``Module.deserialize`` (which is why the bytes
-are read, not ``deserialize_file``). Anything else is ignored and recompiled,
-and the rename of the new artifact replaces it.
+digest is then checked before the bytes are handed to ``Module.deserialize``
+(in ``engine.Runtime.module``; which is why they are read, not
+``deserialize_file``). Anything else is ignored and recompiled, and the rename
+of the new artifact replaces it.
 
 The folder is bounded: after each write the least recently used artifacts
 (a load touches a file's mtime) past ``MAX_ARTIFACTS`` files or
@@ -37,8 +40,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-
-import wasmtime
 
 from jobico.caps import MIB
 
@@ -85,8 +86,8 @@ class ArtifactCache:
     def path(self, sha256: str) -> Path:
         return self.folder / f"{sha256}-{self.key}{_SUFFIX}"
 
-    def load(self, engine: wasmtime.Engine, sha256: str) -> wasmtime.Module | None:
-        """The cached module, or None when absent, untrusted or damaged (a damaged file is removed).
+    def read(self, sha256: str) -> bytes | None:
+        """The cached artifact, or None when absent, untrusted or damaged (a damaged file is removed).
 
         Errors: none; an unreadable cache only costs a recompile.
         """
@@ -96,19 +97,17 @@ class ArtifactCache:
             return None
         header = len(MAGIC) + _DIGEST
         body = data[header:]
-        if data.startswith(MAGIC) and hashlib.sha256(body).digest() == data[len(MAGIC) : header]:
-            try:
-                module = wasmtime.Module.deserialize(engine, body)
-            except wasmtime.WasmtimeError as exc:
-                log.warning("cached artifact %s rejected by wasmtime: %s", path, exc)
-            else:
-                with contextlib.suppress(OSError):
-                    os.utime(path)  # most recently used
-                return module
-        else:
-            log.warning("cached artifact %s is damaged; recompiling", path)
-        path.unlink(missing_ok=True)
-        return None
+        if not data.startswith(MAGIC) or hashlib.sha256(body).digest() != data[len(MAGIC) : header]:
+            self.discard(sha256, "it is damaged")
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used
+        return body
+
+    def discard(self, sha256: str, why: str) -> None:
+        """Remove an artifact that cannot be used (``why``), so the next write replaces it."""
+        log.warning("cached artifact %s: %s; recompiling", self.path(sha256), why)
+        self.path(sha256).unlink(missing_ok=True)
 
     def _read_trusted(self, path: Path) -> bytes | None:
         try:
@@ -124,12 +123,12 @@ class ArtifactCache:
                 return None
             return file.read()
 
-    def store(self, sha256: str, module: wasmtime.Module) -> None:
-        """Persist ``module`` atomically (0600 in a 0700 folder), then prune; failures are logged.
+    def write(self, sha256: str, body: bytes) -> None:
+        """Persist the artifact ``body`` atomically (0600 in a 0700 folder), then prune; failures
+        are logged.
 
         Errors: none; without a cache the executor still works, only slower to start.
         """
-        body = bytes(module.serialize())
         try:
             self._private_folder()
             fd, tmp = tempfile.mkstemp(prefix=_TMP, dir=self.folder)

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import threading
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import wasmtime
@@ -43,6 +45,7 @@ from jobico.caps import KIB, MIB
 from jobico.errors import UserError
 from jobico.executor import abi as abis
 from jobico.executor import fastcall, jobicolet, wasi
+from jobico.executor.cache import MAX_ARTIFACTS, ArtifactCache, engine_key
 from jobico.executor.compiler import CompileError, CompileLimits, compile_artifact, engine_config
 
 ENGINE_SETTINGS: dict[str, bool | str] = {
@@ -160,33 +163,53 @@ class Runtime:
     Modules are compiled in a child process within ``limits`` (``compiler.py``).
     """
 
-    def __init__(self, pool_slots: int = 0, limits: CompileLimits = CompileLimits()) -> None:
+    def __init__(
+        self, pool_slots: int = 0, limits: CompileLimits = CompileLimits(), cache: ArtifactCache | None = None
+    ) -> None:
         self.pool_slots = pool_slots
         self.limits = limits
+        self.cache = cache
+        self.compiles = 0  # modules compiled (not found in ``cache``), for tests and status
+        self._counting = threading.Lock()
         self.engine = new_engine(pool_slots)
         self.linker = wasmtime.Linker(self.engine)
         wasi.define_all(self.linker)
         jobicolet.define_log(self.linker)
 
-    @property
-    def settings(self) -> dict[str, object]:
-        """What compiled code depends on: the artifact cache's key."""
-        return {**ENGINE_SETTINGS, "pool": POOL_SETTINGS} if self.pool_slots else dict(ENGINE_SETTINGS)
-
-    def compile(self, data: bytes, name: str) -> wasmtime.Module:
-        """Blocks while a child compiles (up to ``limits.timeout_ms``).
+    def module(self, data: bytes, sha256: str, name: str) -> wasmtime.Module:
+        """``data`` (whose hash is ``sha256``) for this runtime's engine: its artifact from
+        ``cache``, else compiled by a child within ``limits`` (and cached). Blocks while it
+        compiles.
 
         Errors: ``UserError`` "<name> does not compile: <why>" (wasmtime's reason, or
         the limit it hit); ``PoolMisfit`` when the module is valid but too large for
         a slot of this runtime's pool.
         """
+        if self.cache and (cached := self.cache.read(sha256)) is not None:
+            try:
+                return self._deserialize(cached)
+            except wasmtime.WasmtimeError as exc:
+                self.cache.discard(sha256, f"wasmtime rejects it: {_explain(exc)}")
         try:
             artifact = compile_artifact(data, ENGINE_SETTINGS, self.limits)
+        except CompileError as exc:
+            raise UserError(f"{name} does not compile: {_explain(exc)}") from None
+        with self._counting:
+            self.compiles += 1
+        if self.cache:
+            self.cache.write(sha256, artifact)
+        try:
+            return self._deserialize(artifact)
+        except wasmtime.WasmtimeError as exc:
+            raise UserError(f"{name} does not compile: {_explain(exc)}") from None
+
+    def _deserialize(self, artifact: bytes) -> wasmtime.Module:
+        try:
             return wasmtime.Module.deserialize(self.engine, artifact)
-        except (CompileError, wasmtime.WasmtimeError) as exc:
+        except wasmtime.WasmtimeError as exc:
             if self.pool_slots and "pooling allocator" in str(exc):
                 raise PoolMisfit(_explain(exc)) from None
-            raise UserError(f"{name} does not compile: {_explain(exc)}") from None
+            raise
 
     def link(self, module: wasmtime.Module, data: bytes, sha256: str, name: str) -> Compiled:
         """``module`` (compiled from ``data``) linked against Jobico's imports.
@@ -216,7 +239,14 @@ class Runtime:
 
     def prepare(self, data: bytes, name: str) -> Compiled:
         """``compile`` then ``link``. Errors: ``UserError`` naming ``name`` and the reason."""
-        return self.link(self.compile(data, name), data, hashlib.sha256(data).hexdigest(), name)
+        sha256 = hashlib.sha256(data).hexdigest()
+        return self.link(self.module(data, sha256, name), data, sha256, name)
+
+
+def artifact_cache(folder: Path, max_files: int = MAX_ARTIFACTS) -> ArtifactCache:
+    """The artifacts in ``folder`` (a home's ``.jobico/cache``): ctl and every executor share
+    them, pooled or not, as their code depends only on ``ENGINE_SETTINGS``."""
+    return ArtifactCache(folder, engine_key(ENGINE_SETTINGS), max_files=max_files)
 
 
 @cache

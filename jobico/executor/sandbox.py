@@ -57,9 +57,18 @@ import wasmtime
 from jobico.caps import MAX_RESULT_BYTES, MIB
 from jobico.errors import UserError
 from jobico.executor import fastcall, hostcalls, jobicolet
-from jobico.executor.cache import MAX_ARTIFACTS, ArtifactCache, engine_key
+from jobico.executor.cache import MAX_ARTIFACTS
 from jobico.executor.compiler import CompileLimits
-from jobico.executor.engine import Compiled, LoadedModule, PoolMisfit, Runtime, bind, fits_pool, table_limits
+from jobico.executor.engine import (
+    Compiled,
+    LoadedModule,
+    PoolMisfit,
+    Runtime,
+    artifact_cache,
+    bind,
+    fits_pool,
+    table_limits,
+)
 from jobico.executor.limits import LogSink, RunResult, store_limits, ticks_for
 from jobico.executor.outcome import Outcome, classify
 from jobico.executor.wasi import Stdio
@@ -142,18 +151,15 @@ class Sandbox:
         max_artifacts: int = MAX_ARTIFACTS,
         limits: CompileLimits = CompileLimits(),
     ) -> None:
-        self.runtime = Runtime(pool_slots=slots, limits=limits)
+        cache = artifact_cache(cache_dir, max_artifacts) if cache_dir else None
+        self.runtime = Runtime(pool_slots=slots, limits=limits, cache=cache)
         self.engine = self.runtime.engine
-        self._cache_dir = cache_dir
-        self._max_artifacts = max_artifacts
-        self._cache = self._cache_for(self.runtime)
-        self._unpooled: tuple[Runtime, ArtifactCache | None] | None = None
+        self._unpooled: Runtime | None = None
         self._slots = threading.BoundedSemaphore(slots)
         self._compiled: OrderedDict[str, Compiled] = OrderedDict()
         self._max_modules = max_modules
         self._max_module_bytes = max_module_bytes
         self._lock = threading.Lock()
-        self.compiles = 0  # modules compiled from source (cache misses), for tests and status
         self._ticker = Ticker(self.engine)
 
     def close(self) -> None:
@@ -191,10 +197,10 @@ class Sandbox:
         name = source or f"module {sha256[:12]}"
         return bind(self._compile(module_bytes, sha256, name), abi, entry, name)
 
-    def _cache_for(self, runtime: Runtime) -> ArtifactCache | None:
-        if self._cache_dir is None:
-            return None
-        return ArtifactCache(self._cache_dir, engine_key(runtime.settings), max_files=self._max_artifacts)
+    @property
+    def compiles(self) -> int:
+        """Modules compiled from source (not found in the artifact cache), for tests and status."""
+        return self.runtime.compiles + (self._unpooled.compiles if self._unpooled else 0)
 
     def _compile(self, module_bytes: bytes, sha256: str, name: str) -> Compiled:
         """The compiled module; compiling happens outside ``_lock``, so one tenant's slow
@@ -207,14 +213,12 @@ class Sandbox:
                 return found
         if hashlib.sha256(module_bytes).hexdigest() != sha256:
             raise UserError(f"{name}: bytes do not match their sha256 {sha256}")
-        runtime, cache = (self.runtime, self._cache)
-        if not _fits_pool(module_bytes):
-            runtime, cache = self._unpooled_runtime()
+        runtime = self.runtime if _fits_pool(module_bytes) else self._unpooled_runtime()
         try:
-            module = self._build(runtime, cache, module_bytes, sha256, name)
+            module = runtime.module(module_bytes, sha256, name)
         except PoolMisfit:
-            runtime, cache = self._unpooled_runtime()
-            module = self._build(runtime, cache, module_bytes, sha256, name)
+            runtime = self._unpooled_runtime()
+            module = runtime.module(module_bytes, sha256, name)
         compiled = runtime.link(module, module_bytes, sha256, name)
         with self._lock:
             found = self._compiled.setdefault(sha256, compiled)
@@ -222,26 +226,12 @@ class Sandbox:
             self._evict()
             return found
 
-    def _build(
-        self, runtime: Runtime, cache: ArtifactCache | None, module_bytes: bytes, sha256: str, name: str
-    ) -> wasmtime.Module:
-        """The module for ``runtime``'s engine: from the artifact cache, else compiled (and stored)."""
-        module = cache.load(runtime.engine, sha256) if cache else None
-        if module is None:
-            module = runtime.compile(module_bytes, name)
-            with self._lock:
-                self.compiles += 1
-            if cache:
-                cache.store(sha256, module)
-        return module
-
-    def _unpooled_runtime(self) -> tuple[Runtime, ArtifactCache | None]:
-        """The default-allocator runtime (and its artifact cache), made on first use."""
+    def _unpooled_runtime(self) -> Runtime:
+        """The default-allocator runtime (same limits and artifacts), made on first use."""
         with self._lock:
             if self._unpooled is None:
-                runtime = Runtime(limits=self.runtime.limits)
-                self._ticker.add(runtime.engine)
-                self._unpooled = (runtime, self._cache_for(runtime))
+                self._unpooled = Runtime(limits=self.runtime.limits, cache=self.runtime.cache)
+                self._ticker.add(self._unpooled.engine)
             return self._unpooled
 
     def _evict(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobico.executor.cache import MAGIC
+from jobico.executor.engine import Runtime, artifact_cache
 from jobico.executor.sandbox import Sandbox
 
 from . import guests
@@ -31,6 +32,16 @@ def test_a_restart_loads_the_artifact_instead_of_compiling(tmp_path: Path) -> No
         assert echo_once(second) == ITEM.decode()
         assert second.compiles == 0
     assert [p.name for p in tmp_path.iterdir()] == [artifact.name]  # no temporary files left
+
+
+def test_an_executor_loads_what_ctls_check_compiled_instead_of_compiling_it(tmp_path: Path) -> None:
+    checker = Runtime(cache=artifact_cache(tmp_path))  # as ctl's, on the default allocator
+    checker.prepare(guests.ECHO, "echo.wasm")
+    assert checker.compiles == 1
+    with Sandbox(tmp_path) as executor:
+        assert echo_once(executor) == ITEM.decode()
+        assert executor.compiles == 0
+    assert len(list(tmp_path.glob("*.cwasm"))) == 1
 
 
 def test_a_damaged_artifact_is_discarded_and_recompiled(tmp_path: Path) -> None:
