@@ -5,9 +5,12 @@ Its contract is ``jobico.ctl.api`` (``catalog``, stream ``catalog``,
 
 ctl builds once from disk at start (so it serves a catalog even before repo is
 up), then follows repo's ``changes`` stream, reconnecting when repo restarts.
-Changes only mark tenants dirty; one builder task rebuilds every dirty tenant
-in a worker thread, so a burst of events costs one build, and changes that
-arrive during a build are picked up by the next one.
+Changes only mark tenants dirty; the builder rebuilds each dirty tenant in a
+worker thread of its own (at most ``BUILDERS`` at once, one per tenant), so a
+burst of events costs one build, changes that arrive during a build are picked
+up by the next one, and a tenant whose modules take long to compile (up to
+``executor.compile_timeout_ms`` each) delays no other tenant's reload. Each
+finished tenant publishes a new version when its live packages changed.
 
 Before a version is published, the modules it names are written to
 ``.jobico/blobs/<sha256>.wasm``: an executor still on an older catalog finds
@@ -37,6 +40,8 @@ from jobico.repo.files import list_files, read_file
 from jobico.rpc.api import EMPTY, Empty
 from jobico.rpc.dispatch import Methods
 from jobico.rpc.follow import follow
+
+BUILDERS = 4  # tenants built at once: compiling happens in child processes, so threads mostly wait
 
 
 class DiskFiles:
@@ -83,6 +88,8 @@ class CtlService:
         self._catalog = api.EMPTY_CATALOG
         self._published = trio.Event()
         self._dirty: set[str] = set()
+        self._building: set[str] = set()
+        self._builders = trio.CapacityLimiter(BUILDERS)
         self._wake = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -129,44 +136,64 @@ class CtlService:
     # --- building ---------------------------------------------------------------
 
     async def _builder(self) -> None:
-        """Build on every wake-up; collect blobs after each build and every grace period.
+        """Start a build for each dirty tenant not being built; collect blobs whenever no
+        build is going, after builds and at least every grace period.
 
-        Collecting here, never during a build, keeps a blob written for a version
-        that is not published yet out of the collector's way.
+        Collecting only then keeps a blob written for a version that is not
+        published yet out of the collector's way.
         """
-        while True:
-            with trio.move_on_after(self._blobs.grace_s):
-                await self._wake.wait()
-            if self._wake.is_set():
-                self._wake = trio.Event()
-                await self._build_dirty()
-            removed = await trio.to_thread.run_sync(self._blobs.collect)
-            if removed:
-                self._log.info("removed %d unused blobs", len(removed))
+        async with trio.open_nursery() as nursery:
+            while True:
+                with trio.move_on_after(self._blobs.grace_s):
+                    await self._wake.wait()
+                if self._wake.is_set():
+                    self._wake = trio.Event()
+                    for tenant in sorted(self._dirty - self._building):
+                        self._building.add(tenant)
+                        nursery.start_soon(self._build_and_publish, tenant)
+                if not self._building:
+                    removed = await trio.to_thread.run_sync(self._blobs.collect)
+                    if removed:
+                        self._log.info("removed %d unused blobs", len(removed))
 
-    def _build(self, work: dict[str, tuple[DiskFiles, TenantState]]) -> dict[str, TenantState]:
-        """Rebuild tenants (blocking: runs in a worker thread, one build at a time)."""
-        built = {}
-        for tenant, (files, previous) in sorted(work.items()):
-            state, modules = build_tenant(tenant, files, previous, self._checker)
-            self._blobs.store(modules)
-            built[tenant] = state
-        return built
+    async def _build_and_publish(self, tenant: str) -> None:
+        try:
+            self._publish({tenant: await self._build(tenant)})
+        finally:
+            self._building.discard(tenant)
+            self._wake.set()  # collect, and rebuild it if it changed meanwhile
 
-    async def _build_dirty(self) -> None:
-        """Rebuild the dirty tenants; publish a new version if any live package changed.
+    async def _build(self, tenant: str) -> TenantState:
+        """Rebuild ``tenant`` from its files now, in a worker thread.
 
         Cancellation: the worker thread finishes its build; the result is dropped.
         """
-        dirty, self._dirty = self._dirty, set()
-        work = {  # copies: repo changes keep arriving while the thread works
-            t: (
-                DiskFiles(self._tenants_dir, t, list(self._files.get(t, {}))),
-                self._states.get(t, TenantState()),
-            )
-            for t in dirty
-        }
-        built = await trio.to_thread.run_sync(self._build, work)
+        self._dirty.discard(tenant)
+        files = DiskFiles(self._tenants_dir, tenant, list(self._files.get(tenant, {})))  # a copy
+        previous = self._states.get(tenant, TenantState())
+
+        def build() -> TenantState:
+            state, modules = build_tenant(tenant, files, previous, self._checker)
+            self._blobs.store(modules)
+            return state
+
+        async with self._builders:
+            return await trio.to_thread.run_sync(build)
+
+    async def _build_dirty(self) -> None:
+        """Rebuild every dirty tenant (at once, up to ``BUILDERS``), then publish one version."""
+        built: dict[str, TenantState] = {}
+
+        async def one(tenant: str) -> None:
+            built[tenant] = await self._build(tenant)
+
+        async with trio.open_nursery() as nursery:
+            for tenant in sorted(self._dirty):
+                nursery.start_soon(one, tenant)
+        self._publish(built)
+
+    def _publish(self, built: dict[str, TenantState]) -> None:
+        """Take in rebuilt tenant states; publish a new version if any live package changed."""
         changed = False
         for tenant, state in built.items():
             old = self._states.get(tenant, TenantState())

@@ -9,13 +9,14 @@ last good version stays live.
 Compiling is the expensive part of a reload (a 1.3 MB module takes ~660 ms), so
 results, failures included, are remembered per content hash: re-validating a
 tenant after an unrelated edit costs a dict lookup per file. Only the exports
-are kept, not the compiled code. Synchronous: ctl runs a whole build in a
-worker thread.
+are kept, not the compiled code (the artifact goes to the executors' cache).
+Synchronous: ctl builds each tenant in a worker thread.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -42,23 +43,30 @@ def _schema_message(error: Exception) -> str:
 
 
 class Checker:
-    """Compiles and inspects files, once per content hash. Not thread-safe: one builder."""
+    """Compiles and inspects files, once per content hash. Thread-safe: ctl builds tenants
+    on several threads, and a compile holds no lock (two threads checking the same new
+    file both compile it; the results are the same)."""
 
     def __init__(self, runtime: engine.Runtime | None = None) -> None:
         self.runtime = runtime or engine.Runtime()
         self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _cached(self, kind: str, data: bytes, compute: Any) -> Any:
         key = (kind, sha256_bytes(data))
-        if key not in self._cache:
+        with self._lock:
+            result = self._cache.get(key)
+            if result is not None:
+                self._cache.move_to_end(key)
+        if result is None:
             try:
-                self._cache[key] = compute(data)
+                result = compute(data)
             except CheckFailed as e:
-                self._cache[key] = e
-            if len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
-        self._cache.move_to_end(key)
-        result = self._cache[key]
+                result = e
+            with self._lock:
+                self._cache[key] = result
+                if len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
         if isinstance(result, CheckFailed):
             raise result
         return result

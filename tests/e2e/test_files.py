@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,21 @@ def test_a_module_too_costly_to_compile_is_a_load_error_and_ctl_stays_small(home
     home.wait_for_event("patient", "ping", timeout=LIVE_S)
     ctl = home.component("ctl")
     assert ctl["restarts"] == 0 and peak_rss_mb(ctl["pid"]) < 300
+
+
+def test_a_tenant_whose_module_compiles_slowly_delays_no_other_tenants_reload(
+    platform_factory: Factory,
+) -> None:
+    # Limits raised so that 6 MB of nested blocks compiles for ~10 s (1.7 GB) in ctl's child.
+    home = platform_factory(config="[executor]\ncompile_memory_mb = 16384\ncompile_timeout_ms = 60000\n")
+    home.write("slow/blocks.wasm", nested_blocks(2_000_000))
+    home.write("slow/blocks.toml", package({"event": "blocks", "wasm": "blocks.wasm"}))
+    time.sleep(1.0)  # ctl is compiling it now
+    install(home, "quick")
+    home.wait_for_event("quick", "ping", timeout=5 * LIVE_S)
+    assert run_one(home, "quick", "ping", {"name": "Ada"})["result"] == '{"name":"Ada"}'
+    slow = home.cli_json("packages", "--tenant", "slow")
+    assert not any(doc["version"] for doc in slow), "the quick tenant waited for the slow build"
 
 
 def modes(folder: Path) -> dict[str, int]:
